@@ -1,0 +1,34 @@
+"""physsim: a simulator for analog, physical learning machines.
+
+Hamiltonian devices (coupled oscillators, LC and Josephson circuits, Hamiltonian
+recurrent units) integrated with symplectic, time-reversible kernels; hardware
+non-idealities plugged in through :mod:`physsim.hardware`; gradients by
+Recurrent Hamiltonian Echo Learning (RHEL), checked against BPTT and finite
+differences.
+"""
+
+from ._version import __version__
+from .hardware import HardwareModel
+from .integrators import (
+    INTEGRATORS,
+    Integrator,
+    StormerVerlet,
+    SymplecticEuler,
+    VelocityVerlet,
+    Yoshida4,
+    get_integrator,
+)
+from .simulate import Trajectory, simulate
+from .systems import (
+    CoupledOscillators,
+    HamiltonianSystem,
+    LinearHRU,
+    NonlinearHRU,
+    SystemKernels,
+)
+
+__all__ = [
+    "__version__", "HardwareModel", "INTEGRATORS", "Integrator", "StormerVerlet",
+    "SymplecticEuler", "VelocityVerlet", "Yoshida4", "get_integrator", "Trajectory", "simulate",
+    "CoupledOscillators", "HamiltonianSystem", "LinearHRU", "NonlinearHRU", "SystemKernels",
+]

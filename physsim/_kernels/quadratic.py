@@ -1,0 +1,160 @@
+"""Callbacks of quadratic Hamiltonians: T = p.Minv.p/2, V = q.K.q/2 - d.q.
+
+Packed parameters: ``theta = [Minv, K]`` where ``Minv`` is the inverse mass,
+either diagonal (n values) or dense symmetric (n*n values, row-major), and
+``K`` is the dense symmetric stiffness (n*n values).  The drive ``d`` has n
+entries (the system's input matrix maps inputs onto every degree of freedom).
+
+Matrix entries are treated as independent parameters of a *symmetric* matrix,
+so the VJPs return the symmetrised outer products; this matches the RHEL
+estimator, whose dH/dK = q q^T / 2 is symmetric by construction.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def sym_matvec(theta, offset, v, out):
+    """``out = M v`` for the n-by-n block of ``theta`` starting at ``offset``."""
+    n = v.shape[0]
+    for i in range(n):
+        s = 0.0
+        base = offset + i * n
+        for j in range(n):
+            s += theta[base + j] * v[j]
+        out[i] = s
+
+
+@njit(cache=True)
+def sym_quad(theta, offset, v):
+    """``v.M.v`` for the n-by-n block of ``theta`` starting at ``offset``."""
+    n = v.shape[0]
+    s = 0.0
+    for i in range(n):
+        base = offset + i * n
+        r = 0.0
+        for j in range(n):
+            r += theta[base + j] * v[j]
+        s += v[i] * r
+    return s
+
+
+@njit(cache=True)
+def add_outer_sym(out, offset, a, b, w):
+    """``out[M] += w (a b^T + b a^T) / 2`` for the n-by-n block at ``offset``."""
+    n = a.shape[0]
+    hw = 0.5 * w
+    for i in range(n):
+        base = offset + i * n
+        for j in range(n):
+            out[base + j] += hw * (a[i] * b[j] + b[i] * a[j])
+
+
+# ---------------------------------------------------------------- potential (shared)
+@njit(cache=True)
+def _k_offset(theta, n):
+    # K is the last n*n block whatever the mass layout
+    return theta.shape[0] - n * n
+
+
+@njit(cache=True)
+def grad_potential(q, d, theta, out):
+    sym_matvec(theta, _k_offset(theta, q.shape[0]), q, out)
+    for i in range(q.shape[0]):
+        out[i] -= d[i]
+
+
+@njit(cache=True)
+def potential(q, d, theta):
+    s = 0.5 * sym_quad(theta, _k_offset(theta, q.shape[0]), q)
+    for i in range(q.shape[0]):
+        s -= d[i] * q[i]
+    return s
+
+
+@njit(cache=True)
+def theta_grad_potential(q, d, theta, w, out):
+    add_outer_sym(out, _k_offset(theta, q.shape[0]), q, q, 0.5 * w)
+
+
+@njit(cache=True)
+def drive_grad_potential(q, d, theta, w, out):
+    for i in range(q.shape[0]):
+        out[i] -= w * q[i]
+
+
+@njit(cache=True)
+def hvp_potential(q, d, theta, v, out):
+    sym_matvec(theta, _k_offset(theta, q.shape[0]), v, out)
+
+
+@njit(cache=True)
+def theta_vjp_potential(q, d, theta, v, w, out):
+    add_outer_sym(out, _k_offset(theta, q.shape[0]), v, q, w)
+
+
+@njit(cache=True)
+def drive_vjp_potential(q, d, theta, v, w, out):
+    for i in range(q.shape[0]):
+        out[i] -= w * v[i]
+
+
+# ------------------------------------------------------------ kinetic, diagonal mass
+@njit(cache=True)
+def grad_kinetic_diag(p, theta, out):
+    for i in range(p.shape[0]):
+        out[i] = theta[i] * p[i]
+
+
+@njit(cache=True)
+def kinetic_diag(p, theta):
+    s = 0.0
+    for i in range(p.shape[0]):
+        s += theta[i] * p[i] * p[i]
+    return 0.5 * s
+
+
+@njit(cache=True)
+def theta_grad_kinetic_diag(p, theta, w, out):
+    for i in range(p.shape[0]):
+        out[i] += 0.5 * w * p[i] * p[i]
+
+
+@njit(cache=True)
+def hvp_kinetic_diag(p, theta, v, out):
+    for i in range(p.shape[0]):
+        out[i] = theta[i] * v[i]
+
+
+@njit(cache=True)
+def theta_vjp_kinetic_diag(p, theta, v, w, out):
+    for i in range(p.shape[0]):
+        out[i] += w * v[i] * p[i]
+
+
+# --------------------------------------------------------------- kinetic, dense mass
+@njit(cache=True)
+def grad_kinetic_dense(p, theta, out):
+    sym_matvec(theta, 0, p, out)
+
+
+@njit(cache=True)
+def kinetic_dense(p, theta):
+    return 0.5 * sym_quad(theta, 0, p)
+
+
+@njit(cache=True)
+def theta_grad_kinetic_dense(p, theta, w, out):
+    add_outer_sym(out, 0, p, p, 0.5 * w)
+
+
+@njit(cache=True)
+def hvp_kinetic_dense(p, theta, v, out):
+    sym_matvec(theta, 0, v, out)
+
+
+@njit(cache=True)
+def theta_vjp_kinetic_dense(p, theta, v, w, out):
+    add_outer_sym(out, 0, v, p, w)

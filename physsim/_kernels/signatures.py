@@ -1,0 +1,105 @@
+"""Numba types of the system callbacks and of the time-loop kernels.
+
+Every system exposes its physics as a set of small ``@njit`` functions on plain
+1-D arrays (the *kernel interface*, documented in
+:class:`physsim.systems.HamiltonianSystem`).  The time-loop kernels receive
+them as first-class functions typed ``numba.types.FunctionType(signature)``.
+Typing them by signature (not by the identity of the dispatcher) is what lets
+the loops be compiled once, cached on disk (``cache=True``) and reused by
+every system, built-in or user-defined.
+
+Conventions of the callbacks (``a1`` is a C-contiguous 1-D array of the state
+dtype, ``s`` a scalar of the state dtype):
+
+============================  ==============================  ===========================================
+name                          signature                       meaning
+============================  ==============================  ===========================================
+``grad_kinetic``              ``(p, theta, out)``             ``out = dT/dp``
+``grad_potential``            ``(q, d, theta, out)``          ``out = dV/dq``
+``kinetic``                   ``(p, theta) -> s``             ``T(p)``
+``potential``                 ``(q, d, theta) -> s``          ``V(q, d)``
+``theta_grad_kinetic``        ``(p, theta, w, out)``          ``out += w * dT/dtheta``
+``theta_grad_potential``      ``(q, d, theta, w, out)``       ``out += w * dV/dtheta``
+``drive_grad_potential``      ``(q, d, theta, w, out)``       ``out += w * dV/dd``
+``hvp_kinetic``               ``(p, theta, v, out)``          ``out = (d2T/dp2) v``
+``hvp_potential``             ``(q, d, theta, v, out)``       ``out = (d2V/dq2) v``
+``theta_vjp_kinetic``         ``(p, theta, v, w, out)``       ``out += w * d/dtheta (v . dT/dp)``
+``theta_vjp_potential``       ``(q, d, theta, v, w, out)``    ``out += w * d/dtheta (v . dV/dq)``
+``drive_vjp_potential``       ``(q, d, theta, v, w, out)``    ``out += w * d/dd (v . dV/dq)``
+============================  ==============================  ===========================================
+
+``d`` is the *drive*: the input projected by the system's input matrix,
+``d_k = B u_k``; the projection itself is done outside the loops with BLAS.
+"""
+
+from __future__ import annotations
+
+from numba import types
+
+#: Callback names every system must provide for simulation and RHEL.
+SIMULATION_CALLBACKS = (
+    "grad_kinetic",
+    "grad_potential",
+    "kinetic",
+    "potential",
+    "theta_grad_kinetic",
+    "theta_grad_potential",
+    "drive_grad_potential",
+)
+#: Extra callbacks the BPTT reference (discrete adjoint) needs.
+ADJOINT_CALLBACKS = (
+    "hvp_kinetic",
+    "hvp_potential",
+    "theta_vjp_kinetic",
+    "theta_vjp_potential",
+    "drive_vjp_potential",
+)
+ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
+
+SUPPORTED_DTYPES = (types.float64, types.float32)
+
+
+def array(dtype, ndim: int) -> types.Array:
+    """C-contiguous numba array type of ``dtype`` and ``ndim`` dimensions."""
+    return types.Array(dtype, ndim, "C")
+
+
+def callback_types(dtype) -> dict[str, types.FunctionType]:
+    """Numba ``FunctionType`` of every callback, for one state dtype.
+
+    Parameters
+    ----------
+    dtype : numba scalar type
+        ``numba.float64`` or ``numba.float32``.
+
+    Returns
+    -------
+    dict of str to numba.types.FunctionType
+        Keys are the callback names of the module docstring plus ``hook``
+        (hardware per-step perturbation) and ``cotangent`` (loss gradient
+        source of the echo passes).
+    """
+    a1 = array(dtype, 1)
+    a2 = array(dtype, 2)
+    s = dtype
+    void = types.void
+    ft = types.FunctionType
+    return {
+        "grad_kinetic": ft(void(a1, a1, a1)),
+        "grad_potential": ft(void(a1, a1, a1, a1)),
+        "kinetic": ft(s(a1, a1)),
+        "potential": ft(s(a1, a1, a1)),
+        "theta_grad_kinetic": ft(void(a1, a1, s, a1)),
+        "theta_grad_potential": ft(void(a1, a1, a1, s, a1)),
+        "drive_grad_potential": ft(void(a1, a1, a1, s, a1)),
+        "hvp_kinetic": ft(void(a1, a1, a1, a1)),
+        "hvp_potential": ft(void(a1, a1, a1, a1, a1)),
+        "theta_vjp_kinetic": ft(void(a1, a1, a1, s, a1)),
+        "theta_vjp_potential": ft(void(a1, a1, a1, a1, s, a1)),
+        "drive_vjp_potential": ft(void(a1, a1, a1, a1, s, a1)),
+        # hook(q, p, hw_params[float64], key[int64], trajectory, step)
+        "hook": ft(void(a1, a1, array(types.float64, 1), array(types.int64, 1), types.int64,
+                        types.int64)),
+        # cotangent(q, state_index, aux_of_trajectory, aux_shared, out)
+        "cotangent": ft(void(a1, types.int64, a2, a2, a1)),
+    }

@@ -1,0 +1,92 @@
+"""Input checks shared by the public API: clear messages instead of numba crashes or NaNs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def as_finite_array(name: str, value: Any, *, ndim: int | Sequence[int] | None = None,
+                    shape: tuple[int | None, ...] | None = None, dtype=np.float64) -> np.ndarray:
+    """Convert ``value`` to a float array and check its rank, shape and finiteness.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in the error message.
+    value : array_like
+        The value to check.
+    ndim : int or sequence of int, optional
+        Allowed numbers of dimensions.
+    shape : tuple of (int or None), optional
+        Expected shape; ``None`` entries are free.
+    dtype : numpy dtype
+        Target dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous array of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If the rank or shape is wrong, or the array holds NaN or inf.
+    """
+    try:
+        arr = np.ascontiguousarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array, got {type(value).__name__}") from exc
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimension(s), "
+                             f"got shape {arr.shape}")
+    if shape is not None:
+        ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
+        if not ok:
+            expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {expected}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+    return arr
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    """Return ``float(value)`` after checking it is finite and positive (or zero if allowed)."""
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        need = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a finite {need} number, got {value!r}")
+    return v
+
+
+def check_symmetric(name: str, matrix: np.ndarray, rtol: float = 1e-12) -> None:
+    """Raise ``ValueError`` unless ``matrix`` is square and symmetric to ``rtol``."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {matrix.shape}")
+    scale = max(float(np.max(np.abs(matrix))), np.finfo(float).tiny)
+    asym = float(np.max(np.abs(matrix - matrix.T)))
+    if asym > rtol * scale:
+        raise ValueError(f"{name} must be symmetric; max |M - M.T| = {asym:.3g} "
+                         f"(relative {asym / scale:.3g})")
+
+
+def check_positive_definite(name: str, matrix: np.ndarray) -> None:
+    """Raise ``ValueError`` unless the symmetric ``matrix`` is positive definite."""
+    check_symmetric(name, matrix)
+    eig_min = float(np.linalg.eigvalsh(matrix).min())
+    if eig_min <= 0:
+        raise ValueError(f"{name} must be positive definite; smallest eigenvalue is {eig_min:.3g}")
+
+
+def lookup(registry: Mapping[str, Any], name: str, kind: str) -> Any:
+    """Return ``registry[name]`` or raise ``ValueError`` listing the valid names."""
+    try:
+        return registry[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(registry))
+        raise ValueError(f"unknown {kind} {name!r}; valid names are: {valid}") from None

@@ -1,0 +1,129 @@
+"""The hardware plug: where a simulated device departs from the ideal equations.
+
+``physsim`` defines the hooks; the package ``hardware_models`` implements them
+(ideal, noisy analog, finite precision, compositions and presets).  Every entry
+point that takes a system also takes ``hardware=``; ``None`` means the ideal
+device and costs nothing.
+
+Hooks, in the order a run meets them:
+
+1. :meth:`HardwareModel.realize`: the device instance built from nominal
+   parameters (static mismatch, parameter quantisation).  One instance serves
+   the forward pass and both echoes.
+2. :meth:`HardwareModel.between_passes`: the device as it is at the start of
+   pass ``pass_index`` (parameter drift between passes; identity by default).
+3. :meth:`HardwareModel.write_inputs` / :meth:`HardwareModel.write_nudges`:
+   the DACs that write input sequences and nudge (cotangent) sequences.
+4. :meth:`HardwareModel.step_hook`: a compiled per-step perturbation of
+   ``(q, p)`` inside the time loop (thermal noise, damping, state
+   quantisation), and :meth:`HardwareModel.quanta` for reversible rounding
+   of every drift and kick increment.
+5. :meth:`HardwareModel.flip`: the momentum reversal.
+6. :meth:`HardwareModel.read_outputs` / :meth:`HardwareModel.read_accumulators`:
+   the ADCs on observed states and on the gradient accumulators.
+
+Randomness is keyed, not streamed: every hook receives the run's integer
+``seed`` and a ``pass_index`` (0 forward, 1 and 2 the echoes) and must derive
+its random numbers from (seed, pass, trajectory, step, unit) so that results
+do not depend on threads or chunking.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from numba import njit
+
+#: Pass indices handed to the hooks.
+FORWARD_PASS = 0
+ECHO_PLUS_PASS = 1
+ECHO_MINUS_PASS = 2
+
+
+@njit(cache=True)
+def no_step_hook(q, p, hw_params, key, trajectory, step):
+    """Per-step hook of the ideal device: does nothing."""
+    return
+
+
+class HardwareModel:
+    """Base of all hardware models: every hook is the identity (an ideal device).
+
+    Subclasses override the hooks they model.  They must be immutable
+    (frozen dataclasses in :mod:`hardware_models`).
+    """
+
+    #: True only for models that are exactly the ideal device.
+    is_ideal: bool = True
+    #: True if the per-step hook is stochastic or dissipative (BPTT cannot model it).
+    has_step_noise: bool = False
+
+    def realize(self, system: Any, seed: int) -> Any:
+        """Device instance from a nominal system (mismatch, quantised parameters)."""
+        return system
+
+    def between_passes(self, system: Any, seed: int, pass_index: int) -> Any:
+        """The device as it is at the start of pass ``pass_index`` (drift)."""
+        return system
+
+    def write_inputs(self, inputs: np.ndarray, seed: int, pass_index: int,
+                     step_offset: int) -> np.ndarray:
+        """DAC on an input chunk (B|1, C, m) whose first step is ``step_offset``."""
+        return inputs
+
+    def write_nudges(self, cotangents: np.ndarray, seed: int, pass_index: int) -> np.ndarray:
+        """DAC on a recorded nudge (cotangent) sequence (B|1, L, n)."""
+        return cotangents
+
+    def step_hook(self, system: Any, dtype) -> tuple[Callable, np.ndarray]:
+        """Compiled per-step hook and its float64 parameter vector.
+
+        The hook has signature ``hook(q, p, hw_params, key, trajectory, step)``
+        with ``key = [seed, pass_index]`` (int64) and acts in place.
+        """
+        return no_step_hook, np.zeros(0)
+
+    def quanta(self, system: Any) -> tuple[float, float]:
+        """Grids of reversible rounding for position and momentum increments (0: off)."""
+        return 0.0, 0.0
+
+    def flip(self, q: np.ndarray, p: np.ndarray, seed: int, pass_index: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Momentum reversal of a batch of states (B, n)."""
+        return q, -p
+
+    def read_outputs(self, values: np.ndarray, seed: int, pass_index: int) -> np.ndarray:
+        """ADC on observed states or outputs."""
+        return values
+
+    def read_accumulators(self, values: np.ndarray, seed: int, pass_index: int) -> np.ndarray:
+        """ADC on the gradient accumulators read at the end of a pass."""
+        return values
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description for run files."""
+        return {"hardware": type(self).__name__}
+
+
+IDEAL = HardwareModel()
+
+
+def resolve_hardware(hardware: HardwareModel | str | None) -> HardwareModel:
+    """Return a hardware model from ``None`` (ideal), an instance, or a preset name.
+
+    Preset names are looked up in :mod:`hardware_models` when it is installed.
+    """
+    if hardware is None:
+        return IDEAL
+    if isinstance(hardware, HardwareModel):
+        return hardware
+    if isinstance(hardware, str):
+        try:
+            from hardware_models import get_preset  # noqa: PLC0415 (optional plug-in)
+        except ImportError as exc:
+            raise ValueError(f"hardware preset {hardware!r} requested but the hardware_models "
+                             "package is not importable") from exc
+        return get_preset(hardware)
+    raise TypeError(f"hardware must be None, a preset name or a HardwareModel, "
+                    f"got {type(hardware).__name__}")

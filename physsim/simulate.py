@@ -1,0 +1,451 @@
+"""Driving a batch of devices through input sequences: free runs and nudged echo runs.
+
+:func:`simulate` is the public free run.  :func:`run_echoes` runs one or two
+copies of a device from given states, with momentum forcing (the nudges) and
+the half-step read-out of dH/dtheta that RHEL measures; it is the physical
+operation the RHEL controller (:mod:`physsim.rhel`) is built on.
+
+Both work chunk by chunk: inputs are projected onto drives (``d = B u``) with
+BLAS for ``chunk_size`` steps at a time, so memory is O(batch x state +
+chunk) unless states are recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import hardware as hw_plug
+from ._kernels import loops
+from ._validation import as_finite_array, check_positive
+from .hardware import HardwareModel, resolve_hardware
+from .integrators import Integrator, get_integrator
+from .systems.base import HamiltonianSystem
+
+_DTYPES = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32}
+DEFAULT_CHUNK = 1024
+
+
+@dataclass
+class Trajectory:
+    """Result of :func:`simulate`.
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_records,)
+        Times of the recorded states, in the system's time unit (``k * dt``).
+    positions, momenta : ndarray, shape (batch, n_records, n_dof), or None
+        Recorded states (None when nothing was recorded).
+    energy : ndarray, shape (batch, n_records), or None
+        Total energy at the recorded states (with the drive of the step that
+        produced them), when asked for.
+    final_positions, final_momenta : ndarray, shape (batch, n_dof)
+        State after the last step.
+    position_sum : ndarray, shape (batch, n_dof), or None
+        Sum over steps 1..L of the positions (float64), when asked for; used
+        for mean-pooled read-outs without storing the trajectory.
+    dt : float
+        Step size.
+    n_steps : int
+        Number of steps taken.
+    record_every : int
+        Recording stride (0: nothing recorded).
+    integrator : str
+        Integrator name.
+    system : HamiltonianSystem
+        The (realised) device that was simulated.
+    seed : int
+        Seed of the hardware model's randomness.
+    hardware : dict
+        Description of the hardware model.
+    """
+
+    times: np.ndarray
+    positions: np.ndarray | None
+    momenta: np.ndarray | None
+    energy: np.ndarray | None
+    final_positions: np.ndarray
+    final_momenta: np.ndarray
+    position_sum: np.ndarray | None
+    dt: float
+    n_steps: int
+    record_every: int
+    integrator: str
+    system: HamiltonianSystem
+    seed: int = 0
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        """Number of trajectories."""
+        return int(self.final_positions.shape[0])
+
+
+# ----------------------------------------------------------------- preparation
+@dataclass
+class _Run:
+    """Everything the compiled loops need for one device, integrator and dtype."""
+
+    system: HamiltonianSystem
+    integrator: Integrator
+    dtype: Any
+    h: Any
+    kinds: np.ndarray
+    coefs: np.ndarray
+    theta: np.ndarray
+    input_matrix: np.ndarray
+    hardware: HardwareModel
+    hook: Callable
+    hw_params: np.ndarray
+    q_quantum: Any
+    p_quantum: Any
+    seed: int
+
+    def key(self, pass_index: int) -> np.ndarray:
+        return np.array([self.seed, pass_index], dtype=np.int64)
+
+    def drives(self, inputs: np.ndarray | None, start: int, stop: int, batch_in: int,
+               pass_index: int, reverse: bool = False) -> np.ndarray:
+        """Drives (B|1, C, n_drive) for forward steps [start, stop), optionally reversed."""
+        n_steps = stop - start
+        if inputs is None:
+            return np.zeros((1, n_steps, self.system.n_drive), dtype=self.dtype)
+        chunk = inputs[:, start:stop]
+        chunk = self.hardware.write_inputs(chunk, self.seed, pass_index, start)
+        if reverse:
+            chunk = chunk[:, ::-1]
+        d = np.matmul(chunk, self.input_matrix.T)
+        return np.ascontiguousarray(d, dtype=self.dtype)
+
+
+def _resolve_dtype(dtype) -> Any:
+    try:
+        return _DTYPES[np.dtype(dtype)]
+    except (KeyError, TypeError):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}") from None
+
+
+def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtype, hardware,
+                seed: int, check_stability: bool = True, realize: bool = True) -> _Run:
+    """Validate settings and build the arrays the loops need (internal helper)."""
+    if not isinstance(system, HamiltonianSystem):
+        raise TypeError(f"system must be a HamiltonianSystem, got {type(system).__name__}")
+    integ = get_integrator(integrator)
+    dtype = _resolve_dtype(dtype)
+    if dt is None:
+        if system.default_dt is None:
+            raise ValueError(f"{type(system).__name__} has no default time step; pass dt "
+                             f"(in {system.time_unit})")
+        dt = system.default_dt
+    dt = check_positive("dt", dt)
+    hw = resolve_hardware(hardware)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    device = hw.realize(system, int(seed)) if realize else system
+    if check_stability:
+        omega = device.max_frequency()
+        if dt * omega >= integ.stability_limit:
+            raise ValueError(
+                f"time step dt={dt:.6g} is beyond the linear stability limit of {integ.name}: "
+                f"dt*omega_max = {dt * omega:.4g} >= {integ.stability_limit} "
+                f"(omega_max = {omega:.6g} rad per {system.time_unit}); "
+                f"use dt < {integ.stability_limit / omega:.6g}")
+    kinds, coefs = integ.tables(dtype)
+    hook, hw_params = hw.step_hook(device, dtype)
+    qq, pq = hw.quanta(device)
+    return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt), kinds=kinds,
+                coefs=coefs, theta=device.pack_theta(dtype),
+                input_matrix=np.asarray(device.input_matrix, dtype=np.float64), hardware=hw,
+                hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
+                q_quantum=dtype(qq), p_quantum=dtype(pq), seed=int(seed))
+
+
+def as_batch_states(system: HamiltonianSystem, q0, p0, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Initial states as (B, n) arrays of ``dtype``; ``p0=None`` means zero momenta."""
+    n = system.n_dof
+    q = as_finite_array("q0", q0, ndim=(1, 2))
+    if q.shape[-1] != n:
+        raise ValueError(f"q0 must have shape ({n},) or (batch, {n}), got {q.shape}")
+    q = q.reshape(-1, n)
+    if p0 is None:
+        p = np.zeros_like(q)
+    else:
+        p = as_finite_array("p0", p0, ndim=(1, 2))
+        if p.shape[-1] != n:
+            raise ValueError(f"p0 must have shape ({n},) or (batch, {n}), got {p.shape}")
+        p = p.reshape(-1, n)
+        if p.shape[0] != q.shape[0]:
+            if q.shape[0] == 1:
+                q = np.repeat(q, p.shape[0], axis=0)
+            elif p.shape[0] == 1:
+                p = np.repeat(p, q.shape[0], axis=0)
+            else:
+                raise ValueError(f"q0 and p0 have different batch sizes: {q.shape[0]} and "
+                                 f"{p.shape[0]}")
+    return np.ascontiguousarray(q, dtype=dtype), np.ascontiguousarray(p, dtype=dtype)
+
+
+def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, batch: int
+                      ) -> tuple[np.ndarray | None, int]:
+    """Inputs as (B|1, L, m) float64 (or None for an undriven run) and the number of steps."""
+    m = system.n_inputs
+    if inputs is None:
+        if n_steps is None:
+            raise ValueError("give inputs of shape (L, m) or (batch, L, m), or n_steps for an "
+                             "undriven run")
+        n = int(n_steps)
+        if n < 1:
+            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        return None, n
+    u = as_finite_array("inputs", inputs, ndim=(2, 3))
+    if u.shape[-1] != m:
+        raise ValueError(f"inputs must have shape (L, {m}) or (batch, L, {m}) for a system "
+                         f"with {m} input channel(s), got {u.shape}")
+    if u.ndim == 2:
+        u = u[None]
+    if u.shape[0] not in (1, batch):
+        raise ValueError(f"inputs have batch size {u.shape[0]} but the initial states have "
+                         f"{batch}")
+    if n_steps is not None and int(n_steps) != u.shape[1]:
+        raise ValueError(f"n_steps={n_steps} does not match the input length {u.shape[1]}")
+    if u.shape[1] < 1:
+        raise ValueError("inputs must have at least one time step")
+    return u, int(u.shape[1])
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm  # noqa: PLC0415 (only when asked)
+
+    return tqdm(total=total, desc=desc, unit="step")
+
+
+# ------------------------------------------------------------------- free run
+def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: int | None = None,
+             dt: float | None = None, integrator: str | Integrator = "leapfrog",
+             record_every: int = 0, record_energy: bool = False, sum_positions: bool = False,
+             hardware: HardwareModel | str | None = None, seed: int = 0, dtype=np.float64,
+             chunk_size: int = DEFAULT_CHUNK, check_stability: bool = True,
+             progress: bool = False, _run: _Run | None = None, _pass_index: int = 0,
+             _measure: dict | None = None) -> Trajectory:
+    """Integrate a batch of initial states through an input sequence.
+
+    Parameters
+    ----------
+    system : HamiltonianSystem
+        The device.
+    q0 : array_like, shape (n_dof,) or (batch, n_dof)
+        Initial positions.
+    p0 : array_like, shape (n_dof,) or (batch, n_dof), optional
+        Initial momenta (zero if omitted).
+    inputs : array_like, shape (L, m) or (batch, L, m), optional
+        Input sequence, held constant during each step (zero-order hold);
+        shared by the batch when 2-D.  Omit for an undriven run of ``n_steps``.
+    n_steps : int, optional
+        Number of steps of an undriven run.
+    dt : float, optional
+        Step size in the system's time unit (seconds for physical systems;
+        1 for HRUs, whose step lives in the Hamiltonian).
+    integrator : str or Integrator
+        ``"leapfrog"`` (default), ``"velocity_verlet"``, ``"yoshida4"`` or
+        ``"symplectic_euler"``, or an instance.
+    record_every : int
+        Record every n-th state (including the initial one); 0 records nothing
+        but the final state, so memory does not grow with L.
+    record_energy : bool
+        Also record the total energy at the recorded states.
+    sum_positions : bool
+        Accumulate the sum of positions over steps 1..L (for pooled read-outs).
+    hardware : HardwareModel or str, optional
+        Hardware model or preset name (None: ideal).
+    seed : int
+        Seed of the hardware model's randomness.
+    dtype : float64 or float32
+        Arithmetic precision of the state.
+    chunk_size : int
+        Steps per compiled call (memory of the projected drives).
+    check_stability : bool
+        Refuse ``dt`` beyond the integrator's linear stability limit.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Trajectory
+        Final state, and the recorded states if asked.
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, NaN/inf, a non-positive or unstable step, or unknown names.
+    """
+    if not isinstance(record_every, (int, np.integer)) or record_every < 0:
+        raise ValueError(f"record_every must be a non-negative integer, got {record_every!r}")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    run = _run or prepare_run(system, dt=dt, integrator=integrator, dtype=dtype,
+                              hardware=hardware, seed=seed, check_stability=check_stability)
+    Q, P = as_batch_states(run.system, q0, p0, run.dtype)
+    u, L = as_input_sequence(run.system, inputs, n_steps, Q.shape[0])
+    if u is not None and u.shape[0] > 1 and Q.shape[0] == 1:
+        Q = np.ascontiguousarray(np.repeat(Q, u.shape[0], axis=0))
+        P = np.ascontiguousarray(np.repeat(P, u.shape[0], axis=0))
+    B, n = Q.shape
+    n_rec = (L // record_every + 1) if record_every else 0
+    rec_q = np.zeros((B, n_rec, n), dtype=run.dtype)
+    rec_p = np.zeros((B, n_rec, n), dtype=run.dtype)
+    rec_e = np.zeros((B, n_rec if record_energy else 0), dtype=run.dtype)
+    if record_energy and not record_every:
+        raise ValueError("record_energy needs record_every > 0")
+    if n_rec:
+        rec_q[:, 0] = Q
+        rec_p[:, 0] = P
+    pos_sum = np.zeros((B, n if sum_positions else 0))
+    measure = _measure is not None
+    nt = run.theta.size
+    g_acc = np.zeros((B, nt if measure else 0))
+    g_comp = np.zeros_like(g_acc)
+    bar = _progress(L, progress, f"simulate {type(run.system).__name__}")
+    for start in range(0, L, chunk_size):
+        stop = min(L, start + chunk_size)
+        drives = run.drives(u, start, stop, B, _pass_index)
+        if start == 0 and record_energy:
+            for b in range(B):
+                d0 = drives[0 if drives.shape[0] == 1 else b, 0]
+                rec_e[b, 0] = (run.system.kernels.kinetic(P[b], run.theta)
+                               + run.system.kernels.potential(Q[b], d0, run.theta))
+        g_drive = np.zeros((B, stop - start, run.system.n_drive if measure else 0))
+        k = run.system.kernels
+        loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential, k.kinetic,
+                       k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
+                       k.drive_grad_potential, run.hook, run.theta, Q, P, drives, start,
+                       record_every, rec_q, rec_p, rec_e, record_energy, pos_sum, sum_positions,
+                       measure, g_acc, g_comp, g_drive, run.hw_params, run.key(_pass_index),
+                       run.q_quantum, run.p_quantum)
+        if measure:
+            _measure["drive_chunks"].append(g_drive)
+        if bar is not None:
+            bar.update(stop - start)
+    if bar is not None:
+        bar.close()
+    if measure:
+        _measure["theta"] = g_acc + g_comp
+    if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
+        raise FloatingPointError("the state became NaN or infinite during the run; the step is "
+                                 "likely unstable for this (nonlinear) system, or the drive too large")
+    times = (np.arange(n_rec) * record_every * float(run.h)) if n_rec else np.zeros(0)
+    return Trajectory(times=times, positions=rec_q if n_rec else None,
+                      momenta=rec_p if n_rec else None, energy=rec_e if record_energy else None,
+                      final_positions=Q, final_momenta=P,
+                      position_sum=pos_sum if sum_positions else None, dt=float(run.h),
+                      n_steps=L, record_every=int(record_every), integrator=run.integrator.name,
+                      system=run.system, seed=run.seed, hardware=run.hardware.describe())
+
+
+# ------------------------------------------------------------------ echo runs
+@dataclass
+class EchoMeasurement:
+    """What :func:`run_echoes` measures.
+
+    Attributes
+    ----------
+    theta_difference : ndarray, shape (batch, n_theta)
+        Sum over echo steps of the half-step ``h * dH/dtheta`` of echo a minus
+        that of echo b (or of echo a alone), float64, compensated summation.
+    drive_difference : ndarray, shape (batch, L, n_drive)
+        Per echo step, the same difference for ``h * dH/dd``, indexed by the
+        *forward* step whose drive the echo step consumed; None when not kept.
+    input_matrix_difference : ndarray, shape (batch, n_drive, n_inputs)
+        ``sum_k drive_difference[k] outer u_k``: the input-matrix read-out.
+    final_a, final_b : tuple of ndarray (q, p), each (batch, n_dof)
+        Final states of the echoes (b is None for a single echo).
+    """
+
+    theta_difference: np.ndarray
+    drive_difference: np.ndarray | None
+    input_matrix_difference: np.ndarray
+    final_a: tuple[np.ndarray, np.ndarray]
+    final_b: tuple[np.ndarray, np.ndarray] | None
+
+
+def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
+               start_b: tuple[np.ndarray, np.ndarray] | None, inputs: np.ndarray | None,
+               n_steps: int, *, nudge_a: float, nudge_b: float, cotangent: Callable,
+               aux: np.ndarray, aux_shared: np.ndarray, keep_drive: bool,
+               pass_a: int = hw_plug.ECHO_PLUS_PASS, pass_b: int = hw_plug.ECHO_MINUS_PASS,
+               chunk_size: int = DEFAULT_CHUNK, progress: bool = False) -> EchoMeasurement:
+    """Run one or two nudged echoes in lock-step over the reversed inputs.
+
+    Parameters
+    ----------
+    run : _Run
+        Prepared device (see :func:`prepare_run`).
+    start_a, start_b : tuple (q, p) of ndarray (batch, n_dof)
+        Start states (already flipped); ``start_b=None`` runs a single echo.
+    inputs : ndarray (B|1, L, m) or None
+        The forward input sequence; the echoes replay it last to first.
+    n_steps : int
+        Sequence length L.
+    nudge_a, nudge_b : float
+        Momentum-forcing scales: after each echo step that reconstructs
+        forward state k >= 1 (and before the first step, for k = L),
+        ``p += nudge * cotangent(q, k)``.
+    cotangent : numba function
+        ``cotangent(q, k, aux_b, aux_shared, out)`` writes dL/dq_k.
+    aux, aux_shared : ndarray
+        Data of the cotangent source: (B|1, rows, cols) and (rows, cols).
+    keep_drive : bool
+        Keep the per-step drive differences (O(L) memory) for input gradients.
+
+    Returns
+    -------
+    EchoMeasurement
+    """
+    qa, pa = (np.ascontiguousarray(x, dtype=run.dtype) for x in start_a)
+    two = start_b is not None
+    if two:
+        qb, pb = (np.ascontiguousarray(x, dtype=run.dtype) for x in start_b)
+    else:
+        qb, pb = np.zeros_like(qa), np.zeros_like(pa)
+    B = qa.shape[0]
+    nt = run.theta.size
+    nd = run.system.n_drive
+    g_acc = np.zeros((B, nt))
+    g_comp = np.zeros((B, nt))
+    g_b = np.zeros((B, nd, run.system.n_inputs))
+    drive_all = np.zeros((B, n_steps, nd)) if keep_drive else None
+    k = run.system.kernels
+    dt = run.dtype
+    aux = np.ascontiguousarray(aux, dtype=dt)
+    aux_shared = np.ascontiguousarray(aux_shared, dtype=dt)
+    bar = _progress(n_steps, progress, "echo")
+    for j0 in range(0, n_steps, chunk_size):
+        j1 = min(n_steps, j0 + chunk_size)
+        # echo steps j0+1..j1 consume forward steps L-j0-1 down to L-j1
+        fstart, fstop = n_steps - j1, n_steps - j0
+        drives = run.drives(inputs, fstart, fstop, B, pass_a, reverse=True)
+        g_drive = np.zeros((B, j1 - j0, nd))
+        loops.echo_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
+                       k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
+                       run.hook, cotangent, run.theta, qa, pa, qb, pb, drives, j0, n_steps,
+                       dt(nudge_a), dt(nudge_b), two, aux, aux_shared, g_acc, g_comp, g_drive,
+                       run.hw_params, run.key(pass_a), run.key(pass_b), run.q_quantum,
+                       run.p_quantum)
+        g_fwd = g_drive[:, ::-1]  # forward order: steps fstart..fstop-1
+        if inputs is not None:
+            u = inputs[:, fstart:fstop]
+            g_b += np.einsum("bkd,bkm->bdm", g_fwd, np.broadcast_to(u, (B,) + u.shape[1:]))
+        if keep_drive:
+            drive_all[:, fstart:fstop] = g_fwd
+        if bar is not None:
+            bar.update(j1 - j0)
+    if bar is not None:
+        bar.close()
+    if not (np.all(np.isfinite(qa)) and np.all(np.isfinite(pa))):
+        raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
+    return EchoMeasurement(theta_difference=g_acc + g_comp, drive_difference=drive_all,
+                           input_matrix_difference=g_b, final_a=(qa, pa),
+                           final_b=(qb, pb) if two else None)
