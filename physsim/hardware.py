@@ -76,11 +76,12 @@ class HardwareModel:
         """DAC on a recorded nudge (cotangent) sequence (B|1, L, n)."""
         return cotangents
 
-    def step_hook(self, system: Any, dtype) -> tuple[Callable, np.ndarray]:
+    def step_hook(self, system: Any, dtype, dt: float) -> tuple[Callable, np.ndarray]:
         """Compiled per-step hook and its float64 parameter vector.
 
         The hook has signature ``hook(q, p, hw_params, key, trajectory, step)``
-        with ``key = [seed, pass_index]`` (int64) and acts in place.
+        with ``key = [seed, pass_index]`` (int64) and acts in place after every
+        integrator step of size ``dt`` (system time unit).
         """
         return no_step_hook, np.zeros(0)
 

@@ -153,7 +153,7 @@ def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtyp
                 f"(omega_max = {omega:.6g} rad per {system.time_unit}); "
                 f"use dt < {integ.stability_limit / omega:.6g}")
     kinds, coefs = integ.tables(dtype)
-    hook, hw_params = hw.step_hook(device, dtype)
+    hook, hw_params = hw.step_hook(device, dtype, dt)
     qq, pq = hw.quanta(device)
     return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt), kinds=kinds,
                 coefs=coefs, theta=device.pack_theta(dtype),
