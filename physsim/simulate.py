@@ -184,7 +184,8 @@ def as_batch_states(system: HamiltonianSystem, q0, p0, dtype) -> tuple[np.ndarra
             else:
                 raise ValueError(f"q0 and p0 have different batch sizes: {q.shape[0]} and "
                                  f"{p.shape[0]}")
-    return np.ascontiguousarray(q, dtype=dtype), np.ascontiguousarray(p, dtype=dtype)
+    # copies: the loops advance these arrays in place
+    return np.array(q, dtype=dtype, order="C", copy=True), np.array(p, dtype=dtype, order="C", copy=True)
 
 
 def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, batch: int

@@ -1,0 +1,174 @@
+"""Reference gradients: the discrete adjoint (BPTT) and central finite differences.
+
+Both are independent of RHEL: BPTT differentiates the integrator step itself
+(its Hessian-vector products and parameter VJPs, with the sub-step states
+recomputed from stored step states), and finite differences only call
+:func:`physsim.simulate`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._kernels import loops
+from .gradients import GradientResult
+from .losses import Loss
+from .simulate import as_batch_states, as_input_sequence, prepare_run, simulate
+
+
+def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
+                  n_steps: int | None = None, integrator="leapfrog", dt: float | None = None,
+                  hardware=None, seed: int = 0, dtype=np.float64, chunk_size: int = 1024,
+                  progress: bool = False) -> GradientResult:
+    """Gradient of ``loss`` by back-propagation through time (the discrete adjoint).
+
+    Stores the state at every step (O(L) memory) and back-propagates through
+    each integrator step exactly, sub-step by sub-step.
+
+    Parameters
+    ----------
+    system, q0, p0, inputs, loss, n_steps, integrator, dt, seed, dtype, chunk_size, progress
+        As in :func:`physsim.rhel.rhel_gradient`.
+    hardware : HardwareModel or str, optional
+        Only its deterministic parts (device realisation, DAC) are
+        differentiated; models with per-step noise are refused.
+
+    Returns
+    -------
+    GradientResult
+        Gradients of the batch-mean loss.
+
+    Raises
+    ------
+    ValueError
+        If the system lacks the adjoint callbacks or the hardware has per-step noise.
+    """
+    if loss is None or not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a physsim.losses.Loss, got {type(loss).__name__}")
+    run = prepare_run(system, dt=dt, integrator=integrator, dtype=dtype, hardware=hardware,
+                      seed=seed)
+    kern = run.system.kernels
+    if not kern.has_adjoint:
+        raise ValueError(f"{type(run.system).__name__} does not provide the adjoint callbacks "
+                         f"{kern.missing_adjoint()} that BPTT needs")
+    if run.hardware.has_step_noise or run.q_quantum > 0 or run.p_quantum > 0:
+        raise ValueError("BPTT differentiates the ideal step; this hardware model perturbs every "
+                         "step (noise, damping or rounding) and cannot be differentiated")
+    Q0, P0 = as_batch_states(run.system, q0, p0, run.dtype)
+    u, L = as_input_sequence(run.system, inputs, n_steps, Q0.shape[0])
+    if u is not None and u.shape[0] > 1 and Q0.shape[0] == 1:
+        Q0, P0 = np.repeat(Q0, u.shape[0], 0), np.repeat(P0, u.shape[0], 0)
+    B, n = Q0.shape
+    loss.check_batch(B)
+    if hasattr(loss, "n_steps"):
+        loss.n_steps = L
+    fwd = simulate(run.system, Q0, P0, u, record_every=1, chunk_size=chunk_size,
+                   progress=progress, _run=run)
+    positions = fwd.positions[:, 1:].astype(float)
+    loss_value = loss.value(positions)
+    cot = np.ascontiguousarray(loss.cotangents(positions), dtype=run.dtype)
+    lam_q = np.zeros((B, n), dtype=run.dtype)
+    lam_p = np.zeros((B, n), dtype=run.dtype)
+    nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
+    g_theta = np.zeros((B, nt))
+    g_b = np.zeros((B, nd, m))
+    g_u = np.zeros((B, L, m)) if u is not None else None
+    starts = list(range(0, L, chunk_size))
+    for start in reversed(starts):
+        stop = min(L, start + chunk_size)
+        drives = run.drives(u, start, stop, B, 0)
+        g_drive = np.zeros((B, stop - start, nd))
+        loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic, kern.grad_potential,
+                          kern.hvp_kinetic, kern.hvp_potential, kern.theta_vjp_kinetic,
+                          kern.theta_vjp_potential, kern.drive_vjp_potential, run.theta,
+                          np.ascontiguousarray(fwd.positions[:, start:stop + 1]),
+                          np.ascontiguousarray(fwd.momenta[:, start:stop + 1]), drives,
+                          np.ascontiguousarray(cot[:, start:stop]), lam_q, lam_p, g_theta, g_drive)
+        if u is not None:
+            uc = np.broadcast_to(u[:, start:stop], (B, stop - start, m))
+            g_b += np.einsum("bkd,bkm->bdm", g_drive, uc)
+            g_u[:, start:stop] = g_drive @ run.input_matrix
+    params = run.system.gradient_to_params(g_theta.sum(axis=0), g_b.sum(axis=0))
+    return GradientResult(params=params, input_gradient=g_u,
+                          initial_position_gradient=lam_q.astype(float),
+                          initial_momentum_gradient=lam_p.astype(float), loss=loss_value,
+                          method="bptt",
+                          info={"integrator": run.integrator.name, "n_steps": L,
+                                "dtype": np.dtype(run.dtype).name})
+
+
+def loss_of(system, q0, p0, inputs, loss: Loss, *, n_steps: int | None = None,
+            integrator="leapfrog", dt: float | None = None, hardware=None, seed: int = 0,
+            dtype=np.float64) -> float:
+    """Loss value of one forward simulation (records the trajectory when the loss needs it)."""
+    if hasattr(loss, "n_steps"):
+        loss.n_steps = int(n_steps if inputs is None else np.shape(inputs)[-2])
+    traj = simulate(system, q0, p0, inputs, n_steps=n_steps, dt=dt, integrator=integrator,
+                    record_every=1 if loss.needs == "trajectory" or _needs_traj(loss) else 0,
+                    sum_positions=loss.needs == "position_sum", hardware=hardware, seed=seed,
+                    dtype=dtype)
+    positions = traj.positions[:, 1:] if traj.positions is not None else None
+    return loss.value(positions, position_sum=traj.position_sum,
+                      final_positions=traj.final_positions)
+
+
+def _needs_traj(loss: Loss) -> bool:
+    from .losses import CotangentSequence  # noqa: PLC0415
+
+    return isinstance(loss, CotangentSequence)
+
+
+def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
+                                     gradient: dict[str, np.ndarray], *, n_directions: int = 3,
+                                     rel_step: float = 1e-5,
+                                     rng: np.random.Generator | int | None = 0,
+                                     names: tuple[str, ...] | None = None
+                                     ) -> dict[str, np.ndarray]:
+    """Compare a parameter gradient with central differences along random directions.
+
+    For each named parameter and each random unit direction ``v`` (symmetric
+    for symmetric matrices), the directional derivative
+    ``(L(theta + h v) - L(theta - h v)) / 2h`` is compared with ``<g, v>``.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(system) -> float``.
+    system : HamiltonianSystem
+        Point of evaluation.
+    gradient : dict of str to ndarray
+        Gradient to check (e.g. ``GradientResult.params``).
+    n_directions : int
+        Random directions per parameter.
+    rel_step : float
+        Step ``h`` relative to the parameter's RMS (at least ``rel_step``).
+    rng : Generator or int
+        Random directions.
+    names : tuple of str, optional
+        Parameters to check (default: all in ``gradient``).
+
+    Returns
+    -------
+    dict of str to ndarray, shape (n_directions, 2)
+        Per parameter, rows of ``(finite difference, <g, v>)``.
+    """
+    rng = np.random.default_rng(rng)
+    params = system.params
+    out = {}
+    for name in names or tuple(gradient):
+        base = np.asarray(params[name], float)
+        g = np.asarray(gradient[name], float)
+        rows = []
+        for _ in range(n_directions):
+            v = rng.standard_normal(base.shape)
+            if base.ndim == 2 and base.shape[0] == base.shape[1] and np.allclose(base, base.T):
+                v = 0.5 * (v + v.T)
+            v /= np.linalg.norm(v)
+            h = rel_step * max(float(np.sqrt(np.mean(base**2))), 1.0)
+            lp = loss_fn(system.replace(**{name: base + h * v}))
+            lm = loss_fn(system.replace(**{name: base - h * v}))
+            rows.append(((lp - lm) / (2 * h), float(np.sum(g * v))))
+        out[name] = np.array(rows)
+    return out
