@@ -154,8 +154,15 @@ def _toy_build(**kw):
     }
     y = {"train": np.array([0, 1, 0]), "val": np.array([1]), "test": np.array([0])}
     return x, build_dataset(
-        name="toy", source="test", task="classification", x=x, y=y,
-        channel_names=("a", "b"), channel_units=("V", "A"), class_names=("n", "p"), **kw
+        name="toy",
+        source="test",
+        task="classification",
+        x=x,
+        y=y,
+        channel_names=("a", "b"),
+        channel_units=("V", "A"),
+        class_names=("n", "p"),
+        **kw,
     )
 
 
@@ -183,9 +190,16 @@ def test_build_dataset_crop_time_channel_and_errors():
     bad = {k: [np.array(v, copy=True) for v in vs] for k, vs in x.items()}
     bad["val"][0][2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        build_dataset(name="toy", source="t", task="classification", x=bad,
-                      y={"train": np.array([0, 1, 0]), "val": np.array([1]), "test": np.array([0])},
-                      channel_names=("a", "b"), channel_units=("V", "A"), class_names=("n", "p"))
+        build_dataset(
+            name="toy",
+            source="t",
+            task="classification",
+            x=bad,
+            y={"train": np.array([0, 1, 0]), "val": np.array([1]), "test": np.array([0])},
+            channel_names=("a", "b"),
+            channel_units=("V", "A"),
+            class_names=("n", "p"),
+        )
 
 
 # --------------------------------------------------------------------------- registry
@@ -193,14 +207,26 @@ def test_build_dataset_crop_time_channel_and_errors():
 
 def test_registry_lists_names_on_unknown():
     names = available_datasets()
-    for n in ("JapaneseVowels", "BasicMotions", "seglearn_watch", "sequential_mnist", "vic_elec",
-              "ppg_dalia", *UEA_PAPER_DATASETS):
+    for n in (
+        "JapaneseVowels",
+        "BasicMotions",
+        "seglearn_watch",
+        "sequential_mnist",
+        "vic_elec",
+        "ppg_dalia",
+        *UEA_PAPER_DATASETS,
+    ):
         assert n in names
     with pytest.raises(ValueError) as err:
         load_dataset("no_such_set")
     assert "seglearn_watch" in str(err.value) and "EigenWorms" in str(err.value)
     assert set(available_datasets(offline_only=True)) == {
-        "JapaneseVowels", "BasicMotions", "seglearn_watch", "sequential_mnist", "vic_elec"}
+        "JapaneseVowels",
+        "BasicMotions",
+        "seglearn_watch",
+        "sequential_mnist",
+        "vic_elec",
+    }
 
 
 # --------------------------------------------------------------------------- UEA on generated files
@@ -241,17 +267,26 @@ def test_load_uea_paper_split_merges_and_dedups(tmp_path):
     d = _write_uea(tmp_path, "SelfRegulationSCP1", n_train=40, n_test=21)
     # duplicate one training case into the test file
     tr, te = read_ts(d / "SelfRegulationSCP1_TRAIN.ts"), read_ts(d / "SelfRegulationSCP1_TEST.ts")
-    write_ts(d / "SelfRegulationSCP1_TEST.ts", te.series + [tr.series[0]],
-             list(te.labels) + [tr.labels[0]], class_labels=("c0", "c1", "c2"))
-    ds = load_uea("SelfRegulationSCP1", data_dir=d.parent, split="paper", seed=4,
-                  standardize=False)
+    write_ts(
+        d / "SelfRegulationSCP1_TEST.ts",
+        te.series + [tr.series[0]],
+        list(te.labels) + [tr.labels[0]],
+        class_labels=("c0", "c1", "c2"),
+    )
+    ds = load_uea("SelfRegulationSCP1", data_dir=d.parent, split="paper", seed=4, standardize=False)
     n = 61  # 40 + 22 - 1 duplicate
     assert ds.notes["duplicates_removed"] == 1
-    assert (ds.train.n_cases, ds.val.n_cases, ds.test.n_cases) == (int(0.7 * n), int(0.85 * n) - int(0.7 * n), n - int(0.85 * n))
+    assert (ds.train.n_cases, ds.val.n_cases, ds.test.n_cases) == (
+        int(0.7 * n),
+        int(0.85 * n) - int(0.7 * n),
+        n - int(0.85 * n),
+    )
     keys = [{c.tobytes() for c in s.x} for s in ds.splits.values()]
     assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
     assert sum(len(k) for k in keys) == n
-    ds2 = load_uea("SelfRegulationSCP1", data_dir=d.parent, split="paper", seed=4, standardize=False)
+    ds2 = load_uea(
+        "SelfRegulationSCP1", data_dir=d.parent, split="paper", seed=4, standardize=False
+    )
     np.testing.assert_array_equal(ds.x_test, ds2.x_test)
     for split in ds.splits.values():
         np.testing.assert_allclose(split.x[:, 0, 0], 10.0 * split.y)
@@ -286,7 +321,9 @@ def test_load_uea_offline_error_names_dataset_and_remedy(monkeypatch, tmp_path):
 
     def offline(name, split=None, extract_path=None, **kw):
         calls.append((name, split, extract_path))
-        raise ValueError(f"Could not download files for {name} from Zenodo: Name or service not known")
+        raise ValueError(
+            f"Could not download files for {name} from Zenodo: Name or service not known"
+        )
 
     _fake_aeon(monkeypatch, offline)
     with pytest.raises(DatasetUnavailableError) as err:
@@ -299,8 +336,10 @@ def test_load_uea_offline_error_names_dataset_and_remedy(monkeypatch, tmp_path):
 def test_load_uea_through_aeon_call(monkeypatch, tmp_path):
     """The aeon path converts (cases, channels, length) to (cases, length, channels)."""
     rng = np.random.default_rng(0)
-    data = {s: (rng.normal(size=(n, 4, 9)), np.array(["a", "b"] * (n // 2))) for s, n in
-            (("train", 20), ("test", 10))}
+    data = {
+        s: (rng.normal(size=(n, 4, 9)), np.array(["a", "b"] * (n // 2)))
+        for s, n in (("train", 20), ("test", 10))
+    }
 
     def fake(name, split=None, extract_path=None, **kw):
         assert extract_path == str(tmp_path)
@@ -319,7 +358,7 @@ def test_missing_package_error_names_extra(monkeypatch):
         load_dataset("BasicMotions")
 
 
-# --------------------------------------------------------------------------- PPG-DaLiA on a fake folder
+# --------------------------------------------------------------- PPG-DaLiA on a fake folder
 
 PPG_SECONDS = 100  # per fake subject; the real recordings last about 2.5 h
 
@@ -341,15 +380,24 @@ def _write_ppg_subject(root, s, seconds=PPG_SECONDS):
                 "ACC": np.stack([i32, 2 * i32, -i32], axis=1),
                 "BVP": (np.arange(64 * seconds) / 64.0)[:, None],
                 "EDA": i4[:, None],
-                "TEMP": (i4 ** 2)[:, None],
+                "TEMP": (i4**2)[:, None],
             },
             # the chest signals are 700 Hz in the real files; tiny here since unused
-            "chest": {k: np.zeros((70, 3 if k == "ACC" else 1)) for k in
-                      ("ACC", "ECG", "EMG", "EDA", "Temp", "Resp")},
+            "chest": {
+                k: np.zeros((70, 3 if k == "ACC" else 1))
+                for k in ("ACC", "ECG", "EMG", "EDA", "Temp", "Resp")
+            },
         },
         "label": 8.0 + 2.0 * np.arange(n_lab) + s,
         "activity": np.zeros((4 * seconds, 1)),
-        "questionnaire": {"AGE": 30, "Gender": " m", "HEIGHT": 180.0, "WEIGHT": 75.0, "SKIN": 3, "SPORT": 4},
+        "questionnaire": {
+            "AGE": 30,
+            "Gender": " m",
+            "HEIGHT": 180.0,
+            "WEIGHT": 75.0,
+            "SKIN": 3,
+            "SPORT": 4,
+        },
         "rpeaks": np.arange(0, 700 * seconds, 600),
     }
     d = root / "PPG_FieldStudy" / f"S{s}"
@@ -370,8 +418,9 @@ def _unminmax(v, lo, hi):
 
 
 def test_ppg_dalia_layout_alignment_and_split(ppg_root):
-    ds = load_ppg_dalia(ppg_root, subjects=(1, 2, 3), window_length=512, window_stride=256,
-                        arrangement=0)
+    ds = load_ppg_dalia(
+        ppg_root, subjects=(1, 2, 3), window_length=512, window_stride=256, arrangement=0
+    )
     n_blocks = PPG_SECONDS // 2  # 46 labels + 3 prepended = 50 blocks of 128 steps
     assert ds.task == "regression" and ds.output_step == 128 and ds.time_step == 1 / 64
     assert ds.x_train.shape[1:] == (512, 6) and ds.y_train.shape[1:] == (4, 1)
@@ -402,7 +451,9 @@ def test_ppg_dalia_layout_alignment_and_split(ppg_root):
 
 def test_ppg_dalia_random_arrangement_subject_wise(ppg_root):
     ds = load_ppg_dalia(ppg_root, subjects=(1, 2, 3), window_length=384, window_stride=128, seed=5)
-    again = load_ppg_dalia(ppg_root, subjects=(1, 2, 3), window_length=384, window_stride=128, seed=5)
+    again = load_ppg_dalia(
+        ppg_root, subjects=(1, 2, 3), window_length=384, window_stride=128, seed=5
+    )
     np.testing.assert_array_equal(ds.x_val, again.x_val)
     assert ds.notes["arrangements"] == again.notes["arrangements"]
     t_end = (PPG_SECONDS // 2 * 128 - 1) / 64.0
@@ -417,8 +468,14 @@ def test_ppg_dalia_random_arrangement_subject_wise(ppg_root):
 
 
 def test_ppg_dalia_standardize_scaling_uses_train(ppg_root):
-    ds = load_ppg_dalia(ppg_root, subjects=(1, 2), window_length=512, window_stride=256,
-                        arrangement=0, scaling="standardize")
+    ds = load_ppg_dalia(
+        ppg_root,
+        subjects=(1, 2),
+        window_length=512,
+        window_stride=256,
+        arrangement=0,
+        scaling="standardize",
+    )
     _assert_standardised_on_train(ds)
     assert ds.y_train.min() == pytest.approx(-1) and ds.y_train.max() == pytest.approx(1)
     raw = ds.y_test * ds.target_scale + ds.target_offset
@@ -488,9 +545,9 @@ def test_vic_elec_windows_match_source():
     np.testing.assert_allclose(ds.target_scale, [(hi - lo) / 2])
     assert -1.0 <= ds.y_train.min() and ds.y_train.max() <= 1.0
     raw = ds.y_train * ds.target_scale + ds.target_offset
-    np.testing.assert_allclose(raw[1, :, 0], demand[2048 + 15: 2048 + 4096: 16])
-    np.testing.assert_allclose(ds.x_val[0, :, 0], temp[b1: b1 + 4096])
-    np.testing.assert_allclose(ds.x_test[-1, :, 0], temp[b2 + 2048: b2 + 2048 + 4096])
+    np.testing.assert_allclose(raw[1, :, 0], demand[2048 + 15 : 2048 + 4096 : 16])
+    np.testing.assert_allclose(ds.x_val[0, :, 0], temp[b1 : b1 + 4096])
+    np.testing.assert_allclose(ds.x_test[-1, :, 0], temp[b2 + 2048 : b2 + 2048 + 4096])
     # first row is 2011-12-31 13:00 UTC = midnight in Melbourne (daylight saving, UTC+11)
     assert ds.x_train[0, 0, 1] == pytest.approx(0.0) and ds.x_train[0, 0, 2] == pytest.approx(1.0)
     std = load_dataset("vic_elec")

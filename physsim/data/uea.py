@@ -102,7 +102,9 @@ def _unavailable_message(name: str, cache_dir: Path, reason: str) -> str:
     )
 
 
-def read_uea_folder(name: str, data_dir: str | os.PathLike) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+def read_uea_folder(
+    name: str, data_dir: str | os.PathLike
+) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
     """Read ``<name>_TRAIN.ts`` and ``<name>_TEST.ts`` from a local folder.
 
     Parameters
@@ -127,7 +129,9 @@ def read_uea_folder(name: str, data_dir: str | os.PathLike) -> dict[str, tuple[l
             for s, f in files.items():
                 ts = read_ts(f)
                 if ts.labels is None or ts.is_regression:
-                    raise ValueError(f"{f} has no class labels; UEA loaders expect classification files")
+                    raise ValueError(
+                        f"{f} has no class labels; UEA loaders expect classification files"
+                    )
                 out[s] = (ts.series, ts.labels)
             return out
     tried = ", ".join(str(c / f"{name}_TRAIN.ts") for c in candidates)
@@ -137,7 +141,7 @@ def read_uea_folder(name: str, data_dir: str | os.PathLike) -> dict[str, tuple[l
 
 
 def _aeon_to_cases(X) -> list[np.ndarray]:
-    """aeon returns (cases, channels, length) arrays or lists of (channels, length)."""
+    """Convert aeon's (cases, channels, length) arrays or lists to (length, channels)."""
     return [np.asarray(c, dtype=np.float64).T for c in X]
 
 
@@ -158,7 +162,9 @@ def _read_with_aeon(name: str, cache_dir: Path) -> dict[str, tuple[list[np.ndarr
     return out
 
 
-def _drop_duplicates(cases: list[np.ndarray], labels: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, int]:
+def _drop_duplicates(
+    cases: list[np.ndarray], labels: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray, int]:
     """Remove exact duplicate cases (same shape and values), keeping the first."""
     seen: set[tuple] = set()
     keep = []
@@ -236,7 +242,7 @@ def load_uea(
     train_cases, train_lab = raw["train"]
     test_cases, test_lab = raw["test"]
     y_all, class_names = encode_labels(np.concatenate([train_lab, test_lab]))
-    y_tr, y_te = y_all[: len(train_lab)], y_all[len(train_lab):]
+    y_tr, y_te = y_all[: len(train_lab)], y_all[len(train_lab) :]
     rng = np.random.default_rng(seed)
     notes: dict = {}
     if split == "official":
