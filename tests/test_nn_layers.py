@@ -57,7 +57,9 @@ def check_layer_gradients(layer, x, *, training=False, dropout_seed=0, **fwd_kw)
     x = np.array(x, dtype=np.float64)
 
     def run():
-        return layer.forward(x, training=training, rng=np.random.default_rng(dropout_seed), **fwd_kw)
+        return layer.forward(
+            x, training=training, rng=np.random.default_rng(dropout_seed), **fwd_kw
+        )
 
     y = run()
     r = np.random.default_rng(99).normal(size=y.shape)
@@ -131,17 +133,27 @@ def test_residual_block_gradients_as_in_hssm():
     """A full digital HSSM block around a stand-in for the HRU: norm, map, GELU,
     dropout, GLU, dropout, residual."""
     rng = np.random.default_rng(5)
-    block = Residual(Sequential([
-        ("norm", BatchNorm(4)),
-        ("hru_stand_in", Linear(4, 4, rng=rng)),
-        ("gelu", GELU()),
-        ("drop1", Dropout(0.2)),
-        ("glu", GLU(4, rng=rng)),
-        ("drop2", Dropout(0.2)),
-    ]))
+    block = Residual(
+        Sequential(
+            [
+                ("norm", BatchNorm(4)),
+                ("hru_stand_in", Linear(4, 4, rng=rng)),
+                ("gelu", GELU()),
+                ("drop1", Dropout(0.2)),
+                ("glu", GLU(4, rng=rng)),
+                ("drop2", Dropout(0.2)),
+            ]
+        )
+    )
     names = set(block.parameters())
-    assert names == {"hru_stand_in.weight", "hru_stand_in.bias", "glu.weight1", "glu.bias1",
-                     "glu.weight2", "glu.bias2"}
+    assert names == {
+        "hru_stand_in.weight",
+        "hru_stand_in.bias",
+        "glu.weight1",
+        "glu.bias1",
+        "glu.weight2",
+        "glu.bias2",
+    }
     assert set(block.state()) == {"norm.running_mean", "norm.running_var", "norm.initialised"}
     check_layer_gradients(block, _x(), training=True)
     check_layer_gradients(block, _x(), training=False)
@@ -155,7 +167,9 @@ def test_mean_pool_classifier_gradients_with_and_without_lengths():
     x_padded = x.copy()
     x_padded[1, 2:] = 123.0  # padding must not influence the pooled mean
     lengths = np.array([5, 2, 4])
-    np.testing.assert_allclose(head.forward(x, lengths=lengths), head.forward(x_padded, lengths=lengths))
+    np.testing.assert_allclose(
+        head.forward(x, lengths=lengths), head.forward(x_padded, lengths=lengths)
+    )
     w, b = head.params["weight"], head.params["bias"]
     np.testing.assert_allclose(head.forward(x), x.mean(axis=1) @ w.T + b, rtol=1e-13)
 
@@ -197,18 +211,28 @@ def test_mean_squared_error():
     pred, target = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2))
     res = mean_squared_error(pred, target)
     assert res.loss == pytest.approx(np.mean((pred - target) ** 2))
-    assert _rel_err(res.grad, _central_diff(lambda: mean_squared_error(pred, target).loss, pred)) < RTOL_FD
+    assert (
+        _rel_err(res.grad, _central_diff(lambda: mean_squared_error(pred, target).loss, pred))
+        < RTOL_FD
+    )
     assert res.accuracy is None
 
 
 def test_end_to_end_loss_gradient_through_network():
     """Encoder + block + read-out + loss against finite differences of the loss itself."""
     rng = np.random.default_rng(7)
-    net = Sequential([
-        ("enc", Linear(3, 4, rng=rng)),
-        ("block", Residual(Sequential([("norm", BatchNorm(4)), ("gelu", GELU()), ("glu", GLU(4, rng=rng))]))),
-        ("head", MeanPoolClassifier(4, 3, rng=rng)),
-    ])
+    net = Sequential(
+        [
+            ("enc", Linear(3, 4, rng=rng)),
+            (
+                "block",
+                Residual(
+                    Sequential([("norm", BatchNorm(4)), ("gelu", GELU()), ("glu", GLU(4, rng=rng))])
+                ),
+            ),
+            ("head", MeanPoolClassifier(4, 3, rng=rng)),
+        ]
+    )
     x = _x((4, 6, 3))
     labels = np.array([0, 2, 1, 2])
 
@@ -218,8 +242,16 @@ def test_end_to_end_loss_gradient_through_network():
     res = softmax_cross_entropy(net.forward(x, training=True), labels)
     net.backward(res.grad)
     grads = {k: v.copy() for k, v in net.gradients().items()}
-    assert set(grads) == {"enc.weight", "enc.bias", "block.glu.weight1", "block.glu.bias1",
-                          "block.glu.weight2", "block.glu.bias2", "head.weight", "head.bias"}
+    assert set(grads) == {
+        "enc.weight",
+        "enc.bias",
+        "block.glu.weight1",
+        "block.glu.bias1",
+        "block.glu.weight2",
+        "block.glu.bias2",
+        "head.weight",
+        "head.bias",
+    }
     for name, p in net.parameters().items():
         assert _rel_err(grads[name], _central_diff(loss, p)) < RTOL_FD, name
 
@@ -262,7 +294,9 @@ def test_batchnorm_statistics_over_batch_and_time():
     bn = BatchNorm(3)
     y = bn.forward(x, training=True)
     flat = x.reshape(-1, 3)
-    np.testing.assert_allclose(y.reshape(-1, 3), (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(
+        y.reshape(-1, 3), (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5), rtol=1e-12
+    )
     # per time step the mean over the batch alone is NOT zero: statistics span time too
     assert np.abs(y.mean(axis=0)).max() > 0.1
 
@@ -305,9 +339,9 @@ def _adam_reference(theta0, grad_fn, steps, lr, b1=0.9, b2=0.999, eps=1e-8):
         for i in range(len(theta)):
             m[i] = b1 * m[i] + (1 - b1) * g[i]
             v[i] = b2 * v[i] + (1 - b2) * g[i] ** 2
-            m_hat = m[i] / (1 - b1 ** t)
-            v_hat = v[i] / (1 - b2 ** t)
-            theta[i] -= lr * m_hat / (v_hat ** 0.5 + eps)
+            m_hat = m[i] / (1 - b1**t)
+            v_hat = v[i] / (1 - b2**t)
+            theta[i] -= lr * m_hat / (v_hat**0.5 + eps)
     return np.array(theta)
 
 
@@ -332,7 +366,9 @@ def test_adam_matches_reference_on_quadratic():
     ref = _adam_reference(theta0, grad, 200, lr=0.05)
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
     # and it actually minimises the quadratic
-    assert np.linalg.norm(ours - np.linalg.solve(a, b)) < 0.05 * np.linalg.norm(theta0 - np.linalg.solve(a, b))
+    assert np.linalg.norm(ours - np.linalg.solve(a, b)) < 0.05 * np.linalg.norm(
+        theta0 - np.linalg.solve(a, b)
+    )
 
 
 def test_adam_state_roundtrip_resumes_exactly():

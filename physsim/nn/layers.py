@@ -47,7 +47,9 @@ _SQRT2 = np.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
-def _uniform_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype) -> np.ndarray:
+def _uniform_init(
+    rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype
+) -> np.ndarray:
     lim = 1.0 / np.sqrt(fan_in)
     return rng.uniform(-lim, lim, size=shape).astype(dtype)
 
@@ -75,8 +77,9 @@ class Layer:
         self.buffers: dict[str, np.ndarray] = {}
         self._cache: tuple | None = None
 
-    def forward(self, x: np.ndarray, *, training: bool = False,
-                rng: np.random.Generator | None = None) -> np.ndarray:
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """Compute the output and cache what :meth:`backward` needs.
 
         Parameters
@@ -124,7 +127,9 @@ class Layer:
         """Gradients from the last :meth:`backward`, by the names of :meth:`parameters`."""
         missing = [k for k in self.params if k not in self.grads]
         if missing:
-            raise RuntimeError(f"{type(self).__name__}: no gradient yet for {missing}; call backward")
+            raise RuntimeError(
+                f"{type(self).__name__}: no gradient yet for {missing}; call backward"
+            )
         return {k: self.grads[k] for k in self.params}
 
     def state(self) -> dict[str, np.ndarray]:
@@ -135,7 +140,9 @@ class Layer:
         """Copy buffers (e.g. from a checkpoint) into this layer's buffers in place."""
         for k, v in state.items():
             if k not in self.buffers:
-                raise KeyError(f"{type(self).__name__} has no buffer {k!r}; has {list(self.buffers)}")
+                raise KeyError(
+                    f"{type(self).__name__} has no buffer {k!r}; has {list(self.buffers)}"
+                )
             self.buffers[k][...] = v
 
 
@@ -157,8 +164,15 @@ class Linear(Layer):
     Parameters: ``weight`` (out_features, in_features), ``bias`` (out_features,).
     """
 
-    def __init__(self, in_features: int, out_features: int, *, rng: np.random.Generator,
-                 bias: bool = True, dtype=np.float64) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: np.random.Generator,
+        bias: bool = True,
+        dtype=np.float64,
+    ) -> None:
         super().__init__()
         _check_rng(rng, "Linear initialisation")
         if in_features < 1 or out_features < 1:
@@ -169,6 +183,7 @@ class Linear(Layer):
             self.params["bias"] = _uniform_init(rng, (out_features,), in_features, dtype)
 
     def forward(self, x, *, training=False, rng=None):
+        """Return ``x @ weight.T + bias``: (..., in_features) -> (..., out_features)."""
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear expects {self.in_features} input channels (last axis), got shape {x.shape}"
@@ -180,6 +195,7 @@ class Linear(Layer):
         return y
 
     def backward(self, grad_out):
+        """Store ``weight``/``bias`` gradients; return ``grad_out @ weight``."""
         (x,) = self._cached()
         g2 = grad_out.reshape(-1, self.out_features)
         self.grads["weight"] = g2.T @ x.reshape(-1, self.in_features)
@@ -212,8 +228,9 @@ class BatchNorm(Layer):
     ``initialised`` (0-d, 0 or 1). Padded steps are counted like real ones.
     """
 
-    def __init__(self, num_channels: int, *, eps: float = 1e-5, momentum: float = 0.99,
-                 dtype=np.float64) -> None:
+    def __init__(
+        self, num_channels: int, *, eps: float = 1e-5, momentum: float = 0.99, dtype=np.float64
+    ) -> None:
         super().__init__()
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
@@ -225,6 +242,7 @@ class BatchNorm(Layer):
         self.buffers["initialised"] = np.zeros((), dtype=dtype)
 
     def forward(self, x, *, training=False, rng=None):
+        """Normalise each channel over batch and time (training) or with running averages."""
         if x.shape[-1] != self.num_channels:
             raise ValueError(f"BatchNorm expects {self.num_channels} channels, got shape {x.shape}")
         axes = tuple(range(x.ndim - 1))
@@ -249,6 +267,7 @@ class BatchNorm(Layer):
         return x_hat
 
     def backward(self, grad_out):
+        """Input gradient, including the dependence of the batch statistics on ``x``."""
         x_hat, inv_std, training, axes = self._cached()
         if not training:
             return grad_out * inv_std
@@ -262,11 +281,13 @@ class GELU(Layer):
     """Exact GELU, ``x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`` (no tanh approximation)."""
 
     def forward(self, x, *, training=False, rng=None):
+        """Return ``x * Phi(x)`` element-wise (any shape)."""
         cdf = 0.5 * (1.0 + erf(x / _SQRT2))
         self._cache = (x, cdf)
         return x * cdf
 
     def backward(self, grad_out):
+        """Multiply by ``Phi(x) + x * phi(x)``."""
         x, cdf = self._cached()
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return grad_out * (cdf + x * pdf)
@@ -297,6 +318,7 @@ class GLU(Layer):
             self.params[f"bias{i}"] = _uniform_init(rng, (features,), features, dtype)
 
     def forward(self, x, *, training=False, rng=None):
+        """Return ``(x W1^T + b1) * sigmoid(x W2^T + b2)``: (..., H) -> (..., H)."""
         if x.shape[-1] != self.features:
             raise ValueError(f"GLU expects {self.features} channels, got shape {x.shape}")
         p = self.params
@@ -306,6 +328,7 @@ class GLU(Layer):
         return a * s
 
     def backward(self, grad_out):
+        """Store the four parameter gradients; return the input gradient."""
         x, a, s = self._cached()
         p, h = self.params, self.features
         da = grad_out * s
@@ -320,8 +343,10 @@ class GLU(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training, zero each element with probability ``p`` and scale
-    the rest by ``1 / (1 - p)``; identity in evaluation mode.
+    """Inverted dropout, active in training mode only.
+
+    In training, each element is zeroed with probability ``p`` and the rest are scaled
+    by ``1 / (1 - p)``; in evaluation mode the layer is the identity.
 
     Parameters
     ----------
@@ -341,6 +366,7 @@ class Dropout(Layer):
         self.p = float(p)
 
     def forward(self, x, *, training=False, rng=None):
+        """Apply a fresh mask from ``rng`` in training mode; identity otherwise."""
         if not training or self.p == 0.0:
             self._cache = (None,)
             return x
@@ -351,6 +377,7 @@ class Dropout(Layer):
         return x * scaled_mask
 
     def backward(self, grad_out):
+        """Multiply by the same scaled mask (identity in evaluation mode)."""
         (scaled_mask,) = self._cached()
         return grad_out if scaled_mask is None else grad_out * scaled_mask
 
@@ -376,9 +403,11 @@ class Sequential(Layer):
             self.children.append((name, layer))
 
     def __iter__(self) -> Iterable[Layer]:
+        """Iterate over the child layers in order."""
         return iter(layer for _, layer in self.children)
 
     def __getitem__(self, key: int | str) -> Layer:
+        """Child by position or by name."""
         if isinstance(key, int):
             return self.children[key][1]
         for name, layer in self.children:
@@ -387,11 +416,13 @@ class Sequential(Layer):
         raise KeyError(f"no child {key!r}; children are {[n for n, _ in self.children]}")
 
     def forward(self, x, *, training=False, rng=None):
+        """Apply the children in order (same ``training`` and ``rng`` for all)."""
         for _, layer in self.children:
             x = layer.forward(x, training=training, rng=rng)
         return x
 
     def backward(self, grad_out):
+        """Back-propagate through the children in reverse order."""
         for _, layer in reversed(self.children):
             grad_out = layer.backward(grad_out)
         return grad_out
@@ -404,18 +435,24 @@ class Sequential(Layer):
         return out
 
     def parameters(self):
+        """Children's parameters as ``"<child>.<name>"`` (live arrays)."""
         return self._collect("parameters")
 
     def gradients(self):
+        """Children's gradients under the names of :meth:`parameters`."""
         return self._collect("gradients")
 
     def state(self):
+        """Children's buffers as ``"<child>.<name>"`` (live arrays)."""
         return self._collect("state")
 
     def load_state(self, state):
+        """Copy prefixed buffers into the children in place."""
         for name, layer in self.children:
             prefix = name + "."
-            layer.load_state({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            layer.load_state(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            )
         known = {f"{n}.{k}" for n, layer in self.children for k in layer.state()}
         unknown = set(state) - known
         if unknown:
@@ -440,6 +477,7 @@ class Residual(Layer):
         self.inner = inner
 
     def forward(self, x, *, training=False, rng=None):
+        """Return ``x + inner(x)``."""
         y = self.inner.forward(x, training=training, rng=rng)
         if y.shape != x.shape:
             raise ValueError(f"Residual: inner layer changed the shape {x.shape} -> {y.shape}")
@@ -447,19 +485,24 @@ class Residual(Layer):
         return x + y
 
     def backward(self, grad_out):
+        """Return ``grad_out + inner.backward(grad_out)``."""
         self._cached()
         return grad_out + self.inner.backward(grad_out)
 
     def parameters(self):
+        """Return the inner layer's parameters."""
         return self.inner.parameters()
 
     def gradients(self):
+        """Return the inner layer's gradients."""
         return self.inner.gradients()
 
     def state(self):
+        """Return the inner layer's buffers."""
         return self.inner.state()
 
     def load_state(self, state):
+        """Load the inner layer's buffers."""
         self.inner.load_state(state)
 
 
@@ -485,7 +528,9 @@ class LossResult:
     accuracy: float | None = None
 
 
-def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, *, log_eps: float = 0.0) -> LossResult:
+def softmax_cross_entropy(
+    logits: np.ndarray, labels: np.ndarray, *, log_eps: float = 0.0
+) -> LossResult:
     """Mean softmax cross-entropy over the batch, its gradient and the accuracy.
 
     Parameters
@@ -505,7 +550,10 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, *, log_eps: fl
     logits = np.asarray(logits)
     labels = np.asarray(labels)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(f"expected logits (batch, classes) and labels (batch,), got {logits.shape}, {labels.shape}")
+        raise ValueError(
+            "expected logits (batch, classes) and labels (batch,), "
+            f"got {logits.shape}, {labels.shape}"
+        )
     n, c = logits.shape
     if labels.size and (labels.min() < 0 or labels.max() >= c):
         raise ValueError(f"labels must be in [0, {c}), got range [{labels.min()}, {labels.max()}]")
@@ -570,14 +618,16 @@ class MeanPoolClassifier(Layer):
     zero-padded sequences.
     """
 
-    def __init__(self, in_features: int, n_classes: int, *, rng: np.random.Generator,
-                 dtype=np.float64) -> None:
+    def __init__(
+        self, in_features: int, n_classes: int, *, rng: np.random.Generator, dtype=np.float64
+    ) -> None:
         super().__init__()
         self.linear = Linear(in_features, n_classes, rng=rng, dtype=dtype)
         self.params = self.linear.params
         self.grads = self.linear.grads
 
     def forward(self, x, *, training=False, rng=None, lengths: np.ndarray | None = None):
+        """Logits (batch, n_classes) from the (masked) time average of x (batch, length, H)."""
         if x.ndim != 3:
             raise ValueError(f"expected (batch, length, channels), got shape {x.shape}")
         b, length, _ = x.shape
@@ -594,6 +644,7 @@ class MeanPoolClassifier(Layer):
         return self.linear.forward(pooled)
 
     def backward(self, grad_out):
+        """Spread the pooled gradient evenly over the averaged steps."""
         weights, _ = self._cached()
         g_pooled = self.linear.backward(grad_out)
         return weights[:, :, None] * g_pooled[:, None, :]
@@ -624,8 +675,15 @@ class SubsampleTanhRegressor(Layer):
     Output shape (batch, length // output_step, out_features).
     """
 
-    def __init__(self, in_features: int, out_features: int, output_step: int, *,
-                 rng: np.random.Generator, dtype=np.float64) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        output_step: int,
+        *,
+        rng: np.random.Generator,
+        dtype=np.float64,
+    ) -> None:
         super().__init__()
         if output_step < 1:
             raise ValueError(f"output_step must be >= 1, got {output_step}")
@@ -635,20 +693,22 @@ class SubsampleTanhRegressor(Layer):
         self.grads = self.linear.grads
 
     def forward(self, x, *, training=False, rng=None):
+        """Read steps ``k-1, 2k-1, ...``, apply Linear then tanh."""
         if x.ndim != 3 or x.shape[1] < self.output_step:
             raise ValueError(
                 f"expected (batch, length >= {self.output_step}, channels), got shape {x.shape}"
             )
         k = self.output_step
-        y = np.tanh(self.linear.forward(x[:, k - 1::k, :]))
+        y = np.tanh(self.linear.forward(x[:, k - 1 :: k, :]))
         self._cache = (y, x.shape)
         return y
 
     def backward(self, grad_out):
+        """Gradient through tanh and Linear, scattered to the read steps."""
         y, shape = self._cached()
         g_sub = self.linear.backward(grad_out * (1.0 - y * y))
         grad_x = np.zeros(shape, dtype=g_sub.dtype)
-        grad_x[:, self.output_step - 1::self.output_step, :] = g_sub
+        grad_x[:, self.output_step - 1 :: self.output_step, :] = g_sub
         return grad_x
 
     @staticmethod

@@ -40,8 +40,9 @@ class Adam:
     use the same names and shapes.
     """
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
         for nm, b in (("beta1", beta1), ("beta2", beta2)):
@@ -49,7 +50,12 @@ class Adam:
                 raise ValueError(f"{nm} must be in [0, 1), got {b}")
         if not eps >= 0:
             raise ValueError(f"eps must be non-negative, got {eps}")
-        self.lr, self.beta1, self.beta2, self.eps = float(lr), float(beta1), float(beta2), float(eps)
+        self.lr, self.beta1, self.beta2, self.eps = (
+            float(lr),
+            float(beta1),
+            float(beta2),
+            float(eps),
+        )
         self.t = 0
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
@@ -73,7 +79,8 @@ class Adam:
         """
         if set(params) != set(grads):
             raise ValueError(
-                f"parameter and gradient names differ: only in params {sorted(set(params) - set(grads))}, "
+                "parameter and gradient names differ: only in params "
+                f"{sorted(set(params) - set(grads))}, "
                 f"only in grads {sorted(set(grads) - set(params))}"
             )
         if self.m and set(params) != set(self.m):
@@ -86,14 +93,16 @@ class Adam:
             if g.shape != p.shape:
                 raise ValueError(f"gradient of {k!r} has shape {g.shape}, parameter has {p.shape}")
             if not np.all(np.isfinite(g)):
-                raise FloatingPointError(f"gradient of {k!r} contains NaN or inf; no update applied")
+                raise FloatingPointError(
+                    f"gradient of {k!r} contains NaN or inf; no update applied"
+                )
         if not self.m:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.t += 1
         b1, b2 = self.beta1, self.beta2
-        c1 = 1.0 - b1 ** self.t
-        c2 = 1.0 - b2 ** self.t
+        c1 = 1.0 - b1**self.t
+        c2 = 1.0 - b2**self.t
         for k, p in params.items():
             g = grads[k]
             m, v = self.m[k], self.v[k]
@@ -135,6 +144,8 @@ class Adam:
         m_keys = {k[2:] for k in state if k.startswith("m/")}
         v_keys = {k[2:] for k in state if k.startswith("v/")}
         if m_keys != v_keys:
-            raise KeyError(f"inconsistent Adam state: m for {sorted(m_keys)}, v for {sorted(v_keys)}")
+            raise KeyError(
+                f"inconsistent Adam state: m for {sorted(m_keys)}, v for {sorted(v_keys)}"
+            )
         self.m = {k: np.array(state[f"m/{k}"], copy=True) for k in m_keys}
         self.v = {k: np.array(state[f"v/{k}"], copy=True) for k in v_keys}
