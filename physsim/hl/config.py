@@ -1,0 +1,264 @@
+"""HL coefficients (tau, beta, eta, phi, s) and the map from SGD/momentum settings.
+
+The Euler-discretised HL updates of the weight costate and the weights read
+(research/hl.md Eqs. 20-21, s = -1)::
+
+    omega <- (1 - tau eta) omega + (tau phi_k) g
+    theta <- theta - (tau beta) omega
+
+which is PyTorch's ``torch.optim.SGD`` with ``lr = tau beta``,
+``momentum = 1 - tau eta`` and ``dampening = 1 - tau phi`` (App. E, Eq. 28),
+provided the momentum buffer initialisation ``b = g_0`` is matched by
+``tau phi_0 = 1`` on the very first step (hl.md section 2.1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from ._tree import tree_leaves
+
+__all__ = [
+    "ExponentialPhi",
+    "FirstStepPhi",
+    "HLConfig",
+    "PAPER_OPTIMIZER_SETTINGS",
+    "SGDSettings",
+    "bptt_config",
+    "get_paper_setting",
+    "sgd_to_hl",
+]
+
+PhiLike = Union[float, Callable[[int], float]]
+
+
+@dataclass(frozen=True)
+class FirstStepPhi:
+    """``phi_k = first`` at HL step ``k = 0`` and ``rest`` afterwards (units: 1/time).
+
+    Reproduces PyTorch's momentum-buffer initialisation ``b = g_0`` with
+    ``first = 1/tau`` (hl.md section 2.1).
+    """
+
+    first: float
+    rest: float
+
+    def __call__(self, k: int) -> float:
+        """Value at HL step ``k``."""
+        return self.first if k == 0 else self.rest
+
+
+@dataclass(frozen=True)
+class ExponentialPhi:
+    """``phi_k = initial * exp(rate * k * tau)``: an exponential learning-rate schedule.
+
+    Parameters
+    ----------
+    initial : float
+        ``phi`` at step 0 (1/time), > 0.
+    rate : float
+        Growth rate (1/time); negative for decay.
+    tau : float
+        HL step (time).
+    """
+
+    initial: float
+    rate: float
+    tau: float
+
+    def __call__(self, k: int) -> float:
+        """Value at HL step ``k``."""
+        return self.initial * math.exp(self.rate * k * self.tau)
+
+
+def _check_finite(name: str, value: float, *, positive: bool = False,
+                  nonnegative: bool = False) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class HLConfig:
+    """Coefficients of the HL equations (research/hl.md sections 1.4-1.5).
+
+    Parameters
+    ----------
+    tau : float, default 1.0
+        Euler step (time units of the stream), > 0.
+    beta : float or HLParams of arrays, default 1.0
+        Weight-velocity scale ``beta >= 0``: ``d theta/dt = -beta * omega``.
+        A tree with the structure of the parameters gives per-weight values.
+    eta : float, default 0.0
+        Dissipation (1/time), ``>= 0``; damps both costates.
+    phi : float or callable, default 1.0
+        Loss scale ``phi_k > 0`` (1/time), constant or ``phi(k)`` of the
+        global HL step index ``k`` (e.g. :class:`FirstStepPhi`).
+    s : {-1, +1}, default -1
+        Sign switch of the costate equations; ``-1`` integrates them forward
+        in time and is the choice that recovers BP/BPTT.
+    reset_weight_costate : bool, default False
+        Zero ``omega`` at every ``reset`` tag (nonlocal mode) or at every
+        sequence start (reversed mode): no momentum across samples.
+
+    Raises
+    ------
+    ValueError
+        For ``tau <= 0``, ``eta < 0``, ``beta < 0``, ``phi <= 0``, non-finite
+        values or ``s`` not in ``{-1, +1}``.
+    """
+
+    tau: float = 1.0
+    beta: Any = 1.0
+    eta: float = 0.0
+    phi: PhiLike = 1.0
+    s: int = -1
+    reset_weight_costate: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tau", _check_finite("tau", self.tau, positive=True))
+        object.__setattr__(self, "eta", _check_finite("eta", self.eta, nonnegative=True))
+        if isinstance(self.beta, (int, float, np.floating, np.integer)):
+            object.__setattr__(self, "beta", _check_finite("beta", self.beta, nonnegative=True))
+        else:
+            for leaf in tree_leaves(self.beta):
+                leaf = np.asarray(leaf)
+                if not np.all(np.isfinite(leaf)) or np.any(leaf < 0):
+                    raise ValueError("per-weight beta must be finite and >= 0 everywhere")
+        if not callable(self.phi):
+            object.__setattr__(self, "phi", _check_finite("phi", self.phi, positive=True))
+        if self.s not in (-1, 1):
+            raise ValueError(f"sign switch s must be -1 or +1, got {self.s!r}")
+
+    def phi_at(self, k: int) -> float:
+        """``phi_k`` at global HL step ``k``, validated (> 0, finite)."""
+        if not callable(self.phi):
+            return self.phi
+        return _check_finite(f"phi({k})", self.phi(k), positive=True)
+
+    @property
+    def costate_decay(self) -> float:
+        """``1 - tau eta``: the factor multiplying ``omega`` in each Euler step."""
+        return 1.0 - self.tau * self.eta
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    """Settings of ``torch.optim.SGD`` (no Nesterov, no weight decay).
+
+    Attributes
+    ----------
+    lr : float
+        Learning rate ``gamma > 0``.
+    momentum : float, default 0
+        ``mu`` in [0, 1].
+    dampening : float, default 0
+        ``rho`` in [0, 1); ignored by PyTorch when ``momentum == 0``.
+    """
+
+    lr: float
+    momentum: float = 0.0
+    dampening: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_finite("lr", self.lr, positive=True)
+        mu = _check_finite("momentum", self.momentum, nonnegative=True)
+        if mu > 1:
+            raise ValueError(f"momentum must be in [0, 1] (it maps to eta = (1 - momentum)/tau "
+                             f">= 0), got {mu!r}")
+        rho = _check_finite("dampening", self.dampening, nonnegative=True)
+        if mu != 0 and rho >= 1:
+            raise ValueError(f"dampening must be in [0, 1) (it maps to phi = (1 - dampening)/tau "
+                             f"> 0), got {rho!r}")
+
+
+def sgd_to_hl(lr: float | SGDSettings, momentum: float = 0.0, dampening: float = 0.0,
+              tau: float = 1.0) -> HLConfig:
+    """HL coefficients that reproduce ``torch.optim.SGD`` exactly (hl.md section 2.1).
+
+    ``beta = lr/tau``, ``eta = (1 - momentum)/tau`` and
+    ``phi = (1 - dampening)/tau``, with ``phi_0 = 1/tau`` on the first step to
+    match PyTorch's buffer initialisation ``b = g_0`` (undamped).  With
+    ``momentum = 0`` PyTorch ignores the dampening, so ``phi = 1/tau`` then.
+
+    Parameters
+    ----------
+    lr : float or SGDSettings
+        Learning rate, or complete settings (then ``momentum``/``dampening`` are ignored).
+    momentum, dampening : float
+    tau : float, default 1.0
+        HL Euler step (any ``tau > 0`` gives the same trajectory).
+
+    Returns
+    -------
+    HLConfig
+        With ``s = -1``; use it in the ``"nonlocal"`` mode.
+    """
+    settings = lr if isinstance(lr, SGDSettings) else SGDSettings(lr, momentum, dampening)
+    tau = _check_finite("tau", tau, positive=True)
+    beta = settings.lr / tau
+    eta = (1.0 - settings.momentum) / tau
+    if settings.momentum == 0:
+        phi: PhiLike = 1.0 / tau
+    else:
+        rest = (1.0 - settings.dampening) / tau
+        phi = FirstStepPhi(first=1.0 / tau, rest=rest) if settings.dampening != 0 else rest
+    return HLConfig(tau=tau, beta=beta, eta=eta, phi=phi, s=-1)
+
+
+def bptt_config(lr: float, tau: float = 1.0) -> HLConfig:
+    """HL coefficients for which the reversed stream is plain BPTT + SGD (hl.md section 2.4).
+
+    ``tau phi = 1``, ``eta = 0``, ``tau beta = lr`` and the weight costate is
+    zeroed at each sequence start.
+
+    Parameters
+    ----------
+    lr : float
+        SGD learning rate applied once per sequence.
+    tau : float, default 1.0
+
+    Returns
+    -------
+    HLConfig
+    """
+    lr = _check_finite("lr", lr, nonnegative=True)
+    tau = _check_finite("tau", tau, positive=True)
+    return HLConfig(tau=tau, beta=lr / tau, eta=0.0, phi=1.0 / tau, s=-1,
+                    reset_weight_costate=True)
+
+
+#: The optimiser settings of the paper's comparison (hl.md section 4): name -> (SGD settings, tau)
+PAPER_OPTIMIZER_SETTINGS: dict[str, tuple[SGDSettings, float]] = {
+    "GD-a": (SGDSettings(lr=0.01, momentum=0.0, dampening=0.0), 1.0),
+    "GD-b": (SGDSettings(lr=0.001, momentum=0.0, dampening=0.0), 0.5),
+    "Mom-a": (SGDSettings(lr=0.01, momentum=0.05, dampening=0.6), 1.0),
+    "Mom-b": (SGDSettings(lr=0.01, momentum=0.1, dampening=0.5), 0.5),
+}
+
+
+def get_paper_setting(name: str) -> tuple[SGDSettings, float]:
+    """``(SGDSettings, tau)`` of one of the paper's optimiser settings.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown; the message lists the valid names.
+    """
+    try:
+        return PAPER_OPTIMIZER_SETTINGS[name]
+    except KeyError:
+        raise ValueError(f"unknown optimiser setting {name!r}; valid names: "
+                         f"{sorted(PAPER_OPTIMIZER_SETTINGS)}") from None
