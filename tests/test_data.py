@@ -566,3 +566,15 @@ def test_aeon_bundled_japanese_vowels_and_basic_motions():
     bm = load_dataset("BasicMotions")
     assert bm.x_test.shape == (40, 100, 6) and bm.n_classes == 4
     assert bm.train.n_cases == 32 and bm.val.n_cases == 8  # stratified 15 % of 40
+
+
+def test_split_batches_cover_each_case_once():
+    _, ds = _toy_build()
+    seen = []
+    for x, y, lengths in ds.train.batches(2, rng=np.random.default_rng(0)):
+        assert x.shape[0] == y.shape[0] == lengths.shape[0] <= 2
+        seen += [int(np.flatnonzero((ds.train.x == xi).all(axis=(1, 2)))[0]) for xi in x]
+    assert sorted(seen) == [0, 1, 2]
+    assert [b[0].shape[0] for b in ds.train.batches(2, drop_last=True)] == [2]
+    with pytest.raises(ValueError):
+        next(ds.train.batches(0))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -102,6 +102,38 @@ class DataSplit:
     def is_padded(self) -> bool:
         """True if some case is shorter than the array length (zero-padded)."""
         return bool(np.any(self.lengths < self.x.shape[1]))
+
+    def batches(
+        self,
+        batch_size: int,
+        rng: np.random.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Iterate over mini-batches ``(x, y, lengths)`` in one pass over the split.
+
+        Parameters
+        ----------
+        batch_size : int
+            Cases per batch.
+        rng : numpy.random.Generator, optional
+            Shuffle the cases with this generator; ``None`` keeps their order.
+        drop_last : bool, default False
+            Skip a final batch smaller than ``batch_size``.
+
+        Yields
+        ------
+        x : ndarray, shape (b, length, channels)
+        y : ndarray, shape (b,) or (b, n_outputs, target_channels)
+        lengths : ndarray, shape (b,)
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = np.arange(self.n_cases) if rng is None else rng.permutation(self.n_cases)
+        for start in range(0, self.n_cases, batch_size):
+            idx = order[start : start + batch_size]
+            if drop_last and idx.size < batch_size:
+                break
+            yield self.x[idx], self.y[idx], self.lengths[idx]
 
 
 @dataclass(frozen=True)
