@@ -21,6 +21,8 @@ Hooks, in the order a run meets them:
 5. :meth:`HardwareModel.flip`: the momentum reversal.
 6. :meth:`HardwareModel.read_outputs` / :meth:`HardwareModel.read_accumulators`:
    the ADCs on observed states and on the gradient accumulators.
+7. :meth:`HardwareModel.end_of_pass`: after each pass, the counters the
+   per-step hook kept (saturations), reported instead of silently dropped.
 
 Randomness is keyed, not streamed: every hook receives the run's integer
 ``seed`` and a ``pass_index`` (0 forward, 1 and 2 the echoes) and must derive
@@ -58,6 +60,10 @@ class HardwareModel:
     is_ideal: bool = True
     #: True if the per-step hook is stochastic or dissipative (BPTT cannot model it).
     has_step_noise: bool = False
+    #: True if :meth:`write_inputs` draws independent noise for every trajectory:
+    #: inputs shared by the batch, shape (1, C, m), are then broadcast to (B, C, m)
+    #: before they are written.
+    per_trajectory_inputs: bool = False
 
     def realize(self, system: Any, seed: int) -> Any:
         """Device instance from a nominal system (mismatch, quantised parameters)."""
@@ -101,6 +107,16 @@ class HardwareModel:
     def read_accumulators(self, values: np.ndarray, seed: int, pass_index: int) -> np.ndarray:
         """ADC on the gradient accumulators read at the end of a pass."""
         return values
+
+    def end_of_pass(self, hw_params: np.ndarray, pass_index: int) -> dict[str, Any]:
+        """Report what the per-step hook counted during a pass (e.g. saturations).
+
+        Called once after every free run and every (pair of) echo run(s) with
+        the parameter vector returned by :meth:`step_hook`, in which a hook may
+        keep counters.  A model reads (and resets) its counters here, may warn,
+        and returns a JSON-able dict (empty for the ideal device).
+        """
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for run files."""

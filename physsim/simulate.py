@@ -60,6 +60,9 @@ class Trajectory:
         Seed of the hardware model's randomness.
     hardware : dict
         Description of the hardware model.
+    hardware_report : dict
+        What the hardware model's per-step hook counted during the run
+        (e.g. saturations); empty for the ideal device.
     """
 
     times: np.ndarray
@@ -76,6 +79,7 @@ class Trajectory:
     system: HamiltonianSystem
     seed: int = 0
     hardware: dict[str, Any] = field(default_factory=dict)
+    hardware_report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -113,6 +117,8 @@ class _Run:
         if inputs is None:
             return np.zeros((1, n_steps, self.system.n_drive), dtype=self.dtype)
         chunk = inputs[:, start:stop]
+        if self.hardware.per_trajectory_inputs and chunk.shape[0] != batch_in:
+            chunk = np.broadcast_to(chunk, (batch_in,) + chunk.shape[1:])
         chunk = self.hardware.write_inputs(chunk, self.seed, pass_index, start)
         if reverse:
             chunk = chunk[:, ::-1]
@@ -332,6 +338,7 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
             bar.update(stop - start)
     if bar is not None:
         bar.close()
+    report = run.hardware.end_of_pass(run.hw_params, _pass_index)
     if measure:
         _measure["theta"] = g_acc + g_comp
     if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
@@ -343,7 +350,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
                       final_positions=Q, final_momenta=P,
                       position_sum=pos_sum if sum_positions else None, dt=float(run.h),
                       n_steps=L, record_every=int(record_every), integrator=run.integrator.name,
-                      system=run.system, seed=run.seed, hardware=run.hardware.describe())
+                      system=run.system, seed=run.seed, hardware=run.hardware.describe(),
+                      hardware_report=report)
 
 
 # ------------------------------------------------------------------ echo runs
@@ -363,6 +371,8 @@ class EchoMeasurement:
         ``sum_k drive_difference[k] outer u_k``: the input-matrix read-out.
     final_a, final_b : tuple of ndarray (q, p), each (batch, n_dof)
         Final states of the echoes (b is None for a single echo).
+    hardware_report : dict
+        What the hardware model's per-step hook counted during the echoes.
     """
 
     theta_difference: np.ndarray
@@ -370,6 +380,7 @@ class EchoMeasurement:
     input_matrix_difference: np.ndarray
     final_a: tuple[np.ndarray, np.ndarray]
     final_b: tuple[np.ndarray, np.ndarray] | None
+    hardware_report: dict[str, Any] = field(default_factory=dict)
 
 
 def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
@@ -445,8 +456,9 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
             bar.update(j1 - j0)
     if bar is not None:
         bar.close()
+    report = run.hardware.end_of_pass(run.hw_params, pass_a)
     if not (np.all(np.isfinite(qa)) and np.all(np.isfinite(pa))):
         raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
     return EchoMeasurement(theta_difference=g_acc + g_comp, drive_difference=drive_all,
                            input_matrix_difference=g_b, final_a=(qa, pa),
-                           final_b=(qb, pb) if two else None)
+                           final_b=(qb, pb) if two else None, hardware_report=report)
