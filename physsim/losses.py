@@ -142,11 +142,16 @@ class MSEReadout(Loss):
         Read-out matrix ``C``.
     targets : ndarray, shape (L, n_out) or (B, L, n_out)
         Target of the read-out after each step (shared by the batch when 2-D).
+    reduction : {"mean", "sum"}
+        ``"mean"`` divides by ``B L`` (the default); ``"sum"`` does not.
     """
 
     needs = "trajectory"
 
-    def __init__(self, readout, targets) -> None:
+    def __init__(self, readout, targets, reduction: str = "mean") -> None:
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"unknown reduction {reduction!r}; valid names are: mean, sum")
+        self.reduction = reduction
         self.readout = as_finite_array("readout", readout, ndim=2)
         t = as_finite_array("targets", targets, ndim=(2, 3))
         if t.shape[-1] != self.readout.shape[0]:
@@ -164,26 +169,28 @@ class MSEReadout(Loss):
                              f"{positions.shape[1]}")
         return positions @ self.readout.T - self.targets
 
+    def _norm(self, batch: int, n_steps: int) -> float:
+        return 1.0 / (batch * n_steps) if self.reduction == "mean" else 1.0
+
     def value(self, positions, *, position_sum=None, final_positions=None) -> float:
         r = self._residual(positions)
-        return float(0.5 * np.sum(r**2) / (positions.shape[0] * positions.shape[1]))
+        return float(0.5 * np.sum(r**2) * self._norm(*positions.shape[:2]))
 
     def cotangents(self, positions, *, position_sum=None, final_positions=None) -> np.ndarray:
         if positions is None:
             raise ValueError("MSEReadout needs the recorded trajectory for recorded cotangents")
         r = self._residual(positions)
-        return (r @ self.readout) / (positions.shape[0] * positions.shape[1])
+        return (r @ self.readout) * self._norm(*positions.shape[:2])
 
     def online_source(self, *, n_steps, position_sum, final_positions):
-        B = final_positions.shape[0]
-        scale = 1.0 / (B * n_steps)
+        scale = self._norm(final_positions.shape[0], n_steps)
         return mse_readout_cotangent, self.targets, _pack_readout(self.readout, scale)
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
         r = final_positions @ self.readout.T - self.targets[:, -1]
-        per_step = np.max(np.abs(r @ self.readout)) / final_positions.shape[0]
-        # mean over steps: the per-step cotangent is 1/L of the residual term
-        return float(max(per_step, 1e-12))
+        # total over L steps of a per-step cotangent estimated from the final residual
+        total = np.max(np.abs(r @ self.readout)) * self._norm(final_positions.shape[0], n_steps)
+        return float(max(total * n_steps, 1e-12))
 
 
 class PooledCrossEntropy(Loss):

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import hardware as hw_plug
 from .gradients import GradientResult
-from .losses import Loss, recorded_cotangent
+from .losses import Loss, constant_cotangent, recorded_cotangent
 from .simulate import as_batch_states, as_input_sequence, prepare_run, run_echoes, simulate
 
 ESTIMATORS = ("centred", "one_sided")
@@ -152,23 +152,23 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         except ValueError:  # e.g. a cotangent sequence has no value without the trajectory
             loss_value = None
 
-    # cotangent source
-    if nudge == "recorded":
-        cot = loss.cotangents(positions, position_sum=fwd.position_sum,
-                              final_positions=observed_q)
-        cot = run.hardware.write_nudges(np.asarray(cot, float), run.seed, hw_plug.ECHO_PLUS_PASS)
-        source, aux, aux_shared = recorded_cotangent, cot, np.zeros((1, 1))
+    # cotangent source: recorded on the forward pass, or computed from each echo's own state.
+    # Losses that need no trajectory (pooled, final-time, given sequences) have an exact
+    # source either way.
+    if nudge == "recorded" and loss.needs == "trajectory":
+        aux = loss.cotangents(positions, position_sum=fwd.position_sum, final_positions=observed_q)
+        source, aux_shared = recorded_cotangent, np.zeros((1, 1))
+        budget = float(np.max(np.sum(np.max(np.abs(aux), axis=2), axis=1)))
     else:
         source, aux, aux_shared = loss.online_source(n_steps=L, position_sum=fwd.position_sum,
                                                      final_positions=observed_q)
+        budget = loss.scale_estimate(n_steps=L, position_sum=fwd.position_sum,
+                                     final_positions=observed_q)
+    if source in (recorded_cotangent, constant_cotangent):
+        aux = run.hardware.write_nudges(np.asarray(aux, float), run.seed, hw_plug.ECHO_PLUS_PASS)
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
-        if nudge == "recorded":
-            budget = float(np.max(np.sum(np.max(np.abs(aux), axis=2), axis=1)))
-        else:
-            budget = loss.scale_estimate(n_steps=L, position_sum=fwd.position_sum,
-                                         final_positions=observed_q)
         scale = max(1.0, float(np.max(np.abs(fwd.final_positions))),
                     float(np.max(np.abs(fwd.final_momenta))))
         eps = rel * scale / budget if budget > 0 else 1.0

@@ -212,7 +212,7 @@ def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, ba
                          f"with {m} input channel(s), got {u.shape}")
     if u.ndim == 2:
         u = u[None]
-    if u.shape[0] not in (1, batch):
+    if u.shape[0] not in (1, batch) and batch != 1:
         raise ValueError(f"inputs have batch size {u.shape[0]} but the initial states have "
                          f"{batch}")
     if n_steps is not None and int(n_steps) != u.shape[1]:
@@ -431,8 +431,9 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     drive_all = np.zeros((B, n_steps, nd)) if keep_drive else None
     k = run.system.kernels
     dt = run.dtype
-    aux = np.ascontiguousarray(aux, dtype=dt)
-    aux_shared = np.ascontiguousarray(aux_shared, dtype=dt)
+    # writeable C arrays: the compiled signature does not accept read-only (broadcast) views
+    aux = np.require(aux, dtype=dt, requirements=["C", "W"])
+    aux_shared = np.require(aux_shared, dtype=dt, requirements=["C", "W"])
     bar = _progress(n_steps, progress, "echo")
     for j0 in range(0, n_steps, chunk_size):
         j1 = min(n_steps, j0 + chunk_size)

@@ -74,10 +74,14 @@ class ThetaField:
         Block name (kernel-side; e.g. ``inverse_mass``).
     shape : tuple of int
         Shape of the block.
+    symmetric : bool
+        The block is a symmetric matrix whose entries are not independent:
+        gradients with respect to it are symmetrised.
     """
 
     name: str
     shape: tuple[int, ...]
+    symmetric: bool = False
 
     @property
     def size(self) -> int:

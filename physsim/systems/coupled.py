@@ -99,7 +99,8 @@ class CoupledOscillators(HamiltonianSystem):
 
     def _theta_blocks(self) -> tuple[ThetaField, ...]:
         n = self.n_dof
-        return (ThetaField("inverse_mass", self.mass.shape), ThetaField("stiffness", (n, n)))
+        return (ThetaField("inverse_mass", self.mass.shape, symmetric=self.mass.ndim == 2),
+                ThetaField("stiffness", (n, n), symmetric=True))
 
     def _pack_theta(self) -> list[np.ndarray]:
         minv = self.inverse_mass

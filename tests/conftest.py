@@ -1,0 +1,52 @@
+"""Shared fixtures: registries of systems and integrators, and one tolerance table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physsim import INTEGRATORS, CoupledOscillators, LinearHRU, NonlinearHRU
+
+#: Tolerances keyed by purpose and dtype; every loosening says why.
+TOL = {
+    # round-off of 2e4 leapfrog steps (forward + reversed), relative to the state scale
+    "reversibility": {"float64": 1e-12},
+    # RHEL vs BPTT on linear systems: exact up to round-off of the accumulated sums
+    "rhel_linear": {"float64": 1e-9},
+    # BPTT vs central finite differences (step 1e-5 relative): truncation + cancellation
+    "bptt_fd": {"float64": 1e-6},
+}
+
+REVERSIBLE_INTEGRATORS = [name for name, cls in INTEGRATORS.items() if cls.time_reversible]
+
+
+def make_systems(rng: np.random.Generator) -> dict:
+    """Small instances of every built-in system (inputs: 2 channels)."""
+    n = 4
+    k = rng.uniform(0.5, 1.5, (n, n))
+    stiffness = np.diag(rng.uniform(2.0, 3.0, n)) + 0.1 * (k + k.T)
+    dense_mass = np.eye(n) + 0.1 * np.ones((n, n))
+    return {
+        "coupled_diag": CoupledOscillators(mass=rng.uniform(0.5, 2.0, n), stiffness=stiffness,
+                                           input_matrix=rng.standard_normal((n, 2))),
+        "coupled_dense": CoupledOscillators(mass=dense_mass, stiffness=stiffness,
+                                            input_matrix=rng.standard_normal((n, 2))),
+        "linear_hru": LinearHRU.random(5, 2, rng=rng),
+        "linear_hru_complex": LinearHRU.random(5, 2, complex=True, rng=rng),
+        "nonlinear_hru": NonlinearHRU.random(5, 2, step=0.1, rng=rng),
+    }
+
+
+#: Default step per system (physical systems: about 1/20 of the fastest period).
+DT = {"coupled_diag": 0.05, "coupled_dense": 0.05, "linear_hru": 1.0,
+      "linear_hru_complex": 1.0, "nonlinear_hru": 1.0}
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261122)
+
+
+@pytest.fixture(scope="session")
+def systems() -> dict:
+    return make_systems(np.random.default_rng(7))
