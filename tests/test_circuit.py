@@ -13,8 +13,13 @@ import pytest
 import scipy.linalg
 from scipy.integrate import solve_ivp
 
+from kernel_checks import check_callbacks
 from physsim import INTEGRATORS, CoupledOscillators, simulate
 from physsim._kernels import circuit as ck
+from physsim.bptt import bptt_gradient, finite_difference_gradient_check, loss_of
+from physsim.gradients import compare
+from physsim.losses import MSEReadout
+from physsim.rhel import rhel_gradient
 from physsim.systems.circuit import (
     FLUX_QUANTUM,
     REDUCED_FLUX_QUANTUM,
@@ -570,3 +575,63 @@ def test_float32_parameter_gradients_need_natural_units():
             assert np.all(g32 == 0)
         else:
             np.testing.assert_allclose(g32, g64, rtol=1e-6)
+
+
+def test_shared_callback_checks(kernel_case):
+    """The project-wide callback checker agrees (numba vs py_func, finite differences)."""
+    check_callbacks(kernel_case[0], np.random.default_rng(11))
+    check_callbacks(three_node_circuit("natural"), np.random.default_rng(12))
+
+
+# ------------------------------------------------------------ learning rules
+def _learning_problem(system, rng, n_steps=300, batch=2):
+    """Inputs, initial phases and an MSE read-out loss, in natural units (O(1) numbers)."""
+    u = np.stack([rng.normal(0, 300, (batch, n_steps)), rng.normal(0, 0.3, (batch, n_steps))], -1)
+    q0 = rng.normal(0, 0.5, (batch, system.n_dof))
+    loss = MSEReadout(rng.normal(size=(2, system.n_dof)), rng.normal(size=(batch, n_steps, 2)))
+    return q0, u, loss
+
+
+def test_rhel_and_bptt_on_a_josephson_circuit():
+    """BPTT equals finite differences; RHEL converges to BPTT as eps^2 (nonlinear system)."""
+    nat = three_node_circuit("natural")
+    assert not nat.is_linear
+    q0, u, loss = _learning_problem(nat, np.random.default_rng(0))
+    dt = 0.005  # ns; omega_max dt = 0.28
+    ref = bptt_gradient(nat, q0, None, u, loss, dt=dt)
+    checks = finite_difference_gradient_check(
+        lambda s: loss_of(s, q0, None, u, loss, dt=dt), nat, ref.params)
+    for name, rows in checks.items():
+        np.testing.assert_allclose(rows[:, 1], rows[:, 0], rtol=1e-6, err_msg=name)
+    errors = []
+    for rel in (1e-2, 1e-3):
+        got = rhel_gradient(nat, q0, None, u, loss, relative_nudge=rel, dt=dt)
+        errors.append(max(a.max_relative_error for a in compare(got, ref).values()))
+    assert 70 < errors[0] / errors[1] < 130, errors   # O(eps^2) bias
+    assert errors[1] < 1e-6
+
+
+def test_si_gradients_are_the_natural_unit_gradients_rescaled():
+    """The same device and loss in SI and natural units: gradients differ only by unit factors."""
+    nat, si = three_node_circuit("natural"), three_node_circuit("SI")
+    un = nat.units
+    q0, u, loss = _learning_problem(nat, np.random.default_rng(1), n_steps=200)
+    input_unit = np.array([un.current, un.flux])            # SI per natural input unit
+    loss_si = MSEReadout(loss.readout / un.flux, loss.targets)
+    dt = 0.005
+    g_nat = bptt_gradient(nat, q0, None, u, loss, dt=dt)
+    g_si = bptt_gradient(si, q0 * un.flux, None, u * input_unit, loss_si, dt=dt * un.time)
+    assert g_si.loss == pytest.approx(g_nat.loss, rel=1e-9)
+    scale = {"capacitance": un.capacitance, "inverse_inductance": un.inverse_inductance,
+             "josephson_energy": un.energy}
+    for name, unit in scale.items():
+        np.testing.assert_allclose(g_si.params[name] * unit, g_nat.params[name], rtol=1e-7,
+                                   atol=1e-7 * np.abs(g_nat.params[name]).max(), err_msg=name)
+    np.testing.assert_allclose(g_si.params["input_matrix"] * un.current / input_unit,
+                               g_nat.params["input_matrix"], rtol=1e-7)
+    np.testing.assert_allclose(g_si.input_gradient * input_unit, g_nat.input_gradient,
+                               rtol=1e-7, atol=1e-7 * np.abs(g_nat.input_gradient).max())
+    # RHEL in SI needs an eps matched to SI magnitudes (charges ~1e-17 C, dL/dq ~ 1/Phi0)
+    got = rhel_gradient(si, q0 * un.flux, None, u * input_unit, loss_si, eps=1e-36,
+                        dt=dt * un.time)
+    assert max(a.max_relative_error for a in compare(got, g_si).values()) < 1e-6

@@ -262,6 +262,11 @@ class CircuitSystem(HamiltonianSystem):
         return int(self.josephson_energy.size)
 
     @property
+    def is_linear(self) -> bool:
+        """True for a circuit without junctions (an LC network: quadratic Hamiltonian)."""
+        return self.n_junctions == 0
+
+    @property
     def time_unit(self) -> str:  # type: ignore[override]
         """Unit of time: ``"s"`` in SI, e.g. ``"ns"`` in natural units."""
         return self.units.time_label
@@ -287,9 +292,10 @@ class CircuitSystem(HamiltonianSystem):
 
     def _theta_blocks(self) -> tuple[ThetaField, ...]:
         n, nj = self.n_dof, self.n_junctions
-        return (ThetaField("inverse_capacitance", (n, n)), ThetaField("flux_to_phase", (1,)),
-                ThetaField("josephson_energy", (nj,)), ThetaField("junction_incidence", (nj, n)),
-                ThetaField("inverse_inductance", (n, n)))
+        return (ThetaField("inverse_capacitance", (n, n), symmetric=True),
+                ThetaField("flux_to_phase", (1,)), ThetaField("josephson_energy", (nj,)),
+                ThetaField("junction_incidence", (nj, n)),
+                ThetaField("inverse_inductance", (n, n), symmetric=True))
 
     def _pack_theta(self) -> list[np.ndarray]:
         return [self.inverse_capacitance, np.array([self.flux_to_phase]), self.josephson_energy,
