@@ -152,8 +152,8 @@ def random_system(seed: int = 0) -> CircuitSystem:
     k = rng.normal(size=(3, 3))
     d = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.3, -0.7, 1.1]])
     return CircuitSystem(capacitance=cap, inverse_inductance=k + k.T,
-                         josephson_energy=[0.9, 1.7, 0.6], junction_incidence=d, input_matrix=rng.normal(size=(3, 2)),
-                         flux_quantum=2 * np.pi / 1.3)
+                         josephson_energy=[0.9, 1.7, 0.6], junction_incidence=d,
+                         input_matrix=rng.normal(size=(3, 2)), flux_quantum=2 * np.pi / 1.3)
 
 
 def theta_directions(system: CircuitSystem) -> list[np.ndarray]:
