@@ -61,7 +61,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   nudge: Literal["recorded", "online"] = "recorded",
                   integrator="leapfrog", dt: float | None = None, hardware=None, seed: int = 0,
                   dtype=np.float64, input_gradient: bool = True, chunk_size: int = 1024,
-                  progress: bool = False) -> GradientResult:
+                  progress: bool = False, record_echoes: bool = False) -> GradientResult:
     """Gradient of ``loss`` by Recurrent Hamiltonian Echo Learning.
 
     Parameters
@@ -103,6 +103,12 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         Steps per compiled call.
     progress : bool
         Show progress bars.
+    record_echoes : bool
+        Record the positions of the forward pass and of both echoes at every
+        step (for figures; O(L) memory, one compiled call per echo step).
+        They are returned in ``info["echo_positions"]`` as a dict of arrays
+        (B, L+1, n_dof): ``forward`` (time order), ``plus`` and ``minus``
+        (echo order: entry j is echo step j, which mirrors forward state L-j).
 
     Returns
     -------
@@ -134,7 +140,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     loss.check_batch(B)
 
     # 1. forward (free) pass
-    record = nudge == "recorded" and loss.needs == "trajectory"
+    record = (nudge == "recorded" and loss.needs == "trajectory") or record_echoes
     measure = {"drive_chunks": []} if estimator == "one_sided" else None
     fwd = simulate(run.system, Q0, P0, u, record_every=1 if record else 0,
                    sum_positions=loss.needs == "position_sum", chunk_size=chunk_size,
@@ -181,6 +187,14 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                                hw_plug.ECHO_PLUS_PASS)
     echo_kwargs = dict(cotangent=source, aux=aux, aux_shared=aux_shared,
                        keep_drive=input_gradient, chunk_size=chunk_size, progress=progress)
+    echo_record: dict[str, list] = {"plus": [qf.astype(float)], "minus": [qf.astype(float)]}
+    if record_echoes:
+        def on_chunk(done, state_a, state_b):
+            echo_record["plus"].append(np.array(state_a[0], float))
+            if state_b is not None:
+                echo_record["minus"].append(np.array(state_b[0], float))
+
+        echo_kwargs.update(chunk_size=1, on_chunk=on_chunk)
     if estimator == "centred":
         dev_a = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_PLUS_PASS)
         dev_b = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_MINUS_PASS)
@@ -194,9 +208,13 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
             # drift between passes: the echoes run on different devices, one at a time
             ma = run_echoes(_with_device(run, dev_a), (qf, pf), None, u, L, nudge_a=eps,
                             nudge_b=0.0, pass_a=hw_plug.ECHO_PLUS_PASS, **echo_kwargs)
+            if record_echoes:
+                echo_record["minus"], echo_record["plus"] = echo_record["plus"], [qf.astype(float)]
             mb = run_echoes(_with_device(run, dev_b), (qf.copy(), pf.copy()), None, u, L,
                             nudge_a=-eps, nudge_b=0.0, pass_a=hw_plug.ECHO_MINUS_PASS,
                             **echo_kwargs)
+            if record_echoes:
+                echo_record["minus"], echo_record["plus"] = echo_record["plus"], echo_record["minus"]
             g_theta = ma.theta_difference - mb.theta_difference
             g_drive = None if not input_gradient else ma.drive_difference - mb.drive_difference
             g_b = ma.input_matrix_difference - mb.input_matrix_difference
@@ -227,12 +245,17 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
     dq = (np.asarray(end_a[0], float) - np.asarray(end_b[0], float)) / denom
     dp = (np.asarray(end_a[1], float) - np.asarray(end_b[1], float)) / denom
+    info_extra = {}
+    if record_echoes:
+        info_extra["echo_positions"] = {
+            "forward": np.asarray(fwd.positions, float),
+            **{k: np.stack(v, axis=1) for k, v in echo_record.items() if len(v) > 1}}
     return GradientResult(
         params=params, input_gradient=g_u, initial_position_gradient=dp,
         initial_momentum_gradient=dq, loss=loss_value, method=f"rhel-{estimator}",
         info={"eps": eps, "estimator": estimator, "nudge": nudge,
               "integrator": run.integrator.name, "dtype": np.dtype(run.dtype).name,
-              "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe()})
+              "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe(), **info_extra})
 
 
 def _with_device(run, device):

@@ -388,7 +388,8 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
                n_steps: int, *, nudge_a: float, nudge_b: float, cotangent: Callable,
                aux: np.ndarray, aux_shared: np.ndarray, keep_drive: bool,
                pass_a: int = hw_plug.ECHO_PLUS_PASS, pass_b: int = hw_plug.ECHO_MINUS_PASS,
-               chunk_size: int = DEFAULT_CHUNK, progress: bool = False) -> EchoMeasurement:
+               chunk_size: int = DEFAULT_CHUNK, progress: bool = False,
+               on_chunk: Callable | None = None) -> EchoMeasurement:
     """Run one or two nudged echoes in lock-step over the reversed inputs.
 
     Parameters
@@ -411,6 +412,9 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
         Data of the cotangent source: (B|1, rows, cols) and (rows, cols).
     keep_drive : bool
         Keep the per-step drive differences (O(L) memory) for input gradients.
+    on_chunk : callable, optional
+        ``on_chunk(n_done, (qa, pa), (qb, pb) or None)`` after each chunk, with
+        the echo steps done so far (for figures: ``chunk_size=1`` records every step).
 
     Returns
     -------
@@ -455,6 +459,8 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
             drive_all[:, fstart:fstop] = g_fwd
         if bar is not None:
             bar.update(j1 - j0)
+        if on_chunk is not None:
+            on_chunk(j1, (qa, pa), (qb, pb) if two else None)
     if bar is not None:
         bar.close()
     report = run.hardware.end_of_pass(run.hw_params, pass_a)

@@ -1,0 +1,207 @@
+"""The ``physsim`` command: ``physsim demo | info | simulate | gradcheck | train | sweep | plot``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+#: Subcommands implemented in other modules: name -> "module:function(argv)".
+EXTERNAL_COMMANDS = {
+    "train": ("physsim.hssm.training:cli_train", "train a Hamiltonian SSM (RHEL or BPTT)"),
+    "sweep": ("physsim.sweeps:cli_sweep", "noise-parameter sweep (local processes or Dask)"),
+    "plot": ("physsim.sweeps:cli_plot", "standard figures of a run or sweep file"),
+}
+
+
+def _cmd_info(args) -> int:
+    import numba
+
+    from . import INTEGRATORS, __version__
+    from .config import SYSTEM_TYPES
+
+    print(f"physsim {__version__}  (numpy {np.__version__}, numba {numba.__version__}, "
+          f"{numba.get_num_threads()} threads)")
+    print("\nIntegrators:")
+    print(f"  {'name':<18}{'order':>6}{'symplectic':>12}{'reversible':>12}{'stability':>11}")
+    for name, cls in INTEGRATORS.items():
+        print(f"  {name:<18}{cls.order:>6}{str(cls.symplectic):>12}{str(cls.time_reversible):>12}"
+              f"{cls.stability_limit:>11.4f}")
+    print("\nSystem types (config [system] type): " + ", ".join(sorted(SYSTEM_TYPES)))
+    try:
+        import hardware_models
+
+        print("Hardware presets: " + ", ".join(sorted(hardware_models.PRESETS)))
+    except ImportError:
+        print("Hardware presets: (hardware_models not installed)")
+    try:
+        from .data import available_datasets
+
+        print("Datasets: " + ", ".join(available_datasets()))
+    except ImportError:
+        pass
+    return 0
+
+
+def _sim_settings(cfg):
+    from .config import check_keys
+
+    sim = cfg.get("simulation", {})
+    check_keys(sim, {"n_steps", "dt", "integrator", "record_every", "record_energy", "dtype",
+                     "seed", "hardware", "batch"}, "simulation", {"n_steps"})
+    return sim
+
+
+def _cmd_simulate(args) -> int:
+    from .config import build_initial_state, build_inputs, build_system, check_keys, load_toml
+    from .plotting import plot_energy_error, plot_positions, save_figure
+    from .simulate import simulate
+    from .storage import save_trajectory
+
+    cfg = load_toml(args.config)
+    check_keys(cfg, {"system", "simulation", "inputs", "initial_state", "output"}, "top level",
+               {"system", "simulation"})
+    system = build_system(cfg["system"])
+    sim = _sim_settings(cfg)
+    n_steps = int(sim["n_steps"])
+    dt = sim.get("dt", system.default_dt)
+    batch = int(sim.get("batch", 1))
+    u = build_inputs(cfg.get("inputs", {}), system, n_steps, dt or 1.0, batch)
+    q0, p0 = build_initial_state(cfg.get("initial_state", {}), system, batch)
+    traj = simulate(system, q0, p0, u, n_steps=None if u is not None else n_steps, dt=dt,
+                    integrator=sim.get("integrator", "leapfrog"),
+                    record_every=int(sim.get("record_every", 1)),
+                    record_energy=bool(sim.get("record_energy", True)),
+                    hardware=sim.get("hardware"), seed=int(sim.get("seed", 0)),
+                    dtype=sim.get("dtype", "float64"), progress=not args.quiet)
+    out = Path(args.out or cfg.get("output", {}).get("folder", "physsim_output/simulate"))
+    out.mkdir(parents=True, exist_ok=True)
+    run = save_trajectory(out / "trajectory.h5", traj, config=cfg)
+    print(f"run file: {run.resolve()}")
+    if traj.positions is not None:
+        save_figure(plot_positions(traj), out / "positions.png")
+        print(f"figure:   {(out / 'positions.png').resolve()}")
+    if traj.energy is not None:
+        save_figure(plot_energy_error(traj), out / "energy_error.png")
+        print(f"figure:   {(out / 'energy_error.png').resolve()}")
+    return 0
+
+
+def _cmd_gradcheck(args) -> int:
+    from .bptt import bptt_gradient, finite_difference_gradient_check, loss_of
+    from .config import (build_initial_state, build_inputs, build_loss, build_system, check_keys,
+                         load_toml)
+    from .gradients import compare
+    from .rhel import rhel_gradient
+
+    cfg = load_toml(args.config)
+    check_keys(cfg, {"system", "simulation", "inputs", "initial_state", "loss", "rhel", "check"},
+               "top level", {"system", "simulation"})
+    system = build_system(cfg["system"])
+    sim = _sim_settings(cfg)
+    n_steps = int(sim["n_steps"])
+    dt = sim.get("dt", system.default_dt)
+    batch = int(sim.get("batch", 1))
+    u = build_inputs(cfg.get("inputs", {"kind": "noise"}), system, n_steps, dt or 1.0, batch)
+    q0, p0 = build_initial_state(cfg.get("initial_state", {}), system, batch)
+    loss = build_loss(cfg.get("loss", {}), system, u, n_steps, dt, batch)
+    rh = cfg.get("rhel", {})
+    check_keys(rh, {"eps", "relative_nudge", "estimator", "nudge"}, "rhel")
+    common = dict(n_steps=None if u is not None else n_steps, dt=dt,
+                  integrator=sim.get("integrator", "leapfrog"))
+    g_r = rhel_gradient(system, q0, p0, u, loss, eps=rh.get("eps"),
+                        relative_nudge=rh.get("relative_nudge"),
+                        estimator=rh.get("estimator", "centred"), nudge=rh.get("nudge", "recorded"),
+                        hardware=sim.get("hardware"), seed=int(sim.get("seed", 0)),
+                        dtype=sim.get("dtype", "float64"), **common)
+    g_b = bptt_gradient(system, q0, p0, u, loss, **common)
+    ck = cfg.get("check", {})
+    check_keys(ck, {"n_directions", "rel_step", "seed"}, "check")
+    fd = finite_difference_gradient_check(
+        lambda s: loss_of(s, q0, p0, u, loss, **common), system, g_b.params,
+        n_directions=int(ck.get("n_directions", 3)), rel_step=float(ck.get("rel_step", 1e-5)),
+        rng=int(ck.get("seed", 0)))
+    agree = compare(g_r, g_b)
+    print(f"{type(system).__name__}, L={g_b.info['n_steps']}, {g_r.method}, "
+          f"eps={g_r.info['eps']:.3g}, nudge={g_r.info['nudge']}, dtype={g_r.info['dtype']}")
+    print(f"{'tensor':<14}{'RHEL~BPTT cos':>15}{'norm ratio':>13}{'max rel err':>13}"
+          f"{'BPTT~FD max rel err':>21}")
+    worst = 0.0
+    for name, a in agree.items():
+        fd_err = ""
+        if name in fd:
+            rows = fd[name]
+            err = float(np.max(np.abs(rows[:, 0] - rows[:, 1]) / np.maximum(np.abs(rows[:, 0]),
+                                                                              1e-300)))
+            fd_err = f"{err:.2e}"
+        worst = max(worst, a.max_relative_error)
+        print(f"{name:<14}{a.cosine:>15.10f}{a.norm_ratio:>13.8f}{a.max_relative_error:>13.2e}"
+              f"{fd_err:>21}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, progress=not args.quiet,
+             **({"n_steps": 300, "train_steps": 30} if args.quick else {}))
+    return 0
+
+
+def _external(name: str) -> Callable[[list[str]], int]:
+    target, _ = EXTERNAL_COMMANDS[name]
+    module, func = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise SystemExit(f"physsim {name}: not available ({exc})") from exc
+    return getattr(mod, func)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``physsim`` command."""
+    parser = argparse.ArgumentParser(prog="physsim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("demo", help="six-oscillator device: simulate and train by RHEL (main job)")
+    p.add_argument("--out", default="physsim_output/demo", help="output folder")
+    p.add_argument("--quick", action="store_true", help="smaller run (seconds)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("info", help="versions, integrators, systems, presets, datasets")
+    p.set_defaults(func=_cmd_info)
+    p = sub.add_parser("simulate", help="simulate a system described by a TOML file")
+    p.add_argument("config", help="TOML file ([system], [simulation], [inputs], [initial_state])")
+    p.add_argument("--out", help="output folder (default physsim_output/simulate)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_simulate)
+    p = sub.add_parser("gradcheck", help="RHEL vs BPTT vs finite differences for a TOML problem")
+    p.add_argument("config", help="TOML file ([system], [simulation], [loss], [rhel], [check])")
+    p.set_defaults(func=_cmd_gradcheck)
+    for name, (_, help_text) in EXTERNAL_COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``physsim`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTERNAL_COMMANDS:
+        return int(_external(argv[0])(argv[1:]) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotImplementedError) as exc:
+        print(f"physsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The main job: a six-oscillator device simulated, then trained by RHEL (``physsim demo``).
+
+1. Simulate the paper's six coupled oscillators under a drive on oscillator 1;
+   save positions and the energy error.
+2. Learn the masses and springs by RHEL so that oscillator 4 tracks the output
+   of a *teacher* device of the same topology: check the first RHEL gradient
+   against BPTT, train with Adam under the ideal device and under a realistic
+   hardware preset, and train the same student by BPTT for comparison.
+3. Write one HDF5 run file and the figures into one folder and print a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ._version import __version__
+from .bptt import bptt_gradient
+from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillator_springs, six_oscillators
+from .gradients import compare
+from .losses import MSEReadout
+from .nn.optim import Adam
+from .plotting import (plot_echo_trajectories, plot_energy_error, plot_learning_curves,
+                       plot_positions, save_figure)
+from .rhel import rhel_gradient
+from .simulate import simulate
+from .storage import write_system
+from .systems.coupled import CoupledOscillators, springs_to_stiffness, stiffness_gradient_to_springs
+
+DT = 0.1  # s; the fastest normal mode has omega ~ 1.6 rad/s, so omega dt ~ 0.16
+
+
+@dataclass
+class SpringParametrisation:
+    """Log-parametrised masses and springs of a fixed spring topology.
+
+    Parameters are ``log_masses`` (n,), ``log_ground`` (n,) and ``log_coupling``
+    (number of pairwise springs,), so every physical value stays positive.
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+
+    def to_system(self, theta: dict[str, np.ndarray], input_matrix: np.ndarray
+                  ) -> CoupledOscillators:
+        n = theta["log_masses"].size
+        coupling = np.zeros((n, n))
+        for (i, j), v in zip(self.pairs, np.exp(theta["log_coupling"])):
+            coupling[i, j] = v
+        return CoupledOscillators(mass=np.exp(theta["log_masses"]),
+                                  stiffness=springs_to_stiffness(np.exp(theta["log_ground"]),
+                                                                 coupling),
+                                  input_matrix=input_matrix)
+
+    def chain(self, theta: dict[str, np.ndarray], grads: dict[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+        """Gradients of the log-parameters from mass and stiffness gradients."""
+        g_ground, g_coupling = stiffness_gradient_to_springs(grads["stiffness"])
+        g_pairs = np.array([g_coupling[i, j] for i, j in self.pairs])
+        return {"log_masses": grads["mass"] * np.exp(theta["log_masses"]),
+                "log_ground": g_ground * np.exp(theta["log_ground"]),
+                "log_coupling": g_pairs * np.exp(theta["log_coupling"])}
+
+
+@dataclass
+class TrainingRun:
+    """Learning curve and final parameters of one demo training run."""
+
+    label: str
+    losses: list[float] = field(default_factory=list)
+    final_loss: float = float("nan")
+    seconds: float = 0.0
+    theta: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _initial_theta(springs: dict[str, np.ndarray], pairs) -> dict[str, np.ndarray]:
+    return {"log_masses": np.log(springs["masses"]),
+            "log_ground": np.log(springs["ground_springs"]),
+            "log_coupling": np.log([springs["coupling_springs"][i, j] for i, j in pairs])}
+
+
+def _train(label, rule, parametrisation, theta0, input_matrix, u, loss, *, steps, lr,
+           hardware=None, seed=0, progress=True) -> TrainingRun:
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    theta = {k: v.copy() for k, v in theta0.items()}
+    opt = Adam(lr=lr)
+    run = TrainingRun(label)
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc=label, disable=not progress, leave=False)
+    for step in bar:
+        system = parametrisation.to_system(theta, input_matrix)
+        if rule == "rhel":
+            g = rhel_gradient(system, np.zeros(6), None, u, loss, dt=DT, hardware=hardware,
+                              seed=seed + step, input_gradient=False)
+        else:
+            g = bptt_gradient(system, np.zeros(6), None, u, loss, dt=DT)
+        run.losses.append(float(g.loss))
+        bar.set_postfix(loss=f"{g.loss:.3e}")
+        opt.step(theta, parametrisation.chain(theta, g.params))
+    final = parametrisation.to_system(theta, input_matrix)
+    run.final_loss = float(bptt_gradient(final, np.zeros(6), None, u, loss, dt=DT).loss)
+    run.seconds = time.perf_counter() - t0
+    run.theta = theta
+    return run
+
+
+def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
+             train_steps: int = 120, lr: float = 0.04, hardware: str | None = "default",
+             progress: bool = True, seed: int = 0) -> dict[str, Path]:
+    """Run the demo and write its files.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output folder (created).
+    n_steps : int
+        Sequence length (steps of ``DT`` = 0.1 s).
+    train_steps : int
+        Adam steps per training run.
+    lr : float
+        Adam learning rate (on log-parameters).
+    hardware : str or None
+        Hardware preset for the "realistic device" run; ``"default"`` picks
+        the discrete-LC preset of :mod:`hardware_models` when it is installed;
+        None skips that run.
+    progress : bool
+        Show progress bars.
+    seed : int
+        Seed of the hardware randomness.
+
+    Returns
+    -------
+    dict of str to Path
+        The files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    u = six_oscillator_drive(n_steps, DT)
+
+    # 1. simulation of the nominal device
+    device = six_oscillators("student")
+    traj = simulate(device, np.zeros(6), None, u, dt=DT, record_every=1, record_energy=True)
+    files["positions"] = out / "positions.png"
+    save_figure(plot_positions(traj, unit="m"), files["positions"])
+    files["energy"] = out / "energy_error.png"
+    undriven = simulate(device, np.full(6, 0.5), None, n_steps=20 * n_steps, dt=DT,
+                        record_every=10, record_energy=True)
+    save_figure(plot_energy_error(undriven), files["energy"])
+
+    # 2. learning task: oscillator 4 of the student tracks oscillator 4 of the teacher
+    teacher = six_oscillators("teacher")
+    target = simulate(teacher, np.zeros(6), None, u, dt=DT, record_every=1)
+    readout = np.zeros((1, 6))
+    readout[0, SIX_OSC_OUTPUT] = 1.0
+    loss = MSEReadout(readout, target.positions[:, 1:, SIX_OSC_OUTPUT:SIX_OSC_OUTPUT + 1])
+    springs = six_oscillator_springs("student")
+    pairs = tuple(zip(*np.nonzero(springs["coupling_springs"])))
+    param = SpringParametrisation(pairs)
+    theta0 = _initial_theta(springs, pairs)
+
+    g_rhel = rhel_gradient(device, np.zeros(6), None, u, loss, dt=DT, record_echoes=True)
+    g_bptt = bptt_gradient(device, np.zeros(6), None, u, loss, dt=DT)
+    agreement = compare(g_rhel, g_bptt)
+    files["echoes"] = out / "echo_trajectories.png"
+    save_figure(plot_echo_trajectories(g_rhel.info["echo_positions"], dof=SIX_OSC_OUTPUT, dt=DT,
+                                       time_unit="s"), files["echoes"])
+
+    runs = [_train("RHEL, ideal device", "rhel", param, theta0, device.input_matrix, u, loss,
+                   steps=train_steps, lr=lr, progress=progress)]
+    preset = None
+    if hardware is not None:
+        preset = _resolve_preset(hardware)
+        if preset is not None:
+            runs.append(_train(f"RHEL, {preset[0]}", "rhel", param, theta0, device.input_matrix,
+                               u, loss, steps=train_steps, lr=lr, hardware=preset[1], seed=seed,
+                               progress=progress))
+    runs.append(_train("BPTT, ideal device", "bptt", param, theta0, device.input_matrix, u, loss,
+                       steps=train_steps, lr=lr, progress=progress))
+    files["learning_curves"] = out / "learning_curves.png"
+    save_figure(plot_learning_curves({r.label: r.losses for r in runs}, ylabel="MSE loss [m^2]"),
+                files["learning_curves"])
+
+    # 3. run file
+    files["run"] = out / "demo_run.h5"
+    tmp = files["run"].with_suffix(".h5.partial")
+    with h5py.File(tmp, "w") as f:
+        f.attrs.update({"physsim_version": __version__, "kind": "demo", "dt": DT,
+                        "n_steps": n_steps, "train_steps": train_steps, "lr": lr,
+                        "hardware": json.dumps(preset[0] if preset else None), "seed": seed})
+        write_system(f.create_group("system"), device)
+        write_system(f.create_group("teacher"), teacher)
+        g = f.create_group("simulation")
+        g.create_dataset("times", data=traj.times)
+        g.create_dataset("positions", data=traj.positions[0])
+        g.create_dataset("energy", data=traj.energy[0])
+        g.create_dataset("inputs", data=u)
+        g.create_dataset("target", data=loss.targets[0])
+        ga = f.create_group("gradient_check")
+        for name, a in agreement.items():
+            ga.attrs[name] = json.dumps({"cosine": a.cosine, "norm_ratio": a.norm_ratio,
+                                         "max_relative_error": a.max_relative_error})
+        for key, arr in g_rhel.info["echo_positions"].items():
+            ga.create_dataset(f"echo_positions/{key}", data=arr[0])
+        gt = f.create_group("training")
+        for r in runs:
+            gr = gt.create_group(r.label)
+            gr.create_dataset("loss", data=np.array(r.losses))
+            gr.attrs["final_loss"] = r.final_loss
+            gr.attrs["seconds"] = r.seconds
+            for k, v in r.theta.items():
+                gr.create_dataset(f"theta/{k}", data=v)
+    tmp.replace(files["run"])
+
+    _print_summary(agreement, runs, files)
+    return files
+
+
+def _resolve_preset(hardware: str):
+    try:
+        import hardware_models  # noqa: PLC0415 (optional plug-in)
+    except ImportError:
+        return None
+    name = "discrete_lc" if hardware == "default" else hardware
+    return name, hardware_models.get_preset(name)
+
+
+def _print_summary(agreement, runs, files) -> None:
+    print("\nRHEL vs BPTT on the first gradient (six oscillators, float64):")
+    print(f"  {'tensor':<14}{'cosine':>14}{'norm ratio':>14}{'max rel err':>14}")
+    for name, a in agreement.items():
+        print(f"  {name:<14}{a.cosine:>14.10f}{a.norm_ratio:>14.10f}{a.max_relative_error:>14.2e}")
+    print("\nTraining (oscillator 4 tracks the teacher device):")
+    print(f"  {'run':<34}{'initial loss':>14}{'final loss':>14}{'time [s]':>10}")
+    for r in runs:
+        print(f"  {r.label:<34}{r.losses[0]:>14.4e}{r.final_loss:>14.4e}{r.seconds:>10.1f}")
+    print("\nFiles:")
+    for key, path in files.items():
+        print(f"  {key:<16}{path.resolve()}")
