@@ -143,7 +143,7 @@ def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
     n_directions : int
         Random directions per parameter.
     rel_step : float
-        Step ``h`` relative to the parameter's RMS (at least ``rel_step``).
+        Step ``h`` relative to the parameter's RMS (``rel_step`` itself for a zero parameter).
     rng : Generator or int
         Random directions.
     names : tuple of str, optional
@@ -166,7 +166,8 @@ def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
             if base.ndim == 2 and base.shape[0] == base.shape[1] and np.allclose(base, base.T):
                 v = 0.5 * (v + v.T)
             v /= np.linalg.norm(v)
-            h = rel_step * max(float(np.sqrt(np.mean(base**2))), 1.0)
+            rms = float(np.sqrt(np.mean(base**2)))
+            h = rel_step * (rms if rms > 0 else 1.0)  # relative: SI values can be ~1e-12
             lp = loss_fn(system.replace(**{name: base + h * v}))
             lm = loss_fn(system.replace(**{name: base - h * v}))
             rows.append(((lp - lm) / (2 * h), float(np.sum(g * v))))

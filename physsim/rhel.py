@@ -26,8 +26,8 @@ otherwise; a tiny ``eps`` loses the echo difference in round-off, most of
 all in float32.  So by default the nudge is *scaled*: ``eps`` is chosen so
 that the total momentum forcing ``eps * sum_k max|dL/dq_k|`` is the fraction
 ``relative_nudge`` of the state's scale (its largest final |q| or |p|, at
-least 1).  The defaults are 0.1 for linear systems (exact; keeps the nudge
-far above float32 resolution over 50,000 steps) and 1e-3 (float64) or 3e-2
+least 1).  The defaults are 1 for linear systems (exact for any size; keeps the
+echo difference far above float32 resolution over 50,000 steps) and 1e-3 (float64) or 3e-2
 (float32) for nonlinear ones (bias ~ the square of that fraction).  Pass
 ``eps`` to set the raw multiplier yourself.
 """
@@ -50,7 +50,7 @@ NUDGES = ("recorded", "online")
 def default_relative_nudge(system, dtype) -> float:
     """Default echo separation as a fraction of the state scale (see module docstring)."""
     if getattr(system, "is_linear", False):
-        return 0.1
+        return 1.0
     return 1e-3 if np.dtype(dtype) == np.float64 else 3e-2
 
 
@@ -175,8 +175,11 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
-        scale = max(1.0, float(np.max(np.abs(fwd.final_positions))),
-                    float(np.max(np.abs(fwd.final_momenta))))
+        # the nudge is a momentum kick: measure it against the momenta of the final state
+        # (in the system's own units; SI circuits have charges ~1e-19 C)
+        scale = float(np.max(np.abs(fwd.final_momenta)))
+        if scale == 0.0:
+            scale = 1.0
         eps = rel * scale / budget if budget > 0 else 1.0
     eps = float(eps)
     if not np.isfinite(eps) or eps <= 0:

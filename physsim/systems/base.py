@@ -137,6 +137,8 @@ class HamiltonianSystem(abc.ABC):
     default_dt: ClassVar[float | None] = None
     #: Unit of time (for docs and plots), e.g. "s" or "steps".
     time_unit: ClassVar[str] = "s"
+    #: True if V is quadratic in q and T in p (RHEL is then exact for any nudge size).
+    is_linear: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ sizes
     @property

@@ -60,6 +60,7 @@ class CoupledOscillators(HamiltonianSystem):
     input_matrix: np.ndarray
 
     param_names: ClassVar[tuple[str, ...]] = ("mass", "stiffness", "input_matrix")
+    is_linear: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         k = as_finite_array("stiffness", self.stiffness, ndim=2)

@@ -66,6 +66,7 @@ class LinearHRU(HamiltonianSystem):
     default_dt: ClassVar[float] = 1.0
     time_unit: ClassVar[str] = "steps"
     kernels: ClassVar[SystemKernels] = _LINEAR_KERNELS
+    is_linear: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         a = as_finite_array("A", self.A, ndim=1)
