@@ -18,8 +18,8 @@ from physsim.hl.reference import mlp_sgd_reference, rnn_bptt_reference, rnn_sgd_
 #: tolerances: exact-equivalence claims in float64 (round-off only), FD checks (truncation error)
 TOL_EXACT = 1e-12
 TOL_REVERSIBLE = 1e-10   # reconstruction round-off of the inverse map accumulates over the sequence
-TOL_BRIDGE = 1e-9        # central difference of two echoes, exact for the linear HRU up to round-off
-TOL_FD = 1e-6            # central FD, step 1e-6: truncation O(1e-12) / cancellation O(1e-10) relative
+TOL_BRIDGE = 1e-9        # central difference of two echoes: exact for the linear HRU but round-off
+TOL_FD = 1e-6            # central FD, step 1e-6: truncation O(1e-12), cancellation O(1e-10) rel.
 
 
 def _rel_err(a, b):
@@ -124,8 +124,10 @@ def test_reference_sgd_step_is_the_finite_difference_gradient(rng):
 
     for name in params:
         for idx in [(0,) * params[name].ndim, tuple(s - 1 for s in params[name].shape)]:
-            e = np.zeros_like(params[name]); e[idx] = 1e-6
-            fd = (loss({**params, name: params[name] + e}) - loss({**params, name: params[name] - e})) / 2e-6
+            e = np.zeros_like(params[name])
+            e[idx] = 1e-6
+            fd = (loss({**params, name: params[name] + e})
+                  - loss({**params, name: params[name] - e})) / 2e-6
             assert abs(fd - grad[name][idx]) < TOL_FD
 
 
@@ -158,7 +160,7 @@ def test_reference_bptt_matches_finite_differences(cell, truncation, rng):
     _, gs, gr = rnn_bptt_reference(cell, sp, rp, u, t, mask, "squared_error",
                                    truncation=truncation, dt=dt)
     start = 0 if truncation is None else n - truncation
-    # the truncated gradient differentiates the window only, from a state computed with fixed weights
+    # the truncated gradient differentiates the window only, starting from a fixed-weight state
     H0 = np.zeros(H)
     state = (H0, H0)
     for k in range(start):
@@ -242,7 +244,8 @@ def test_reversed_velocity_form_matches_finite_differences(rng):
     def loss(sp):
         h, total = np.zeros(H), 0.0
         for k in range(n):
-            h = h + tau * np.tanh(sp["recurrent_weight"] @ h + sp["input_weight"] @ u[k] + sp["bias"])
+            pre = sp["recurrent_weight"] @ h + sp["input_weight"] @ u[k] + sp["bias"]
+            h = h + tau * np.tanh(pre)
             y = params.output["weight"] @ h + params.output["bias"]
             total += 0.5 * np.sum((y - t[k]) ** 2)
         return total
@@ -265,7 +268,8 @@ def test_reversed_mode_training_equals_bptt_sgd(truncation, rng):
     stream = hl.Stream.from_sequences(u, labels, target_at="last")
     res = hl.run_hl(model, params, stream, hl.bptt_config(lr=0.1, tau=0.5), mode="reversed",
                     truncation=truncation)
-    mask = np.zeros((N, n), bool); mask[:, -1] = True
+    mask = np.zeros((N, n), bool)
+    mask[:, -1] = True
     ref = rnn_sgd_reference("elman", params.state, params.output, u,
                             np.repeat(labels[:, None], n, 1), mask, "cross_entropy", 0.1,
                             truncation=truncation)
@@ -306,7 +310,8 @@ def test_reversible_training_run_matches_leapfrog_bptt_sgd(rng):
     stream = hl.Stream.from_sequences(u, labels, target_at="last")
     res = hl.run_hl(model, params, stream, hl.bptt_config(lr=0.2), mode="reversed",
                     storage="reversible")
-    mask = np.zeros((N, n), bool); mask[:, -1] = True
+    mask = np.zeros((N, n), bool)
+    mask[:, -1] = True
     ref = rnn_sgd_reference("midpoint", params.state, params.output, u,
                             np.repeat(labels[:, None], n, 1), mask, "cross_entropy", 0.2, dt=dt)
     assert tree_max_abs_diff(res.params.state, ref.params["state"]) <= TOL_REVERSIBLE
@@ -390,7 +395,8 @@ def test_local_and_nonlocal_differ_only_by_ordering_for_an_output_net(rng):
     # by hand: omega' = (1 - tau eta) omega + tau phi g; local theta' = theta - tau beta omega
     theta, omega = dict(params.output), {k: np.zeros_like(v) for k, v in params.output.items()}
     for i in range(20):
-        g = tree_map(lambda a, b: a - b, theta, mlp_sgd_reference(theta, x[i:i + 1], y[i:i + 1], 1.0).params)
+        stepped = mlp_sgd_reference(theta, x[i:i + 1], y[i:i + 1], 1.0).params
+        g = tree_map(lambda a, b: a - b, theta, stepped)
         theta = {k: theta[k] - 0.1 * omega[k] for k in theta}
         omega = {k: 0.5 * omega[k] + 1.0 * g[k] for k in omega}
     assert tree_max_abs_diff(local.params.output, theta) < 1e-13
@@ -411,6 +417,23 @@ def test_sgd_to_hl_mapping_values():
         assert c.costate_decay == pytest.approx(sgd.momentum)
     b = hl.bptt_config(0.05, tau=0.25)
     assert b.tau * b.phi == 1.0 and b.eta == 0.0 and b.reset_weight_costate
+
+
+def test_per_weight_beta_scales_each_weight(rng):
+    """beta as a tree: equal values reproduce the scalar run, a zero freezes its weight."""
+    model = hl.HLModel(output_cell=hl.MLP((3, 4, 2)), loss="cross_entropy")
+    params = model.init_params(rng)
+    stream = hl.Stream.from_samples(rng.standard_normal((12, 3)), rng.integers(0, 2, 12))
+    scalar = hl.run_hl(model, params, stream, hl.HLConfig(beta=0.1, eta=0.5))
+    same = tree_map(lambda a: np.full(a.shape, 0.1), params)
+    tree_run = hl.run_hl(model, params, stream, hl.HLConfig(beta=same, eta=0.5))
+    assert tree_max_abs_diff(scalar.params, tree_run.params) == 0.0
+    frozen = hl.HLParams({}, {**same.output, "weight0": np.zeros((4, 3))})
+    frozen_run = hl.run_hl(model, params, stream, hl.HLConfig(beta=frozen, eta=0.5))
+    np.testing.assert_array_equal(frozen_run.params.output["weight0"], params.output["weight0"])
+    assert np.max(np.abs(frozen_run.params.output["weight1"] - params.output["weight1"])) > 1e-3
+    with pytest.raises(ValueError, match="structure of the parameters"):
+        hl.run_hl(model, params, stream, hl.HLConfig(beta=hl.HLParams({}, {"w": np.ones(2)})))
 
 
 def test_exponential_phi_is_an_exponential_learning_rate_schedule(rng):
@@ -481,7 +504,8 @@ def test_modes_refuse_streams_without_the_tags_they_need(rng):
 def test_bad_options_raise_clear_errors(rng):
     rnn = _elman_model(2, 3, 3)
     params = rnn.init_params(rng)
-    stream = hl.Stream.from_sequences(rng.standard_normal((2, 4, 2)), rng.standard_normal((2, 4, 3)))
+    stream = hl.Stream.from_sequences(rng.standard_normal((2, 4, 2)),
+                                      rng.standard_normal((2, 4, 3)))
     with pytest.raises(ValueError, match="valid modes"):
         hl.run_hl(rnn, params, stream, hl.HLConfig(), mode="backprop")
     with pytest.raises(ValueError, match="needs a ReversibleCell"):

@@ -1,5 +1,7 @@
-"""Hamiltonian Learning (Melacci et al., "A Unified Framework for Neural Computation and
-Learning Over Time", PMLR 277, 2025): state and costate integrated forward in time.
+"""Hamiltonian Learning: state and costate integrated forward in time.
+
+Melacci et al., "A Unified Framework for Neural Computation and Learning Over
+Time", PMLR 277:71-95 (2025), arXiv 2409.12038.
 
 The neuron state ``h`` and the weights ``theta`` evolve with their costates
 ``z`` and ``omega`` under explicit Euler with the sign switch ``s = -1``

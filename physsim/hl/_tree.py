@@ -36,16 +36,25 @@ def tree_map(fn: Callable[..., Any], tree: Tree, *rest: Tree) -> Tree:
     """
     if isinstance(tree, dict):
         for other in rest:
-            if not isinstance(other, dict) or other.keys() != tree.keys():
-                raise ValueError(
-                    f"tree structures differ: keys {sorted(tree)} vs "
-                    f"{sorted(other) if isinstance(other, dict) else type(other).__name__}"
-                )
-        return {k: tree_map(fn, tree[k], *(other[k] for other in rest)) for k in tree}
+            if not isinstance(other, dict) or len(other) != len(tree):
+                _structure_error(tree, *rest)
+        out = {}
+        for key, value in tree.items():
+            try:
+                others = [other[key] for other in rest]
+            except KeyError:
+                _structure_error(tree, *rest)
+            out[key] = tree_map(fn, value, *others)
+        return out
     if _is_namedtuple(tree):
         return type(tree)(*(tree_map(fn, leaf, *(other[i] for other in rest))
                             for i, leaf in enumerate(tree)))
     return fn(tree, *rest)
+
+
+def _structure_error(*trees: Tree) -> None:
+    raise ValueError("tree structures differ: " + " vs ".join(
+        str(list(t)) if isinstance(t, dict) else type(t).__name__ for t in trees))
 
 
 def tree_leaves(tree: Tree) -> list[np.ndarray]:
@@ -58,7 +67,7 @@ def tree_leaves(tree: Tree) -> list[np.ndarray]:
 
 
 def tree_zeros_like(tree: Tree) -> Tree:
-    """A tree of zero arrays with the shapes and dtypes of ``tree``."""
+    """Return a tree of zero arrays with the shapes and dtypes of ``tree``."""
     return tree_map(np.zeros_like, tree)
 
 
@@ -74,5 +83,5 @@ def tree_max_abs_diff(a: Tree, b: Tree) -> float:
 
 
 def tree_all_finite(tree: Tree) -> bool:
-    """True when every leaf holds only finite numbers."""
+    """Return True when every leaf holds only finite numbers."""
     return all(bool(np.all(np.isfinite(leaf))) for leaf in tree_leaves(tree))

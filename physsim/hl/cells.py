@@ -77,7 +77,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("tanh", np.tanh, lambda pre, out: 1.0 - out * out),
     "identity": Activation("identity", lambda x: x, lambda pre, out: np.ones_like(pre)),
-    "relu": Activation("relu", lambda x: np.maximum(x, 0.0), lambda pre, out: (pre > 0).astype(pre.dtype)),
+    "relu": Activation("relu", lambda x: np.maximum(x, 0.0),
+                       lambda pre, out: (pre > 0).astype(pre.dtype)),
     "sigmoid": Activation("sigmoid", _sigmoid, lambda pre, out: out * (1.0 - out)),
 }
 
@@ -256,6 +257,17 @@ class ReversibleCell(Cell):
         Tree
         """
 
+    def inverse_with_context(self, params: Mapping[str, np.ndarray], u: np.ndarray,
+                             h_next: Tree) -> tuple[Tree, Any]:
+        """``h = inverse(params, u, h_next)`` and the :meth:`forward` context at ``(u, h)``.
+
+        The default calls :meth:`forward` once more; cells whose inverse
+        already evaluates the forward quantities override it to save that
+        evaluation.  The context must equal ``forward(params, u, h)[1]``.
+        """
+        h = self.inverse(params, u, h_next)
+        return h, self.forward(params, u, h)[1]
+
 
 def _check_positive_int(name: str, value: int) -> int:
     if int(value) != value or value < 1:
@@ -301,6 +313,7 @@ class MLP(Cell):
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the parameters (see the class docstring)."""
         shapes: dict[str, tuple[int, ...]] = {}
         for i in range(len(self.sizes) - 1):
             shapes[f"weight{i}"] = (self.sizes[i + 1], self.sizes[i])
@@ -316,6 +329,7 @@ class MLP(Cell):
         return np.zeros(self.sizes[-1], dtype=dtype)
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         x = u if self.reads == "input" else h
         if np.shape(x) != (self.sizes[0],):
             raise ValueError(
@@ -336,6 +350,7 @@ class MLP(Cell):
         return a, (layer_inputs, derivs)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         layer_inputs, derivs = ctx
         n_layers = len(self.sizes) - 1
         grads: dict[str, np.ndarray] = {}
@@ -381,6 +396,7 @@ class LayeredMLPCell(Cell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return self._mlp.param_shapes
 
     def _fan_in(self, name, shape):
@@ -392,6 +408,7 @@ class LayeredMLPCell(Cell):
                 for i, name in enumerate(self.layer_names)}
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         n_layers = len(self.sizes) - 1
         out, inputs, derivs = {}, [], []
         for i, name in enumerate(self.layer_names):
@@ -408,6 +425,7 @@ class LayeredMLPCell(Cell):
         return out, (inputs, derivs)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         inputs, derivs = ctx
         grads: dict[str, np.ndarray] = {}
         d_state: dict[str, np.ndarray] = {}
@@ -453,6 +471,7 @@ class ElmanCell(Cell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return {"recurrent_weight": (self.n_state, self.n_state),
                 "input_weight": (self.n_state, self.n_input),
                 "bias": (self.n_state,)}
@@ -465,11 +484,13 @@ class ElmanCell(Cell):
         return np.zeros(self.n_state, dtype=dtype)
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         pre = params["recurrent_weight"] @ h + params["input_weight"] @ u + params["bias"]
         out = self.activation.value(pre)
         return out, (u, h, self.activation.derivative(pre, out))
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         u, h, deriv = ctx
         delta = cotangent * deriv
         return CellVJP(
@@ -518,6 +539,7 @@ class MidpointRNNCell(ReversibleCell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return {"recurrent_weight": (self.n_state, self.n_state),
                 "input_weight": (self.n_state, self.n_input),
                 "bias": (self.n_state,)}
@@ -536,11 +558,13 @@ class MidpointRNNCell(ReversibleCell):
         return out, self.activation.derivative(pre, out)
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         f, deriv = self._velocity(params, u, h["current"])
         out = {"previous": h["current"], "current": h["previous"] + (2.0 * self.dt) * f}
         return out, (u, h["current"], deriv)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         u, current, deriv = ctx
         delta = (2.0 * self.dt) * cotangent["current"] * deriv
         return CellVJP(
@@ -553,9 +577,16 @@ class MidpointRNNCell(ReversibleCell):
         )
 
     def inverse(self, params, u, h_next):
-        f, _ = self._velocity(params, u, h_next["previous"])
-        return {"previous": h_next["current"] - (2.0 * self.dt) * f,
-                "current": h_next["previous"]}
+        """Previous state; see :meth:`ReversibleCell.inverse`."""
+        return self.inverse_with_context(params, u, h_next)[0]
+
+    def inverse_with_context(self, params, u, h_next):
+        """Previous state and forward context without a second evaluation."""
+        # the inverse evaluates f at (u, current) = the point forward(h) linearises at
+        current = h_next["previous"]
+        f, deriv = self._velocity(params, u, current)
+        h = {"previous": h_next["current"] - (2.0 * self.dt) * f, "current": current}
+        return h, (u, current, deriv)
 
 
 class LinearHRUCell(ReversibleCell):
@@ -590,6 +621,7 @@ class LinearHRUCell(ReversibleCell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return {"stiffness": (self.n_osc,), "input_weight": (self.n_osc, self.n_input)}
 
     def init_params(self, rng=None, dtype: Any = np.float64) -> dict[str, np.ndarray]:
@@ -597,7 +629,8 @@ class LinearHRUCell(ReversibleCell):
         rng = np.random.default_rng(rng)
         bound = 1.0 / np.sqrt(self.n_input)
         return {"stiffness": rng.uniform(0.5, 1.5, self.n_osc).astype(dtype),
-                "input_weight": rng.uniform(-bound, bound, (self.n_osc, self.n_input)).astype(dtype)}
+                "input_weight": rng.uniform(-bound, bound,
+                                            (self.n_osc, self.n_input)).astype(dtype)}
 
     def initial_state(self, dtype: Any = np.float64) -> dict[str, np.ndarray]:
         """Oscillators at rest: zero position and momentum."""
@@ -605,6 +638,7 @@ class LinearHRUCell(ReversibleCell):
                 "momentum": np.zeros(self.n_osc, dtype=dtype)}
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         half = 0.5 * self.dt
         drive = params["input_weight"] @ u
         y_half = h["position"] + half * h["momentum"]
@@ -613,6 +647,7 @@ class LinearHRUCell(ReversibleCell):
         return {"position": y_next, "momentum": p_next}, (u, y_half)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         u, y_half = ctx
         half = 0.5 * self.dt
         y_bar = cotangent["position"]
@@ -627,11 +662,17 @@ class LinearHRUCell(ReversibleCell):
         )
 
     def inverse(self, params, u, h_next):
+        """Previous state; see :meth:`ReversibleCell.inverse`."""
+        return self.inverse_with_context(params, u, h_next)[0]
+
+    def inverse_with_context(self, params, u, h_next):
+        """Previous state and forward context without a second evaluation."""
+        # the kick of the inverse step happens at the same half-step position as the forward one
         half = 0.5 * self.dt
         drive = params["input_weight"] @ u
         y_half = h_next["position"] - half * h_next["momentum"]
         p = h_next["momentum"] + self.dt * (params["stiffness"] * y_half - drive)
-        return {"position": y_half - half * p, "momentum": p}
+        return {"position": y_half - half * p, "momentum": p}, (u, y_half)
 
 
 # --------------------------------------------------------------------------- read-outs
@@ -649,12 +690,15 @@ class IdentityReadout(Cell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return {}
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         return (h if self.key is None else h[self.key]), h
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         if self.key is None:
             return CellVJP(input=None, state=cotangent, params={})
         d_state = tree_map(np.zeros_like, ctx)
@@ -683,16 +727,19 @@ class LinearReadout(Cell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return {"weight": (self.n_out, self.n_state), "bias": (self.n_out,)}
 
     def _fan_in(self, name, shape):
         return self.n_state
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         x = h if self.key is None else h[self.key]
         return params["weight"] @ x + params["bias"], (h, x)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         h, x = ctx
         back = params["weight"].T @ cotangent
         if self.key is None:
@@ -736,16 +783,20 @@ class FunctionCell(Cell):
 
     @property
     def param_shapes(self):
+        """Names and shapes of the parameters (see the class docstring)."""
         return dict(self._shapes)
 
     def initial_state(self, dtype: Any = np.float64):
+        """Zero state of the wrapped function (``initial_state_fn``)."""
         if self._initial_state is None:
             return super().initial_state(dtype)
         return self._initial_state(dtype)
 
     def forward(self, params, u, h):
+        """Evaluate the map; see :meth:`Cell.forward`."""
         return self._forward(params, u, h)
 
     def vjp(self, params, ctx, cotangent):
+        """Vector-Jacobian product; see :meth:`Cell.vjp`."""
         d_u, d_h, d_params = self._vjp(params, ctx, cotangent)
         return CellVJP(input=d_u, state=d_h, params=dict(d_params))

@@ -110,8 +110,8 @@ class HLConfig:
         Sign switch of the costate equations; ``-1`` integrates them forward
         in time and is the choice that recovers BP/BPTT.
     reset_weight_costate : bool, default False
-        Zero ``omega`` at every ``reset`` tag (nonlocal mode) or at every
-        sequence start (reversed mode): no momentum across samples.
+        Zero ``omega`` at every ``reset`` tag (local and nonlocal modes) or at
+        every sequence start (reversed mode): no momentum across samples.
 
     Raises
     ------
@@ -128,6 +128,7 @@ class HLConfig:
     reset_weight_costate: bool = False
 
     def __post_init__(self) -> None:
+        """Validate and normalise the fields."""
         object.__setattr__(self, "tau", _check_finite("tau", self.tau, positive=True))
         object.__setattr__(self, "eta", _check_finite("eta", self.eta, nonnegative=True))
         if isinstance(self.beta, (int, float, np.floating, np.integer)):
@@ -173,6 +174,7 @@ class SGDSettings:
     dampening: float = 0.0
 
     def __post_init__(self) -> None:
+        """Validate and normalise the fields."""
         _check_finite("lr", self.lr, positive=True)
         mu = _check_finite("momentum", self.momentum, nonnegative=True)
         if mu > 1:

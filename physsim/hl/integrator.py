@@ -99,7 +99,8 @@ def _tau_beta(config: HLConfig, params: HLParams) -> Tree:
     try:
         return tree_map(lambda _, b: config.tau * np.asarray(b), params, config.beta)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ValueError(f"per-weight beta must have the structure of the parameters: {exc}") from None
+        raise ValueError(
+            f"per-weight beta must have the structure of the parameters: {exc}") from None
 
 
 def _apply_weight_update(params: HLParams, omega: HLParams, tau_beta: Tree) -> HLParams:
@@ -173,7 +174,7 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
     if model.state_cell is None:
         k_params = None
     elif local:
-        k_params = k_params_old if k_params_old is not None else None
+        k_params = k_params_old
     else:
         # ordering constraint: the weight costate is driven by the *updated* neuron costate
         k_params = model.state_vjp(params, ctx, z_next, tau)[1]
@@ -204,7 +205,9 @@ def _run_forward_stream(model, params, stream, config, *, local, mode, initial_s
         k = step_offset + i
         if resets is not None and resets[i]:
             h = h0
-            weight = tree_zeros_like(costate.weight) if config.reset_weight_costate else costate.weight
+            weight = costate.weight
+            if config.reset_weight_costate:
+                weight = tree_zeros_like(weight)
             costate = HLCostate(tree_zeros_like(costate.neuron), weight)
         target = stream.targets[i] if stream.has_target[i] else None
         params, costate, h, loss = hl_step(model, params, costate, h, stream.inputs[i], target,
@@ -364,7 +367,8 @@ def run_hl(model: HLModel, params: HLParams, stream: Stream, config: HLConfig,
 
 
 def _expected_n_input(model: HLModel, stream: Stream) -> int:
-    reads = [c.n_input for c in (model.state_cell, model.output_cell) if c is not None and c.n_input]
+    cells = (model.state_cell, model.output_cell)
+    reads = [c.n_input for c in cells if c is not None and c.n_input]
     if not reads:
         return stream.n_input  # no cell reads u: any width is fine
     if len(set(reads)) > 1:

@@ -51,6 +51,7 @@ class SoftmaxCrossEntropy(Loss):
     name = "cross_entropy"
 
     def value_and_grad(self, y, target):
+        """Cross-entropy and ``softmax(y) - onehot(target)``."""
         label = int(target)
         if not 0 <= label < y.shape[0]:
             raise ValueError(f"class label {label} outside [0, {y.shape[0]})")
@@ -68,6 +69,7 @@ class SquaredError(Loss):
     name = "squared_error"
 
     def value_and_grad(self, y, target):
+        """Half squared error and ``y - target``."""
         diff = y - np.asarray(target, dtype=y.dtype)
         if diff.shape != y.shape:
             raise ValueError(f"target shape {np.shape(target)} does not match output {y.shape}")

@@ -31,7 +31,7 @@ import numpy as np
 from ._tree import Tree, tree_map, tree_zeros_like
 from .cells import Cell
 from .config import HLConfig
-from .losses import Loss, get_loss
+from .losses import get_loss
 
 __all__ = ["HLCostate", "HLModel", "HLParams", "STATE_FORMS"]
 
@@ -96,6 +96,7 @@ class HLModel:
     state_form: str = "instantaneous"
 
     def __post_init__(self) -> None:
+        """Validate and normalise the fields."""
         object.__setattr__(self, "loss", get_loss(self.loss))
         if self.state_form not in STATE_FORMS:
             raise ValueError(f"unknown state_form {self.state_form!r}; valid: {list(STATE_FORMS)}")

@@ -8,7 +8,8 @@ truncation length ``r``, ``r = n`` for full BPTT).  The neuron costate is
 zeroed at the pivot, and at the ``j``-th costate step (``k = n - 1 - j``,
 ``j = 0 .. r-1``) the HL Euler equations with ``s = -1`` read::
 
-    z      <- c_z z + [tau (d hdot/dh)^T z]|_{(u_{k+1}, h_{k+1})} + (tau phi) dL(h_{k+1}, y_hat_k)/dh
+    z       <- c_z z + [tau (d hdot/dh)^T z]|_{(u_{k+1}, h_{k+1})}
+                     + (tau phi) dL(h_{k+1}, y_hat_k)/dh
     omega^h <- c_w omega^h + [tau (d hdot/d theta)^T z]|_{(u_k, h_k)}
     omega^y <- c_w omega^y + (tau phi) dL(h_{k+1}, y_hat_k)/d theta^y
 
@@ -28,7 +29,8 @@ Storage
     keep only ``h_n`` and recompute ``h_k = f_hat^{-1}(u_k, h_{k+1})`` with the
     inverse of a :class:`~physsim.hl.cells.ReversibleCell` while walking back
     (memory O(1) in ``n`` besides the inputs, which the reversed stream replays).
-    Costs one extra cell evaluation per reversed step; round-off in the
+    The inverse step yields the linearisation point of the VJP, so each reversed
+    step costs one cell evaluation, as with stored states; round-off in the
     reconstruction grows with ``n`` for non-conservative cells.
 """
 
@@ -185,13 +187,13 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
         tp = tau * config.phi_at(step_offset + n - 1 + j)
         if stored is not None:
             h_prev = stored[k]
+            _, ctx = model.state_step(params, inputs[k], h_prev, tau)
         else:
-            h_prev = model.state_cell.inverse(params.state, inputs[k], h_next)
+            h_prev, ctx = model.state_cell.inverse_with_context(params.state, inputs[k], h_next)
         g_h = g_y = None
         if has_target[k]:
             _, g_h, g_y = model.output_loss(params, inputs[k], h_next, targets[k])
         z = _lincomb(c_z if j else 0.0, z, (ms, pending), (ms * tp, g_h))
-        _, ctx = model.state_step(params, inputs[k], h_prev, tau)
         pending, k_params = model.state_vjp(params, ctx, z, tau)
         omega = HLParams(state=_lincomb(c_w, omega.state, (ms, k_params)),
                          output=_lincomb(c_w, omega.output, (ms * tp, g_y)))

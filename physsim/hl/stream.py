@@ -68,6 +68,7 @@ class Stream:
     reset: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        """Validate and normalise the fields."""
         inputs = np.asarray(self.inputs)
         if inputs.ndim != 2:
             raise ValueError(f"stream inputs must have shape (T, n_input), got {inputs.shape}")
@@ -101,6 +102,7 @@ class Stream:
         object.__setattr__(self, "reset", _bool_tag("reset", self.reset, length))
 
     def __len__(self) -> int:
+        """Return the number of steps ``T``."""
         return self.inputs.shape[0]
 
     @property
