@@ -78,6 +78,21 @@ def final_state_cotangent(q, k, aux, aux_shared, out):
             out[i] += s * e * aux_shared[r, i]
 
 
+def nudge_budget(cotangents: np.ndarray, n_steps: int | None = None) -> float:
+    """Typical accumulated size of a cotangent sequence (B|1, L, n) used as nudges.
+
+    The root-sum-square over steps of ``max_i |dL/dq_k,i|`` (largest over the
+    batch): forcing that is not phase-locked to the oscillations adds up like
+    a random walk, not coherently.  A sequence stored with one row stands for
+    ``n_steps`` equal rows (time-constant cotangents).
+    """
+    per_step = np.max(np.abs(cotangents), axis=2)
+    total = np.sum(per_step**2, axis=1)
+    if cotangents.shape[1] == 1 and n_steps:
+        total = total * n_steps
+    return float(np.sqrt(np.max(total)))
+
+
 def _pack_readout(readout: np.ndarray, *extra: float) -> np.ndarray:
     n_out, n = readout.shape
     packed = np.zeros((n_out + 1, max(n, len(extra))))
@@ -125,12 +140,11 @@ class Loss(abc.ABC):
         """Raise ``ValueError`` if the loss data does not fit a batch of ``batch``."""
 
     def scale_estimate(self, *, n_steps: int, position_sum, final_positions) -> float:
-        """Rough total nudge budget ``sum_k max|dL/dq_k|`` (for the default nudge size)."""
-        cot = self.cotangents(None, position_sum=position_sum, final_positions=final_positions) \
-            if self.needs != "trajectory" else None
-        if cot is None:
+        """Typical accumulated nudge (see :func:`nudge_budget`), for the default nudge size."""
+        if self.needs == "trajectory":
             return 1.0
-        return float(np.max(np.sum(np.max(np.abs(cot), axis=2), axis=1)))
+        cot = self.cotangents(None, position_sum=position_sum, final_positions=final_positions)
+        return nudge_budget(cot, n_steps)
 
 
 class MSEReadout(Loss):
@@ -188,9 +202,9 @@ class MSEReadout(Loss):
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
         r = final_positions @ self.readout.T - self.targets[:, -1]
-        # total over L steps of a per-step cotangent estimated from the final residual
-        total = np.max(np.abs(r @ self.readout)) * self._norm(final_positions.shape[0], n_steps)
-        return float(max(total * n_steps, 1e-12))
+        # a per-step cotangent estimated from the final residual, accumulated over L steps
+        step = np.max(np.abs(r @ self.readout)) * self._norm(final_positions.shape[0], n_steps)
+        return float(max(step * np.sqrt(n_steps), 1e-300))
 
 
 class PooledCrossEntropy(Loss):
@@ -269,8 +283,7 @@ class PooledCrossEntropy(Loss):
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
         self.n_steps = n_steps
-        g = self.cotangents(None, position_sum=position_sum)
-        return float(np.max(np.abs(g)) * n_steps)
+        return nudge_budget(self.cotangents(None, position_sum=position_sum), n_steps)
 
 
 class FinalStateLoss(Loss):
@@ -319,7 +332,7 @@ class FinalStateLoss(Loss):
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
         g = ((final_positions @ self.readout.T - self.target) @ self.readout)
-        return float(max(np.max(np.abs(g)) / final_positions.shape[0], 1e-12))
+        return float(max(np.max(np.abs(g)) / final_positions.shape[0], 1e-300))
 
 
 class CotangentSequence(Loss):
@@ -354,4 +367,4 @@ class CotangentSequence(Loss):
         return self.sequence
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
-        return float(max(np.max(np.sum(np.max(np.abs(self.sequence), axis=2), axis=1)), 1e-300))
+        return max(nudge_budget(self.sequence), 1e-300)

@@ -99,6 +99,7 @@ class _Run:
     kinds: np.ndarray
     coefs: np.ndarray
     theta: np.ndarray
+    theta64: np.ndarray
     input_matrix: np.ndarray
     hardware: HardwareModel
     hook: Callable
@@ -162,7 +163,7 @@ def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtyp
     hook, hw_params = hw.step_hook(device, dtype, dt)
     qq, pq = hw.quanta(device)
     return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt), kinds=kinds,
-                coefs=coefs, theta=device.pack_theta(dtype),
+                coefs=coefs, theta=device.pack_theta(dtype), theta64=device.pack_theta(np.float64),
                 input_matrix=np.asarray(device.input_matrix, dtype=np.float64), hardware=hw,
                 hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
                 q_quantum=dtype(qq), p_quantum=dtype(pq), seed=int(seed))
@@ -328,7 +329,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
         k = run.system.kernels
         loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential, k.kinetic,
                        k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
-                       k.drive_grad_potential, run.hook, run.theta, Q, P, drives, start,
+                       k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, drives,
+                       start,
                        record_every, rec_q, rec_p, rec_e, record_energy, pos_sum, sum_positions,
                        measure, g_acc, g_comp, g_drive, run.hw_params, run.key(_pass_index),
                        run.q_quantum, run.p_quantum)
@@ -447,7 +449,8 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
         g_drive = np.zeros((B, j1 - j0, nd))
         loops.echo_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
                        k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
-                       run.hook, cotangent, run.theta, qa, pa, qb, pb, drives, j0, n_steps,
+                       run.hook, cotangent, run.theta, run.theta64, qa, pa, qb, pb, drives, j0,
+                       n_steps,
                        dt(nudge_a), dt(nudge_b), two, aux, aux_shared, g_acc, g_comp, g_drive,
                        run.hw_params, run.key(pass_a), run.key(pass_b), run.q_quantum,
                        run.p_quantum)

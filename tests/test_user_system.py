@@ -159,7 +159,7 @@ def test_learning_rules_on_the_user_system(fpu):
                                               chain, ref.params)
     for name, rows in checks.items():
         np.testing.assert_allclose(rows[:, 1], rows[:, 0], rtol=1e-6, err_msg=name)
-    got = rhel_gradient(chain, q0, None, u, loss, relative_nudge=1e-3, dt=dt)
+    got = rhel_gradient(chain, q0, None, u, loss, relative_nudge=1e-4, dt=dt)
     assert max(a.max_relative_error for a in compare(got, ref).values()) < 1e-5
 
 

@@ -33,12 +33,14 @@ b1 = types.boolean
 
 def _free_run_signature(dt):
     cb = callback_types(dt)
+    cb64 = callback_types(f64)  # gradient read-outs are always evaluated in float64
     return types.void(
         array(i64, 1), array(dt, 1), dt,                       # kinds, coefs, h
         cb["grad_kinetic"], cb["grad_potential"], cb["kinetic"], cb["potential"],
-        cb["theta_grad_kinetic"], cb["theta_grad_potential"], cb["drive_grad_potential"],
+        cb64["theta_grad_kinetic"], cb64["theta_grad_potential"], cb64["drive_grad_potential"],
         cb["hook"],
-        array(dt, 1), array(dt, 2), array(dt, 2), array(dt, 3),  # theta, Q, P, drives
+        array(dt, 1), array(f64, 1),                            # theta, theta64
+        array(dt, 2), array(dt, 2), array(dt, 3),               # Q, P, drives
         i64, i64,                                               # k0, record_every
         array(dt, 3), array(dt, 3), array(dt, 2), b1,           # rec_q, rec_p, rec_e, want_e
         array(f64, 2), b1,                                      # position sums, want them
@@ -50,7 +52,7 @@ def _free_run_signature(dt):
 @njit([_free_run_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
 def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
              theta_grad_kinetic, theta_grad_potential, drive_grad_potential, hook,
-             theta, Q, P, drives, k0, record_every, rec_q, rec_p, rec_e, want_energy,
+             theta, theta64, Q, P, drives, k0, record_every, rec_q, rec_p, rec_e, want_energy,
              pos_sum, want_pos_sum, measure, g_acc, g_comp, g_drive, hw, key,
              q_quantum, p_quantum):
     """Advance a batch through one chunk of drives.
@@ -71,8 +73,11 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
         q = Q[b]
         p = P[b]
         buf = np.empty(n, dtype=Q.dtype)
-        gt = np.zeros(nt, dtype=Q.dtype)
-        gd = np.zeros(nd, dtype=Q.dtype)
+        q64 = np.empty(n)
+        p64 = np.empty(n)
+        d64 = np.empty(nd)
+        gt = np.zeros(nt)
+        gd = np.zeros(nd)
         bd = np.int64(0) if shared else np.int64(b)
         for j in range(n_steps):
             d = drives[bd, j]
@@ -81,16 +86,8 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
                 gd[:] = 0.0
                 step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
                               theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
-                              buf, gt, gd, q_quantum, p_quantum)
-                for i in range(nt):
-                    # float64 before the compensated sum
-                    buf64 = np.float64(gt[i])
-                    tsum = g_acc[b, i] + buf64
-                    if abs(g_acc[b, i]) >= abs(buf64):
-                        g_comp[b, i] += (g_acc[b, i] - tsum) + buf64
-                    else:
-                        g_comp[b, i] += (buf64 - tsum) + g_acc[b, i]
-                    g_acc[b, i] = tsum
+                              buf, theta64, q64, p64, d64, gt, gd, q_quantum, p_quantum)
+                kahan_add(g_acc[b], g_comp[b], gt)
                 for i in range(nd):
                     g_drive[b, j, i] = gd[i]
             else:
@@ -113,12 +110,13 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
 
 def _echo_signature(dt):
     cb = callback_types(dt)
+    cb64 = callback_types(f64)
     return types.void(
         array(i64, 1), array(dt, 1), dt,
         cb["grad_kinetic"], cb["grad_potential"],
-        cb["theta_grad_kinetic"], cb["theta_grad_potential"], cb["drive_grad_potential"],
+        cb64["theta_grad_kinetic"], cb64["theta_grad_potential"], cb64["drive_grad_potential"],
         cb["hook"], cb["cotangent"],
-        array(dt, 1),                                           # theta
+        array(dt, 1), array(f64, 1),                            # theta, theta64
         array(dt, 2), array(dt, 2), array(dt, 2), array(dt, 2),  # Qa, Pa, Qb, Pb
         array(dt, 3),                                           # reversed drives chunk
         i64, i64, dt, dt, b1,                                   # j0, L, nudge_a, nudge_b, two
@@ -138,7 +136,7 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
 
 @njit([_echo_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
-             theta_grad_potential, drive_grad_potential, hook, cotangent, theta,
+             theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
              Qa, Pa, Qb, Pb, drives_rev, j0, n_total, nudge_a, nudge_b, two,
              aux, aux_shared, g_acc, g_comp, g_drive, hw, key_a, key_b, q_quantum, p_quantum):
     """Run one or two nudged echoes in lock-step through one chunk of reversed drives.
@@ -168,10 +166,13 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
         pb = Pb[b]
         buf = np.empty(n, dtype=Qa.dtype)
         cot = np.empty(n, dtype=Qa.dtype)
-        gta = np.zeros(nt, dtype=Qa.dtype)
-        gtb = np.zeros(nt, dtype=Qa.dtype)
-        gda = np.zeros(nd, dtype=Qa.dtype)
-        gdb = np.zeros(nd, dtype=Qa.dtype)
+        q64 = np.empty(n)
+        p64 = np.empty(n)
+        d64 = np.empty(nd)
+        gta = np.zeros(nt)
+        gtb = np.zeros(nt)
+        gda = np.zeros(nd)
+        gdb = np.zeros(nd)
         diff = np.zeros(nt, dtype=np.float64)
         bd = np.int64(0) if shared else np.int64(b)
         ab = aux[0] if aux_shared_b else aux[np.int64(b)]
@@ -187,22 +188,22 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
             gda[:] = 0.0
             step_measured(kinds, coefs, h, qa, pa, d, theta, grad_kinetic, grad_potential,
                           theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
-                          buf, gta, gda, q_quantum, p_quantum)
+                          buf, theta64, q64, p64, d64, gta, gda, q_quantum, p_quantum)
             hook(qa, pa, hw, key_a, np.int64(b), jglob - 1)
             if two:
                 gtb[:] = 0.0
                 gdb[:] = 0.0
                 step_measured(kinds, coefs, h, qb, pb, d, theta, grad_kinetic, grad_potential,
                               theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
-                              buf, gtb, gdb, q_quantum, p_quantum)
+                              buf, theta64, q64, p64, d64, gtb, gdb, q_quantum, p_quantum)
                 hook(qb, pb, hw, key_b, np.int64(b), jglob - 1)
             # per-step differencing before the long sum keeps float32 usable
             for i in range(nt):
-                diff[i] = np.float64(gta[i]) - np.float64(gtb[i]) if two else np.float64(gta[i])
+                diff[i] = gta[i] - gtb[i] if two else gta[i]
             kahan_add(g_acc[b], g_comp[b], diff)
             for i in range(nd):
                 if two:
-                    g_drive[b, jj, i] = np.float64(gda[i]) - np.float64(gdb[i])
+                    g_drive[b, jj, i] = gda[i] - gdb[i]
                 else:
                     g_drive[b, jj, i] = gda[i]
             if k >= 1:

@@ -63,24 +63,36 @@ def step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf, q_q
 @njit(cache=True)
 def step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
                   theta_grad_kinetic, theta_grad_potential, drive_grad_potential, buf,
-                  g_theta, g_drive, q_quantum, p_quantum):
-    """One step that also accumulates ``sum_j c_j dH_j/dtheta`` and ``dH/dd``.
+                  theta64, q64, p64, d64, g_theta, g_drive, q_quantum, p_quantum):
+    """One step that also accumulates ``sum_j c_j dH_j/dtheta`` and ``dH/dd`` in float64.
 
     Each drift contributes ``c dT/dtheta`` at the momentum it used and each kick
     ``c dV/dtheta`` (and ``c dV/dd``) at the position it used: for the
     position-velocity-position leapfrog this is ``h`` times the half-step
     Hamiltonian gradient of RHEL (Pourcel & Ernoult 2025, Eq. 14), and for a
-    composition it is the sum of the same over its sub-steps.  ``g_theta`` and
-    ``g_drive`` are accumulated into, not overwritten.
+    composition it is the sum of the same over its sub-steps.
+
+    The read-out callbacks are the float64 versions, evaluated on float64
+    copies of the state (``q64, p64, d64``, ``theta64``): the dynamics keep the
+    state's precision, but the measured gradients of the two echoes, large and
+    nearly equal, are not rounded to it before they are differenced.
+    ``g_theta`` and ``g_drive`` (float64) are accumulated into.
     """
+    for i in range(d.shape[0]):
+        d64[i] = d[i]
     for j in range(kinds.shape[0]):
         c = coefs[j] * h
+        c64 = np.float64(coefs[j]) * np.float64(h)
         if kinds[j] == DRIFT:
-            theta_grad_kinetic(p, theta, c, g_theta)
+            for i in range(p.shape[0]):
+                p64[i] = p[i]
+            theta_grad_kinetic(p64, theta64, c64, g_theta)
             drift(q, p, theta, c, grad_kinetic, buf, q_quantum)
         else:
-            theta_grad_potential(q, d, theta, c, g_theta)
-            drive_grad_potential(q, d, theta, c, g_drive)
+            for i in range(q.shape[0]):
+                q64[i] = q[i]
+            theta_grad_potential(q64, d64, theta64, c64, g_theta)
+            drive_grad_potential(q64, d64, theta64, c64, g_drive)
             kick(q, p, d, theta, c, grad_potential, buf, p_quantum)
 
 
