@@ -20,6 +20,8 @@ from .integrators import (
 )
 from .simulate import Trajectory, simulate
 from .systems import (
+    Circuit,
+    CircuitSystem,
     CoupledOscillators,
     HamiltonianSystem,
     LinearHRU,
@@ -30,5 +32,5 @@ from .systems import (
 __all__ = [
     "__version__", "HardwareModel", "INTEGRATORS", "Integrator", "StormerVerlet",
     "SymplecticEuler", "VelocityVerlet", "Yoshida4", "get_integrator", "Trajectory", "simulate",
-    "CoupledOscillators", "HamiltonianSystem", "LinearHRU", "NonlinearHRU", "SystemKernels",
+    "Circuit", "CircuitSystem", "CoupledOscillators", "HamiltonianSystem", "LinearHRU", "NonlinearHRU", "SystemKernels",
 ]

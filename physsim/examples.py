@@ -65,3 +65,38 @@ def six_oscillator_drive(n_steps: int, dt: float) -> np.ndarray:
     t = (np.arange(n_steps) + 0.5) * dt
     return (0.6 * np.sin(0.45 * t) + 0.4 * np.sin(1.1 * t + 0.3)
             + 0.25 * np.sin(1.7 * t + 1.0))[:, None]
+
+
+def three_node_josephson_circuit(units: str = "natural"):
+    """A three-node superconducting circuit with two Josephson junctions.
+
+    Nodes a, b, c (fluxes) with capacitors to ground (1, 0.8, 1.5 pF), a
+    coupling capacitor a-b (0.2 pF), inductors a-b (2 nH), b-c (3 nH) and
+    c-ground (1 nH), junctions a-b (I_c = 0.3 uA) and b-ground (0.5 uA, with
+    0.1 pF), a current source into a (A) and a voltage source on c through
+    4 nH (input: source flux in Wb).  Plasma frequencies are a few GHz.
+
+    Parameters
+    ----------
+    units : {"natural", "SI"}
+        ``"natural"`` (fluxes in Phi_0/2pi, time in ns; float32-friendly) or SI.
+
+    Returns
+    -------
+    CircuitSystem
+    """
+    from .systems.circuit import Circuit  # noqa: PLC0415 (keeps this module light)
+
+    c = Circuit()
+    c.add_capacitor("a", "gnd", 1.0e-12)
+    c.add_capacitor("b", "gnd", 0.8e-12)
+    c.add_capacitor("a", "b", 0.2e-12)
+    c.add_capacitor("c", "gnd", 1.5e-12)
+    c.add_inductor("a", "b", 2e-9)
+    c.add_inductor("c", "gnd", 1e-9)
+    c.add_inductor("b", "c", 3e-9)
+    c.add_josephson_junction("a", "b", critical_current=0.3e-6)
+    c.add_josephson_junction("b", "gnd", critical_current=0.5e-6, capacitance=0.1e-12)
+    c.add_current_source("a", name="Ia")
+    c.add_voltage_source("c", inductance=4e-9, name="Vc")
+    return c.build(units=units)

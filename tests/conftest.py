@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from physsim import INTEGRATORS, CoupledOscillators, LinearHRU, NonlinearHRU
+from physsim.examples import three_node_josephson_circuit
 
 #: Tolerances keyed by purpose and dtype; every loosening says why.
 TOL = {
@@ -34,12 +35,14 @@ def make_systems(rng: np.random.Generator) -> dict:
         "linear_hru": LinearHRU.random(5, 2, rng=rng),
         "linear_hru_complex": LinearHRU.random(5, 2, complex=True, rng=rng),
         "nonlinear_hru": NonlinearHRU.random(5, 2, step=0.1, rng=rng),
+        # the first non-polynomial system (cos potential), in float32-friendly natural units
+        "josephson_circuit": three_node_josephson_circuit("natural"),
     }
 
 
 #: Default step per system (physical systems: about 1/20 of the fastest period).
 DT = {"coupled_diag": 0.05, "coupled_dense": 0.05, "linear_hru": 1.0,
-      "linear_hru_complex": 1.0, "nonlinear_hru": 1.0}
+      "linear_hru_complex": 1.0, "nonlinear_hru": 1.0, "josephson_circuit": 0.005}
 
 
 @pytest.fixture

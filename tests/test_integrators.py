@@ -102,13 +102,17 @@ def test_energy_has_no_secular_drift(systems, name):
 
 @pytest.mark.parametrize("integrator", REVERSIBLE_INTEGRATORS)
 @pytest.mark.parametrize("name", ["coupled_diag", "coupled_dense", "linear_hru",
-                                  "linear_hru_complex", "nonlinear_hru"])
+                                  "linear_hru_complex", "nonlinear_hru",
+                                  "josephson_circuit"])
 def test_time_reversibility(systems, name, integrator):
     sys_ = systems[name]
     rng = np.random.default_rng(3)
     L = 10_000
-    u = 0.3 * rng.standard_normal((L, sys_.n_inputs))
-    q0, p0 = rng.standard_normal(sys_.n_dof), rng.standard_normal(sys_.n_dof)
+    # a gentler drive for the Josephson circuit keeps it out of its chaotic regime, where
+    # round-off grows exponentially and no integrator can retrace 10^4 steps to 1e-12
+    amplitude = 0.05 if name == "josephson_circuit" else 0.3
+    u = amplitude * rng.standard_normal((L, sys_.n_inputs))
+    q0, p0 = amplitude * rng.standard_normal((2, sys_.n_dof)) / 0.3
     dt = DT[name] * (0.5 if integrator == "yoshida4" else 1.0)
     fwd = simulate(sys_, q0, p0, u, dt=dt, integrator=integrator)
     back = simulate(sys_, fwd.final_positions, -fwd.final_momenta, u[::-1], dt=dt,

@@ -9,7 +9,8 @@ from kernel_checks import check_callbacks
 
 
 @pytest.mark.parametrize("name", ["coupled_diag", "coupled_dense", "linear_hru",
-                                  "linear_hru_complex", "nonlinear_hru"])
+                                  "linear_hru_complex", "nonlinear_hru",
+                                  "josephson_circuit"])
 def test_callbacks(systems, name, rng):
     check_callbacks(systems[name], rng)
 

@@ -85,7 +85,8 @@ def test_one_sided_estimator_converges_as_eps(rng):
 
 
 @pytest.mark.parametrize("name", ["coupled_diag", "coupled_dense", "linear_hru",
-                                  "linear_hru_complex", "nonlinear_hru"])
+                                  "linear_hru_complex", "nonlinear_hru",
+                                  "josephson_circuit"])
 def test_bptt_matches_finite_differences(systems, name, rng):
     sys_ = systems[name]
     q0, u, loss = problem(sys_, rng, L=60)
