@@ -422,10 +422,11 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     -------
     EchoMeasurement
     """
-    qa, pa = (np.ascontiguousarray(x, dtype=run.dtype) for x in start_a)
+    # copies: the loops advance the echo states in place, and callers reuse the start states
+    qa, pa = (np.array(x, dtype=run.dtype, order="C", copy=True) for x in start_a)
     two = start_b is not None
     if two:
-        qb, pb = (np.ascontiguousarray(x, dtype=run.dtype) for x in start_b)
+        qb, pb = (np.array(x, dtype=run.dtype, order="C", copy=True) for x in start_b)
     else:
         qb, pb = np.zeros_like(qa), np.zeros_like(pa)
     B = qa.shape[0]
