@@ -551,9 +551,6 @@ def test_readout_noise_and_adc_bits_reach_the_observed_loss():
         assert np.all(np.diff(err) < 0) and err[-1] < 1e-3 * abs(true_loss), err
 
 
-@pytest.mark.xfail(strict=True, reason="physsim.rhel: with drift the echoes run one at a time "
-                   "and echo- starts from qf/pf after echo+ has advanced them in place "
-                   "(copy taken too late); fix in rhel.py, then drop this marker")
 def test_rhel_converges_as_drift_between_passes_vanishes():
     system, q0, u, loss = _hru_problem()
     ideal = _flat(bptt_gradient(system, q0, None, u, loss))
