@@ -293,6 +293,7 @@ def test_reversible_storage_matches_leapfrog_bptt(truncation, rng):
                                    "squared_error", truncation=truncation, dt=dt)
     res = hl.reversed_stream_gradient(model, params, u, t, mask, truncation=truncation,
                                       storage="reversible")
+    assert res.reconstruction_error is not None and res.reconstruction_error < 1e-13
     scale = max(np.max(np.abs(leaf)) for leaf in tree_leaves(gs))
     assert tree_max_abs_diff(res.weight_costate.state, gs) <= TOL_REVERSIBLE * max(1, scale)
     assert tree_max_abs_diff(res.weight_costate.output, gr) <= TOL_REVERSIBLE * max(1, scale)
@@ -300,6 +301,21 @@ def test_reversible_storage_matches_leapfrog_bptt(truncation, rng):
     _, gs_euler, _ = rnn_bptt_reference("elman", params.state, params.output, u, t, mask,
                                         "squared_error", truncation=truncation)
     assert tree_max_abs_diff(gs_euler, gs) > 1e-3
+
+
+def test_reconstruction_error_detects_a_non_inverse(rng):
+    """A cell whose 'inverse' is off by 1e-6 is caught by the O(1) reconstruction check."""
+    class SloppyMidpoint(hl.MidpointRNNCell):
+        def inverse_with_context(self, params, u, h_next):
+            h, ctx = super().inverse_with_context(params, u, h_next)
+            return {**h, "previous": h["previous"] + 1e-6}, ctx
+
+    model = hl.HLModel(state_cell=SloppyMidpoint(1, 3, dt=0.1),
+                       output_cell=hl.LinearReadout(3, 2, key="current"), loss="squared_error")
+    params = model.init_params(rng)
+    res = hl.reversed_stream_gradient(model, params, rng.standard_normal((20, 1)),
+                                      rng.standard_normal((20, 2)), storage="reversible")
+    assert res.reconstruction_error > 1e-7
 
 
 def test_reversible_training_run_matches_leapfrog_bptt_sgd(rng):
@@ -316,6 +332,7 @@ def test_reversible_training_run_matches_leapfrog_bptt_sgd(rng):
                             np.repeat(labels[:, None], n, 1), mask, "cross_entropy", 0.2, dt=dt)
     assert tree_max_abs_diff(res.params.state, ref.params["state"]) <= TOL_REVERSIBLE
     assert tree_max_abs_diff(res.params.output, ref.params["output"]) <= TOL_REVERSIBLE
+    assert res.max_reconstruction_error < 1e-13
 
 
 # --------------------------------------------------------------------------- HL <-> RHEL bridge
@@ -434,6 +451,37 @@ def test_per_weight_beta_scales_each_weight(rng):
     assert np.max(np.abs(frozen_run.params.output["weight1"] - params.output["weight1"])) > 1e-3
     with pytest.raises(ValueError, match="structure of the parameters"):
         hl.run_hl(model, params, stream, hl.HLConfig(beta=hl.HLParams({}, {"w": np.ones(2)})))
+
+
+def test_sign_switch_plus_one_integrates_the_original_costate_sign(rng):
+    """s = +1 flips the forcing of the costates: the output-net update becomes gradient ascent."""
+    model = hl.HLModel(output_cell=hl.MLP((3, 4, 2)), loss="cross_entropy")
+    params = model.init_params(rng)
+    x, y = rng.standard_normal((10, 3)), rng.integers(0, 2, 10)
+    res = hl.run_hl(model, params, hl.Stream.from_samples(x, y),
+                    hl.HLConfig(tau=1.0, beta=0.01, eta=1.0, phi=1.0, s=1))
+    ascent = mlp_sgd_reference(params.output, x, y, lr=-0.01)
+    assert tree_max_abs_diff(res.params.output, ascent.params) < 1e-14
+
+
+def test_runs_resume_exactly_from_state_costate_and_step_offset(rng):
+    """Splitting a stream in two runs (carrying h, [z, omega] and k) changes nothing."""
+    model = hl.HLModel(state_cell=hl.LayeredMLPCell((3, 5, 2)),
+                       output_cell=hl.IdentityReadout("layer2"), loss="cross_entropy")
+    params = model.init_params(rng)
+    x, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    cfg = hl.HLConfig(tau=0.5, beta=0.05, eta=0.4, phi=hl.ExponentialPhi(2.0, -0.05, 0.5))
+    whole = hl.run_hl(model, params, hl.Stream.from_samples(x, y, hold=2, reset_state=False),
+                      cfg, mode="local")
+    first = hl.run_hl(model, params, hl.Stream.from_samples(x[:13], y[:13], hold=2,
+                                                            reset_state=False), cfg, mode="local")
+    second = hl.run_hl(model, first.params,
+                       hl.Stream.from_samples(x[13:], y[13:], hold=2, reset_state=False), cfg,
+                       mode="local", initial_state=first.state, costate=first.costate,
+                       step_offset=first.n_steps)
+    assert tree_max_abs_diff(whole.params, second.params) == 0.0
+    assert tree_max_abs_diff(whole.costate, second.costate) == 0.0
+    np.testing.assert_array_equal(whole.losses, np.concatenate([first.losses, second.losses]))
 
 
 def test_exponential_phi_is_an_exponential_learning_rate_schedule(rng):

@@ -64,6 +64,10 @@ class HLRunResult:
     n_steps : int
         Number of Euler steps integrated (reversed mode: ``n + r - 1`` per sequence).
     mode : str
+    max_reconstruction_error : float or None
+        Reversed mode with ``storage="reversible"``: the largest
+        :attr:`~physsim.hl.reversed_stream.ReversedStreamResult.reconstruction_error`
+        over the sequences; ``None`` otherwise.
     """
 
     params: HLParams
@@ -73,6 +77,7 @@ class HLRunResult:
     loss_steps: np.ndarray
     n_steps: int
     mode: str
+    max_reconstruction_error: float | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -253,6 +258,7 @@ def _run_reversed(model, params, stream, config, *, truncation, storage, initial
         from tqdm.auto import tqdm
         iterator = tqdm(sequences, desc="HL reversed", unit="seq")
     z = costate.neuron
+    max_error = None
     for start, stop in iterator:
         if resets is not None and resets[start]:
             h = h0
@@ -269,13 +275,16 @@ def _run_reversed(model, params, stream, config, *, truncation, storage, initial
         loss_steps.append(k - 1)
         omega = result.weight_costate
         z = result.neuron_costate
+        if result.reconstruction_error is not None:
+            max_error = max(result.reconstruction_error, max_error or 0.0)
         # beta is zero during the sequence and active at its final step only
         params = _apply_weight_update(params, omega, tau_beta)
         h = result.final_state
     return HLRunResult(params=params, costate=HLCostate(z, omega), state=h,
                        losses=np.asarray(losses, dtype=float),
                        loss_steps=np.asarray(loss_steps, dtype=np.int64),
-                       n_steps=k - step_offset, mode="reversed")
+                       n_steps=k - step_offset, mode="reversed",
+                       max_reconstruction_error=max_error)
 
 
 def _dtype_of(params: HLParams):

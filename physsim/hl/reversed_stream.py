@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ._tree import Tree, tree_copy, tree_zeros_like
+from ._tree import Tree, tree_copy, tree_max_abs_diff, tree_zeros_like
 from .cells import ReversibleCell
 from .config import HLConfig
 from .integrator import _lincomb
@@ -77,6 +77,12 @@ class ReversedStreamResult:
         HL steps used: ``n`` forward (the last is the pivot) plus ``r - 1`` reversed.
     truncation : int
         Effective ``r``.
+    reconstruction_error : float or None
+        ``storage="reversible"`` only: max abs difference between the
+        recomputed earliest state of the window, ``h_{n-r}``, and the value
+        kept from the forward pass (one state, O(1) memory).  It bounds how far
+        round-off has driven the recomputed states off the forward ones;
+        ``None`` for stored states.
     """
 
     weight_costate: HLParams
@@ -86,6 +92,7 @@ class ReversedStreamResult:
     neuron_costates: list | None
     n_steps: int
     truncation: int
+    reconstruction_error: float | None = None
 
 
 def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarray,
@@ -168,11 +175,14 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
 
     # ---- forward phase: beta = 0, costate equations inert (z is zeroed at the pivot anyway)
     stored = [h] if storage == "stored" else None
+    window_start = h if r == n else None  # h_{n-r}, kept to check the reversible reconstruction
     loss = 0.0
     for k in range(n):
         h, _ = model.state_step(params, inputs[k], h, tau)
         if stored is not None:
             stored.append(h)
+        elif k + 1 == n - r:
+            window_start = h
         if has_target[k]:
             loss += model.loss_value(params, inputs[k], h, targets[k])
     final_state = h
@@ -200,6 +210,7 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
         if recorded is not None:
             recorded.append(tree_copy(z))
         h_next = h_prev
+    error = None if stored is not None else tree_max_abs_diff(h_next, window_start)
     return ReversedStreamResult(weight_costate=omega, neuron_costate=z, final_state=final_state,
                                 loss=float(loss), neuron_costates=recorded, n_steps=n + r - 1,
-                                truncation=r)
+                                truncation=r, reconstruction_error=error)
