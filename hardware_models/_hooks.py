@@ -18,6 +18,9 @@ Stages:
     (seed, pass, trajectory, step, i).  With ``decay_i = exp(-gamma_i dt)`` and
     ``sigma_i^2 = m_i kT (1 - decay_i^2)`` this is the exact Ornstein-Uhlenbeck
     update of the momenta (fluctuation-dissipation).
+``BATH_DENSE`` (momentum bath of coupled coordinates), payload ``[has_noise, n, E (n*n),
+    S (n*n)]`` row-major: ``p <- E p + S xi``, the exact Ornstein-Uhlenbeck step of
+    ``dp = -R T'' p dt + sqrt(2 kT R) dW`` for a dense kinetic Hessian ``T''``.
 ``FLOAT_FORMAT``, payload ``[format, counter]``:
     round ``q`` and ``p`` to IEEE binary32 (format 32) or binary16 (format 16),
     saturating at the largest finite value; overflows are counted.
@@ -46,7 +49,9 @@ from ._rng import uniform_at
 BATH = 1
 FLOAT_FORMAT = 2
 FIXED_POINT = 3
-STAGE_NAMES = {BATH: "momentum_bath", FLOAT_FORMAT: "float_format", FIXED_POINT: "fixed_point"}
+BATH_DENSE = 4
+STAGE_NAMES = {BATH: "momentum_bath", FLOAT_FORMAT: "float_format", FIXED_POINT: "fixed_point",
+               BATH_DENSE: "momentum_bath_dense"}
 
 ROUND_NEAREST = 0
 ROUND_STOCHASTIC = 1
@@ -71,6 +76,27 @@ def _bath(p, hw, pos, key, trajectory, step, salt):
     else:
         for i in range(n):
             p[i] = hw[d0 + i] * p[i]
+
+
+@njit(cache=True)
+def _bath_dense(p, hw, pos, key, trajectory, step, salt):
+    has_noise = hw[pos] != 0.0
+    n = np.int64(hw[pos + 1])
+    e0 = pos + 2
+    s0 = e0 + n * n
+    old = np.empty(n)
+    xi = np.zeros(n)
+    for i in range(n):
+        old[i] = p[i]
+    if has_noise:
+        k = stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory, step)
+        for j in range(n):
+            xi[j] = normal_at(k, j)
+    for i in range(n):
+        acc = 0.0
+        for j in range(n):
+            acc += hw[e0 + i * n + j] * old[j] + hw[s0 + i * n + j] * xi[j]
+        p[i] = acc
 
 
 @njit(cache=True)
@@ -141,6 +167,8 @@ def device_hook(q, p, hw, key, trajectory, step):
         body = pos + 3
         if code == BATH:
             _bath(p, hw, body, key, trajectory, step, salt)
+        elif code == BATH_DENSE:
+            _bath_dense(p, hw, body, key, trajectory, step, salt)
         elif code == FLOAT_FORMAT:
             fmt = np.int64(hw[body])
             counter = np.int64(hw[body + 1])
@@ -176,7 +204,7 @@ class Stage:
     Parameters
     ----------
     code : int
-        ``BATH``, ``FLOAT_FORMAT`` or ``FIXED_POINT``.
+        ``BATH``, ``BATH_DENSE``, ``FLOAT_FORMAT`` or ``FIXED_POINT``.
     payload : list of float or ndarray
         Stage parameters in the order of the module docstring, without the
         counter index (filled in by :func:`pack_stages`).

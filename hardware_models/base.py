@@ -228,6 +228,23 @@ def _columns(system: Any, which: str) -> np.ndarray:
     return cols
 
 
+def hessians_at_rest(system: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Kinetic Hessian ``T''`` at ``p = 0`` and potential Hessian ``V''`` at ``q = 0`` (zero drive).
+
+    Built column by column from the system's ``hvp_*`` callbacks (or central
+    differences of its gradients when a user system lacks them), so it is
+    generic; symmetrised.
+
+    Returns
+    -------
+    kinetic, potential : ndarray, shape (n_dof, n_dof)
+        In the system's units (1 / mass and stiffness).
+    """
+    tk = _columns(system, "kinetic")
+    tv = _columns(system, "potential")
+    return 0.5 * (tk + tk.T), 0.5 * (tv + tv.T)
+
+
 def dof_physics(system: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """Mass and natural angular frequency of every degree of freedom, for damping and noise.
 
@@ -246,11 +263,10 @@ def dof_physics(system: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     omega : ndarray, shape (n_dof,)
         Rad per time unit (zero for a free coordinate).
     kinetic_is_diagonal : bool
-        Whether ``T`` has a diagonal Hessian (the exact per-coordinate
-        fluctuation-dissipation update needs it).
+        Whether ``T`` has a diagonal Hessian (then the momentum bath acts
+        coordinate by coordinate; otherwise it is a dense matrix update).
     """
-    tk = _columns(system, "kinetic")
-    tv = _columns(system, "potential")
+    tk, tv = hessians_at_rest(system)
     t_diag = np.diag(tk).copy()
     v_diag = np.diag(tv).copy()
     off = tk - np.diag(t_diag)

@@ -13,8 +13,8 @@ from . import _hooks
 from ._rng import (CHIP_PASS, STREAM_ACCUMULATOR, STREAM_DRIFT, STREAM_FLIP,
                    STREAM_INPUT, STREAM_MISMATCH, STREAM_NUDGE, STREAM_READOUT, keyed_normals,
                    normal_array)
-from .base import (DeviceModel, as_spread_table, check_level, dof_physics, parameter_key,
-                   replace_parameters, spreads_for, symmetric_like)
+from .base import (DeviceModel, as_spread_table, check_level, dof_physics, hessians_at_rest,
+                   parameter_key, replace_parameters, spreads_for, symmetric_like)
 
 #: Boltzmann constant (J/K, exact in the 2019 SI).
 BOLTZMANN = 1.380649e-23
@@ -54,8 +54,16 @@ class NoisyAnalog(DeviceModel):
         sets the Langevin noise by fluctuation-dissipation: each step applies
         the exact Ornstein-Uhlenbeck update
         ``p_i <- p_i e^{-gamma_i dt} + sqrt(m_i k_B T (1 - e^{-2 gamma_i dt})) xi``
-        so every mode relaxes to ``k_B T`` of energy.  Needs damping and a
-        diagonal kinetic energy.
+        so every mode relaxes to ``k_B T`` of energy; coupled kinetic energies
+        (capacitance matrices) get the matrix form of the same update (see
+        :meth:`bath_coefficients`).  Needs damping.
+    temperature : float, optional
+        Temperature in kelvin (>= 0), an alternative to ``thermal_energy``
+        for systems with a physical energy unit: ``k_B T`` is converted to J
+        per the system's energy unit (``system.units.energy`` for circuits
+        built in natural units; J for other systems timed in seconds).
+        Exclusive with ``thermal_energy``.  Typical: 300 K room temperature,
+        4 K, 20 mK dilution refrigerator.
     momentum_noise : float
         Raw per-step standard deviation (momentum units, >= 0) of extra white
         noise added to every momentum after every step, independent of
@@ -104,6 +112,7 @@ class NoisyAnalog(DeviceModel):
     quality_factor: float | None = None
     damping_rate: float | None = None
     thermal_energy: float = 0.0
+    temperature: float | None = None
     momentum_noise: float = 0.0
     mismatch: float = 0.0
     mismatch_by_parameter: Mapping[str, float] | None = None
@@ -142,8 +151,14 @@ class NoisyAnalog(DeviceModel):
                                            self.mismatch_by_parameter))
         object.__setattr__(self, "drift_by_parameter",
                            as_spread_table(own, "drift_by_parameter", self.drift_by_parameter))
-        if self.thermal_energy > 0 and not self._damped:
-            raise ValueError(f"{own}: thermal_energy > 0 sets the Langevin noise through "
+        if self.temperature is not None:
+            object.__setattr__(self, "temperature",
+                               check_level(own, "temperature", self.temperature))
+            if self.thermal_energy > 0:
+                raise ValueError(f"{own}: give thermal_energy or temperature, not both")
+        if self._hot and not self._damped:
+            raise ValueError(f"{own}: a temperature (thermal_energy or temperature > 0) sets the "
+                             "Langevin noise through "
                              "fluctuation-dissipation and needs damping (quality_factor or "
                              "damping_rate > 0); use momentum_noise for a raw per-step sigma")
 
@@ -152,6 +167,30 @@ class NoisyAnalog(DeviceModel):
     def _damped(self) -> bool:
         return (self.quality_factor is not None and math.isfinite(self.quality_factor)) or \
             bool(self.damping_rate)
+
+    @property
+    def _hot(self) -> bool:
+        return self.thermal_energy > 0 or bool(self.temperature)
+
+    def thermal_energy_of(self, system: Any) -> float:
+        """``k_B T`` in the energy unit of ``system`` (from ``thermal_energy`` or ``temperature``).
+
+        Raises
+        ------
+        ValueError
+            If ``temperature`` is set and the system has no physical energy unit.
+        """
+        if not self.temperature:
+            return self.thermal_energy
+        units = getattr(system, "units", None)
+        joules = getattr(units, "energy", None)
+        if joules is None:
+            if getattr(system, "time_unit", None) != "s":
+                raise ValueError(f"{type(system).__name__} has no physical energy unit (time "
+                                 f"unit {getattr(system, 'time_unit', '?')!r}); give "
+                                 "thermal_energy in its energy unit instead of temperature")
+            joules = 1.0
+        return BOLTZMANN * self.temperature / float(joules)
 
     @property
     def _has_mismatch(self) -> bool:
@@ -164,7 +203,7 @@ class NoisyAnalog(DeviceModel):
     @property
     def has_step_noise(self) -> bool:  # type: ignore[override]
         """True when damping or momentum noise act inside the time loop."""
-        return self._damped or self.momentum_noise > 0 or self.thermal_energy > 0
+        return self._damped or self.momentum_noise > 0 or self._hot
 
     @property
     def is_ideal(self) -> bool:  # type: ignore[override]
@@ -211,7 +250,18 @@ class NoisyAnalog(DeviceModel):
 
     # ------------------------------------------------------------ per step
     def bath_coefficients(self, system: Any, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per-step decay factors and noise standard deviations of the momenta.
+        r"""Exact per-step update of the momenta, ``p <- E p + S xi``.
+
+        The momenta obey ``dp = -R T'' p dt + sqrt(2 k_B T R) dW`` (plus the
+        forces), whose stationary law is Boltzmann's, ``exp(-H / k_B T)``;
+        ``R`` is the friction matrix.  With ``damping_rate`` ``gamma``,
+        ``R = gamma M`` (``M = T''^{-1}``), so ``dp/dt = -gamma p``; with a
+        quality factor, ``R = diag(gamma_i m_i)``, ``gamma_i = omega_i / Q``
+        (friction on each coordinate's velocity; see :func:`dof_physics`).
+        ``E = expm(-R T'' dt)`` and ``S S^T = k_B T (M - E M E^T) +
+        momentum_noise^2 I``.  When ``T''`` is diagonal both are diagonal:
+        ``E_i = exp(-gamma_i dt)``, ``S_i^2 = m_i k_B T (1 - E_i^2) +
+        momentum_noise^2``.
 
         Parameters
         ----------
@@ -222,38 +272,56 @@ class NoisyAnalog(DeviceModel):
 
         Returns
         -------
-        decay : ndarray, shape (n_dof,)
-            ``exp(-gamma_i dt)``.
-        sigma : ndarray, shape (n_dof,)
-            ``sqrt(m_i k_B T (1 - decay_i^2) + momentum_noise^2)`` (momentum units).
+        E, S : ndarray
+            Shape (n_dof,) each when ``T''`` is diagonal (element-wise
+            factors), else (n_dof, n_dof) each.
         """
         n = system.n_dof
-        if self.quality_factor is not None or self.thermal_energy > 0:
+        kT = self.thermal_energy_of(system)
+        needs_physics = self.quality_factor is not None or kT > 0
+        if needs_physics:
             mass, omega, diagonal = dof_physics(system)
+        else:
+            diagonal = True
         if self.quality_factor is not None:
             gamma = omega / self.quality_factor
         else:
             gamma = np.full(n, float(self.damping_rate or 0.0))
-        decay = np.exp(-gamma * dt)
-        var = np.full(n, self.momentum_noise ** 2)
-        if self.thermal_energy > 0:
-            if not diagonal:
-                raise NotImplementedError(
-                    f"fluctuation-dissipation noise needs a diagonal kinetic energy; "
-                    f"{type(system).__name__} has a coupled (dense) mass matrix.  Use "
-                    "momentum_noise for a raw sigma, or a diagonal-mass system")
-            if not np.all(np.isfinite(mass)):
-                raise ValueError("fluctuation-dissipation noise needs a positive kinetic "
-                                 "Hessian (finite mass) for every degree of freedom")
-            var = var + mass * self.thermal_energy * (1.0 - decay ** 2)
-        return decay, np.sqrt(var)
+        if diagonal:
+            decay = np.exp(-gamma * dt)
+            var = np.full(n, self.momentum_noise ** 2)
+            if kT > 0:
+                if not np.all(np.isfinite(mass)):
+                    raise ValueError("fluctuation-dissipation noise needs a positive kinetic "
+                                     "Hessian (finite mass) for every degree of freedom")
+                var = var + mass * kT * (1.0 - decay ** 2)
+            return decay, np.sqrt(var)
+        import scipy.linalg  # noqa: PLC0415 (only for coupled kinetic energies)
+
+        t_hess = hessians_at_rest(system)[0]
+        eig = np.linalg.eigvalsh(t_hess)
+        if eig.min() <= 0:
+            raise ValueError(f"the momentum bath needs a positive-definite kinetic Hessian; "
+                             f"{type(system).__name__} has smallest eigenvalue {eig.min():.3g}")
+        m_matrix = np.linalg.inv(t_hess)
+        m_matrix = 0.5 * (m_matrix + m_matrix.T)
+        if self.quality_factor is not None:
+            friction = np.diag(gamma * mass)
+        else:
+            friction = gamma[0] * m_matrix
+        transition = scipy.linalg.expm(-friction @ t_hess * dt)
+        cov = kT * (m_matrix - transition @ m_matrix @ transition.T)
+        cov = 0.5 * (cov + cov.T) + self.momentum_noise ** 2 * np.eye(n)
+        w, v = np.linalg.eigh(cov)
+        return transition, (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
     def _stages(self, system, dtype, dt, salt):
         if not self.has_step_noise:
             return []
-        decay, sigma = self.bath_coefficients(system, dt)
-        has_noise = float(np.any(sigma > 0))
-        return [_hooks.Stage(_hooks.BATH, [has_noise, system.n_dof, decay, sigma], salt=salt)]
+        e, s = self.bath_coefficients(system, dt)
+        has_noise = float(np.any(s != 0))
+        code = _hooks.BATH if e.ndim == 1 else _hooks.BATH_DENSE
+        return [_hooks.Stage(code, [has_noise, system.n_dof, e, s], salt=salt)]
 
     # ------------------------------------------------------------- flip, I/O
     def _flip_error(self, q, p_flipped, seed, pass_index, salt):

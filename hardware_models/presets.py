@@ -17,31 +17,28 @@ from physsim.hardware import HardwareModel
 from .composite import Composite
 from .finite_precision import FinitePrecision
 from .ideal import Ideal
-from .noisy_analog import NoisyAnalog, thermal_energy
-
-#: k_B T at room temperature (300 K), J.
-KT_ROOM = thermal_energy(300.0)
-#: k_B T at 20 mK, a typical dilution-refrigerator base temperature (assumption; J).
-KT_MILLIKELVIN = thermal_energy(0.020)
+from .noisy_analog import NoisyAnalog
 
 #: On-chip CMOS LC circuit.  Q = 5: spiral inductors on CMOS substrates reach Q ~ 3-4,
 #: bipolar/BiCMOS 5-10 (Kuhn & Ibrahim, IEEE T-MTT 49(1):31, 2001), and the inductor
 #: limits the tank.  Mismatch 6.7 %: absolute on-chip R/C/L tolerance of +-20 % (standard
 #: analog-IC practice, Hastings, The Art of Analog Layout) read as a 3-sigma bound.
-#: Thermal noise at 300 K with fluctuation-dissipation (kT = 4.14e-21 J).
-CMOS_LC = NoisyAnalog(quality_factor=5.0, mismatch=0.20 / 3.0, thermal_energy=KT_ROOM)
+#: Thermal noise at 300 K with fluctuation-dissipation (kT = 4.14e-21 J).  Presets give a
+#: temperature, converted to each system's energy unit (SI or natural circuit units); a
+#: system without a physical energy unit (an HRU) needs ``thermal_energy`` instead.
+CMOS_LC = NoisyAnalog(quality_factor=5.0, mismatch=0.20 / 3.0, temperature=300.0)
 
 #: Discrete LC circuit.  Q = 100 (LC oscillators, Microchip crystal-oscillator application
 #: note, section "Q-Factor and Stability").  Mismatch 5 %: catalogue tolerance of inductors
 #: (5 %) and of capacitors (3-20 %), taken as one standard deviation.  300 K thermal noise.
-DISCRETE_LC = NoisyAnalog(quality_factor=100.0, mismatch=0.05, thermal_energy=KT_ROOM)
+DISCRETE_LC = NoisyAnalog(quality_factor=100.0, mismatch=0.05, temperature=300.0)
 
 #: Superconducting (Josephson) circuit.  Q = 1e6: internal Q of Al/Nb microstrip resonators at
 #: low power (Zoepfl et al., arXiv:1706.04169; TiN spirals reach 9.6e6, Tominaga et al.,
 #: arXiv:2502.17901).  Mismatch 1.2 %: Al/AlOx/Al junction critical-current spread over a
 #: 9.75 mm region (Kakuyanagi et al., arXiv:2605.30768).  Thermal noise at 20 mK (assumed
 #: base temperature; not from the notes).
-SUPERCONDUCTING = NoisyAnalog(quality_factor=1e6, mismatch=0.012, thermal_energy=KT_MILLIKELVIN)
+SUPERCONDUCTING = NoisyAnalog(quality_factor=1e6, mismatch=0.012, temperature=0.020)
 
 #: Integrated photonic resonators.  Q = 2e6: loaded silica racetrack microrings,
 #: 1.8e6-4.5e6 (Photonics 8(2):43 and 8(7):256, 2021); intrinsic Si3N4 rings reach 2.56e7

@@ -14,6 +14,7 @@ import warnings
 import numba
 import numpy as np
 import pytest
+import scipy.constants
 import scipy.stats
 
 import physsim
@@ -189,10 +190,22 @@ def test_damping_follows_the_closed_form_for_Q(Q):
     assert energy[-1] / energy[0] < 0.06  # the check spans the decay, not just its start
 
 
-def test_fluctuation_dissipation_refuses_a_dense_mass_matrix(systems):
-    hw = NoisyAnalog(quality_factor=10.0, thermal_energy=1e-3)
-    with pytest.raises(NotImplementedError, match="diagonal kinetic energy"):
-        physsim.simulate(systems["coupled_dense"], np.zeros(4), n_steps=3, dt=0.05, hardware=hw)
+@pytest.mark.parametrize("damping", [{"quality_factor": 4.0}, {"damping_rate": 0.3}])
+def test_coupled_kinetic_energy_relaxes_to_the_boltzmann_distribution(systems, damping):
+    """Dense mass matrix (coupling capacitances): <p p^T> = kT M, <q q^T> = kT K^-1."""
+    osc = systems["coupled_dense"]
+    kT = 2e-3
+    t = physsim.simulate(osc, np.zeros((64, 4)), n_steps=16000, dt=0.05, record_every=10,
+                         record_energy=True, seed=6,
+                         hardware=NoisyAnalog(thermal_energy=kT, **damping))
+    p = t.momenta[:, 100:].reshape(-1, 4)
+    q = t.positions[:, 100:].reshape(-1, 4)
+    mass = osc.mass
+    cov_p, cov_q = p.T @ p / len(p), q.T @ q / len(q)
+    assert np.max(np.abs(cov_p - kT * mass)) < 0.05 * kT * np.max(np.abs(mass))
+    k_inv = np.linalg.inv(osc.stiffness)
+    assert np.max(np.abs(cov_q - kT * k_inv)) < 0.05 * kT * np.max(np.abs(k_inv))
+    assert abs(t.energy[:, 100:].mean() / (4 * kT) - 1) < 0.05
 
 
 # ----------------------------------------------------------------- mismatch
@@ -562,29 +575,50 @@ def test_rhel_converges_as_drift_between_passes_vanishes():
 
 # ------------------------------------------------------------- presets, errors
 def test_every_preset_runs_and_is_summarised():
+    from physsim.examples import three_node_josephson_circuit
+
     assert {"ideal", "cmos_lc", "discrete_lc", "superconducting", "photonic",
             "aihwkit_8bit_io"} <= set(PRESETS)
     assert set(PRESET_SUMMARIES) == set(PRESETS)
-    # an LC circuit in SI units (1 pF, 1 nH: omega = 3.2e10 rad/s) and a unit-scale HRU
+    # an LC circuit in SI units (1 pF, 1 nH: omega = 3.2e10 rad/s), a Josephson circuit in
+    # natural units, and a unit-scale HRU (no physical energy unit)
     lc = CoupledOscillators(mass=np.full(3, 1e-12), stiffness=np.eye(3) * 1e9,
                             input_matrix=np.eye(3)[:, :1])
+    jj = three_node_josephson_circuit()
     hru = LinearHRU.random(6, 1, rng=0)
     for name in PRESETS:
         hw = get_preset(name)
         assert isinstance(hw, physsim.HardwareModel)
-        for system, q0, dt in ((hru, 0.1, 1.0), (lc, 1e-12, 1e-12)):
+        for system, q0, dt in ((lc, 1e-12, 1e-12), (jj, 0.0, 0.05 / jj.max_frequency()),
+                               (hru, 0.1, 1.0)):
+            hot = bool(getattr(hw, "temperature", None))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SaturationWarning)
+                if hot and system is hru:
+                    with pytest.raises(ValueError, match="no physical energy unit"):
+                        physsim.simulate(system, np.full(system.n_dof, q0), n_steps=20,
+                                         hardware=name)
+                    continue
                 t = physsim.simulate(system, np.full(system.n_dof, q0),
-                                     inputs=np.zeros((20, 1)), dt=dt, hardware=name, seed=1)
+                                     inputs=np.zeros((20, system.n_inputs)), dt=dt,
+                                     hardware=name, seed=1)
             assert np.all(np.isfinite(t.final_positions)), name
-    assert get_preset("discrete_lc").thermal_energy == pytest.approx(thermal_energy(300.0))
+            if hot:
+                assert np.any(t.final_momenta != 0), name  # the thermal bath acted
+    si_kT = get_preset("discrete_lc").thermal_energy_of(lc)
+    assert si_kT == pytest.approx(thermal_energy(300.0)) == pytest.approx(4.14e-21, rel=1e-3)
+    # natural circuit units: energies in hbar / tau (tau = 1 ns): kT / (hbar / tau) at 20 mK
+    nat_kT = get_preset("superconducting").thermal_energy_of(jj)
+    assert nat_kT == pytest.approx(scipy.constants.k * 0.020 / (scipy.constants.hbar / 1e-9),
+                                   rel=1e-9)
     assert get_preset("discrete_lc", quality_factor=1e3).quality_factor == 1e3
 
 
 @pytest.mark.parametrize("make, match", [
     (lambda: get_preset("quartz"), "unknown hardware preset 'quartz'; valid names are: "),
-    (lambda: get_preset("discrete_lc", temperature=4.0), r"unknown NoisyAnalog field\(s\)"),
+    (lambda: get_preset("discrete_lc", temp=4.0), r"unknown NoisyAnalog field\(s\) \['temp'\]"),
+    (lambda: NoisyAnalog(quality_factor=9.0, temperature=4.0, thermal_energy=1.0), "not both"),
+    (lambda: NoisyAnalog(temperature=-4.0), "temperature must be finite and non-negative"),
     (lambda: get_preset("photonic", mismatch=0.1), "is a composition"),
     (lambda: NoisyAnalog.from_dict({"momentum_sigma": 1.0}), "valid fields are"),
     (lambda: NoisyAnalog(momentum_noise=-1e-3), "momentum_noise must be finite and non-neg"),
