@@ -321,9 +321,21 @@ class DeviceModel(HardwareModel):
         out: dict[str, Any] = {"hardware": type(self).__name__}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            out[f.name] = dict(v) if isinstance(v, tuple) and v and isinstance(v[0], tuple) \
-                else v
+            out[f.name] = dict(v) if f.name.endswith("_by_parameter") else v
         return out
+
+    def __repr__(self) -> str:
+        """Class name with the fields that differ from their defaults."""
+        parts = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if f.name.endswith("_by_parameter"):
+                if v:
+                    parts.append(f"{f.name}={dict(v)!r}")
+            elif v != default:
+                parts.append(f"{f.name}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     # ---- salted hooks (identity by default)
     def _realize(self, system: Any, seed: int, salt: int) -> Any:

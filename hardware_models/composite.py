@@ -12,7 +12,7 @@ from . import _hooks
 from .base import DeviceModel, report_counters
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Composite(DeviceModel):
     """Several hardware models applied together, in the order given.
 

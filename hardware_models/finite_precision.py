@@ -27,7 +27,7 @@ def power_of_two_at_least(x: float) -> float:
     return 2.0 ** math.ceil(math.log2(x))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class FinitePrecision(DeviceModel):
     r"""Finite word lengths: fixed-point states, quantised parameters, DACs and ADCs, short floats.
 

@@ -7,7 +7,7 @@ import dataclasses
 from .base import DeviceModel
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Ideal(DeviceModel):
     """The ideal device: exact parameters, no noise, no dissipation, a perfect flip, ideal I/O.
 

@@ -25,7 +25,7 @@ def thermal_energy(temperature: float) -> float:
     return BOLTZMANN * float(temperature)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class NoisyAnalog(DeviceModel):
     r"""Analog non-idealities of a physical oscillator network.
 
