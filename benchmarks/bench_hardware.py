@@ -1,0 +1,135 @@
+"""Cost of the hardware models (issue 4): slowdown against running with no model.
+
+Measures, in one run, a free simulation and one RHEL gradient of a
+:class:`physsim.LinearHRU` (P = 256 units, 16 input channels, batch 8,
+L = 10,000 steps, float64, per-trajectory inputs) under
+
+* no hardware model (the baseline),
+* ``hardware_models.Ideal()`` (target: at most 1.05 times the baseline),
+* a full composed noisy model (target: at most 2 times): static mismatch 1 %,
+  drift between passes 1e-6, damping Q = 1e5 with fluctuation-dissipation
+  thermal noise, flip gain error and flip noise, input, nudge, read-out and
+  accumulator noise, and 8-bit input/nudge DACs, read-out and accumulator
+  ADCs (aihwkit-style).
+
+The RHEL gradient uses the physical online nudge (``nudge="online"``, O(1)
+memory) of a per-step MSE read-out loss.  Configurations are timed in
+interleaved rounds (so load from other processes hits them alike) and the
+figure is the ratio of the fastest round of each.  Each configuration is run
+once before timing (numba compilation and caches).
+
+Figures (flat JSON with ``--json FILE``):
+
+``ideal_slowdown_simulate``, ``ideal_slowdown_rhel``
+    time with ``Ideal()`` / time with no model.
+``noisy_slowdown_simulate``, ``noisy_slowdown_rhel``
+    time with the composed noisy model / time with no model.
+``*_slowdown_*_cpu``
+    the same ratios of process CPU time (all threads), less sensitive to load
+    from other processes.
+``*_seconds``
+    the fastest round of every configuration (wall clock).
+
+Usage::
+
+    python benchmarks/bench_hardware.py [--quick] [--json FILE] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import physsim  # noqa: E402
+from hardware_models import FinitePrecision, Ideal, NoisyAnalog, compose  # noqa: E402
+from physsim.losses import MSEReadout  # noqa: E402
+from physsim.rhel import rhel_gradient  # noqa: E402
+
+
+def noisy_model():
+    """The full composed noisy model of the benchmark."""
+    return compose(
+        NoisyAnalog(mismatch=0.01, drift=1e-6, quality_factor=1e5, thermal_energy=1e-8,
+                    flip_gain_error=1e-3, flip_noise=1e-5, input_noise=1e-3, nudge_noise=1e-3,
+                    readout_noise=1e-3, accumulator_noise=1e-4),
+        FinitePrecision(input_bits=8, input_range=4.0, nudge_bits=8, output_bits=8,
+                        output_range=64.0, accumulator_bits=8),
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; return (and optionally write) the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="L = 1,000 instead of 10,000")
+    ap.add_argument("--json", metavar="FILE", help="write the figures as flat JSON")
+    ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 5, quick 3)")
+    args = ap.parse_args(argv)
+
+    P, m, B = 256, 16, 8
+    L = 1_000 if args.quick else 10_000
+    rounds = args.rounds or (3 if args.quick else 5)
+    rng = np.random.default_rng(0)
+    system = physsim.LinearHRU.random(P, m, rng=1)
+    u = rng.uniform(-1.0, 1.0, (B, L, m))
+    q0 = rng.uniform(-0.5, 0.5, (B, P))
+    loss = MSEReadout(rng.standard_normal((4, P)) / np.sqrt(P), rng.standard_normal((B, L, 4)))
+    models = {"none": None, "ideal": Ideal(), "noisy": noisy_model()}
+
+    def run_simulate(hw):
+        physsim.simulate(system, q0, None, u, hardware=hw, seed=1)
+
+    def run_rhel(hw):
+        rhel_gradient(system, q0, None, u, loss, nudge="online", hardware=hw, seed=1)
+
+    tasks = {"simulate": run_simulate, "rhel": run_rhel}
+    times: dict[tuple[str, str], list[float]] = {(t, k): [] for t in tasks for k in models}
+    cpu: dict[tuple[str, str], list[float]] = {(t, k): [] for t in tasks for k in models}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # converter saturation is not what is measured here
+        for fn in tasks.values():       # warm-up: compilation, caches
+            for hw in models.values():
+                fn(hw)
+        for r in range(rounds):
+            for tname, fn in tasks.items():
+                for key, hw in models.items():
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    fn(hw)
+                    times[(tname, key)].append(time.perf_counter() - t0)
+                    cpu[(tname, key)].append(time.process_time() - c0)
+    best = {k: min(v) for k, v in times.items()}
+    best_cpu = {k: min(v) for k, v in cpu.items()}
+    figures = {}
+    for tname in tasks:
+        for key in ("ideal", "noisy"):
+            figures[f"{key}_slowdown_{tname}"] = best[(tname, key)] / best[(tname, "none")]
+            # CPU time of all threads: less sensitive to other processes on the machine
+            figures[f"{key}_slowdown_{tname}_cpu"] = \
+                best_cpu[(tname, key)] / best_cpu[(tname, "none")]
+        for key in models:
+            figures[f"{key}_{tname}_seconds"] = best[(tname, key)]
+    print(f"LinearHRU P={P}, m={m}, batch {B}, L={L:,}, float64, {rounds} interleaved rounds "
+          f"(fastest round)")
+    for tname in tasks:
+        print(f"  {tname:9s} none {best[(tname, 'none')]:.3f} s   ideal "
+              f"{best[(tname, 'ideal')]:.3f} s ({figures[f'ideal_slowdown_{tname}']:.3f}x, "
+              f"target <= 1.05)   noisy {best[(tname, 'noisy')]:.3f} s "
+              f"({figures[f'noisy_slowdown_{tname}']:.3f}x, target <= 2)")
+        print(f"  {'':9s} CPU-time ratios: ideal {figures[f'ideal_slowdown_{tname}_cpu']:.3f}x"
+              f", noisy {figures[f'noisy_slowdown_{tname}_cpu']:.3f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
