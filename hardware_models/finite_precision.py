@@ -132,8 +132,8 @@ class FinitePrecision(DeviceModel):
     # ---------------------------------------------------------- metadata
     @property
     def has_step_noise(self) -> bool:  # type: ignore[override]
-        """Stochastic state rounding is noise inside the loop."""
-        return self.state_bits is not None and self.rounding == "stochastic"
+        """State rounding (fixed point, short floats) perturbs every step; BPTT cannot model it."""
+        return self.state_bits is not None or self.arithmetic != "float64"
 
     @property
     def per_trajectory_inputs(self) -> bool:  # type: ignore[override]

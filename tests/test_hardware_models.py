@@ -656,6 +656,13 @@ def test_errors_that_need_the_system():
                          hardware=NoisyAnalog(mismatch_by_parameter={"step": 5.0}), seed=0)
     with pytest.raises(TypeError, match="Composite members must be"):
         Composite((1.0,))
+    with pytest.raises(ValueError, match="unknown hardware preset 'quartz'; valid names are: "
+                                         "aihwkit_8bit_io, aihwkit_default_io, cmos_lc"):
+        physsim.simulate(system, np.zeros(4), n_steps=2, hardware="quartz")
+    with pytest.raises(ValueError, match="cannot be differentiated"):  # BPTT refuses rounding
+        bptt_gradient(system, np.zeros(4), None, np.zeros((5, 1)),
+                      FinalStateLoss(np.ones((1, 4)), np.zeros(1)),
+                      hardware=FinitePrecision(state_bits=16, position_range=4.0))
 
 
 def test_models_are_frozen_dataclasses_with_documented_fields():
