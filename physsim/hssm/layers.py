@@ -1,0 +1,302 @@
+"""The Hamiltonian layer of an HSSM: a Hamiltonian Recurrent Unit with a linear read-out.
+
+:class:`HRULayer` is a :class:`physsim.nn.Layer` (explicit forward and backward) that
+wraps a :class:`~physsim.systems.LinearHRU` (real or complex) or a
+:class:`~physsim.systems.NonlinearHRU`:
+
+* **forward**: the input sequence ``x`` (batch, L, H) drives the unit from rest
+  (:func:`physsim.simulate`, every state recorded); the output is
+  ``o_k = Re(C y_k) + D * x_k`` (batch, L, H), with ``y_k`` the unit's positions
+  after step ``k``;
+* **backward**: ``dL/dy`` follows from ``dL/do`` through the read-out; the gradients
+  of the Hamiltonian parameters and of the input sequence then come from
+  **RHEL** (:func:`physsim.rhel.rhel_gradient`, two nudged echoes of the device,
+  with ``dL/dy`` as the nudge: :class:`physsim.losses.CotangentSequence`) or from
+  **BPTT** (:func:`physsim.bptt.bptt_gradient`, the discrete adjoint), chosen by
+  :attr:`HRULayer.rule`.  The input gradient handed to the layer below is the
+  Hamiltonian one plus ``D * dL/do``: this is RHEL chaining (RHEL paper, Thm. 3.3
+  and Remark 8).
+
+Trainable (raw) parameters and the paper's parametrisation (RHEL paper Eqs. 17-18
+and the official code):
+
+============  =================================  ====================================
+kind          raw parameter (shape)              physical parameter
+============  =================================  ====================================
+linear        ``A_raw`` (P,)                     ``A = relu(A_raw)``
+linear        ``steps_raw`` (P,)                 ``Delta = sigmoid(steps_raw)``
+linear        ``B_re`` (P, H), ``B_im`` (P, H)   input matrix (``B_im``: complex only)
+linear        ``C_re`` (H, P), ``C_im`` (H, P)   read-out ``Re(C y) = C_re y_re - C_im y_im``
+nonlinear     ``W`` (P,), ``b`` (P,)             gains and biases inside the log-cosh
+nonlinear     ``c_raw`` (P,)                     ``c = sigmoid(sigmoid(c_raw))``
+nonlinear     ``alpha_raw`` (1,)                 ``alpha = relu(alpha_raw)``
+nonlinear     ``log_step`` (1,) or ``step`` (1,) ``delta = exp(log_step)`` (or raw)
+nonlinear     ``B`` (P, H), ``C`` (H, P)         input matrix and read-out
+both          ``D`` (H,)                         skip gain
+============  =================================  ====================================
+
+Every parameter is trainable under both rules.  The step of the nonlinear unit lives
+in the Hamiltonian (``H = delta * (...)``), so RHEL measures its exact gradient; the
+official code returns zero for it under RHEL only, which we do not.  Two departures
+from the official code, both to keep training from leaving the physical domain
+(the unit refuses ``alpha < 0`` and ``delta <= 0``): ``alpha`` passes through a relu
+(as ``A`` does), and ``delta`` is stored as its logarithm by default (Adam's steps of
+about the learning rate would otherwise push the initial ``delta = 1e-4`` below zero
+at once); ``step_parametrization="raw"`` keeps the paper's raw ``delta``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.special import expit
+
+from ..bptt import bptt_gradient
+from ..losses import CotangentSequence
+from ..nn.layers import Layer, _check_rng
+from ..rhel import ESTIMATORS, rhel_gradient
+from ..simulate import simulate
+from ..systems import LinearHRU, NonlinearHRU
+
+#: Learning rules for the Hamiltonian parameters.
+RULES = ("rhel", "bptt")
+#: HRU kinds.
+HRU_KINDS = ("linear", "nonlinear")
+#: Parametrisations of the nonlinear unit's step.
+STEP_PARAMETRIZATIONS = ("log", "raw")
+
+
+def _check_choice(value, allowed, what):
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; valid names are: {', '.join(allowed)}")
+    return value
+
+
+class HRULayer(Layer):
+    """Hamiltonian Recurrent Unit layer with explicit forward and backward passes.
+
+    Parameters
+    ----------
+    kind : {"linear", "nonlinear"}
+        :class:`~physsim.systems.LinearHRU` or :class:`~physsim.systems.NonlinearHRU`.
+    n_channels : int
+        Channels H of the input and output sequences.
+    n_units : int
+        Oscillators P (complex oscillators for a complex linear unit).
+    rng : numpy.random.Generator
+        Initialisation randomness (the paper's initialisation, see below).
+    complex : bool, default True
+        Linear unit only: complex input and read-out matrices (two oscillator banks).
+    nonlinear_step : float, default 1e-4
+        Nonlinear unit only: initial step ``delta`` (dimensionless time per sequence step).
+    step_parametrization : {"log", "raw"}, default "log"
+        Nonlinear unit only: train ``log(delta)`` or ``delta`` itself.
+    rule : {"rhel", "bptt"}, default "bptt"
+        Learning rule of the Hamiltonian parameters and the input gradient.
+    eps : float, optional
+        RHEL raw nudge multiplier (default: scaled by ``relative_nudge``).
+    relative_nudge : float, optional
+        RHEL nudge as a fraction of the state scale (default
+        :func:`physsim.rhel.default_relative_nudge`: 1 for the linear unit, exact at any
+        size; 1e-4 in float64 for the nonlinear unit).
+    estimator : {"centred", "one_sided"}, default "centred"
+        RHEL estimator.
+    hardware : HardwareModel or str, optional
+        Hardware model or preset of the device (None: ideal).
+    hardware_seed : int, default 0
+        Seed of the hardware randomness (the trainer sets it per step).
+    dtype : float64 or float32, default float64
+        Precision of the device simulation (the digital read-out runs in float64).
+    integrator : str, default "leapfrog"
+        Time-reversible integrator (the HRU recurrence is leapfrog).
+
+    Notes
+    -----
+    Initialisation (RHEL paper, official code): linear ``A_raw ~ U(0, 1)``,
+    ``steps_raw ~ U(0, 1)``, ``B ~ U(+-1/sqrt(H))``, ``C ~ U(+-1/sqrt(P))`` (real and
+    imaginary parts), ``D ~ N(0, 1)``; nonlinear ``W ~ U(0.5, 1)``, ``b = 0``,
+    ``c_raw ~ U(-1, 1)``, ``alpha ~ U(0.1, 1)``, ``delta = nonlinear_step``, ``B``, ``C``,
+    ``D`` as above.  The initial state is zero.
+    """
+
+    def __init__(self, kind: Literal["linear", "nonlinear"], n_channels: int, n_units: int, *,
+                 rng: np.random.Generator, complex: bool = True, nonlinear_step: float = 1e-4,
+                 step_parametrization: Literal["log", "raw"] = "log",
+                 rule: Literal["rhel", "bptt"] = "bptt", eps: float | None = None,
+                 relative_nudge: float | None = None,
+                 estimator: Literal["centred", "one_sided"] = "centred", hardware=None,
+                 hardware_seed: int = 0, dtype=np.float64, integrator: str = "leapfrog") -> None:
+        super().__init__()
+        _check_rng(rng, "HRULayer initialisation")
+        self.kind = _check_choice(kind, HRU_KINDS, "HRU kind")
+        if int(n_channels) < 1 or int(n_units) < 1:
+            raise ValueError(f"n_channels and n_units must be positive, got {n_channels}, "
+                             f"{n_units}")
+        self.n_channels, self.n_units = int(n_channels), int(n_units)
+        self.complex = bool(complex) and kind == "linear"
+        self.step_parametrization = _check_choice(step_parametrization, STEP_PARAMETRIZATIONS,
+                                                  "step parametrization")
+        self.rule = rule
+        self.eps = eps
+        self.relative_nudge = relative_nudge
+        self.estimator = _check_choice(estimator, ESTIMATORS, "RHEL estimator")
+        self.hardware = hardware
+        self.hardware_seed = int(hardware_seed)
+        self.dtype = dtype
+        self.integrator = integrator
+        #: Information on the last backward pass (method, RHEL eps).
+        self.last_backward_info: dict = {}
+        H, P = self.n_channels, self.n_units
+        b_in, b_out = 1.0 / np.sqrt(H), 1.0 / np.sqrt(P)
+        p = self.params
+        if kind == "linear":
+            p["A_raw"] = rng.uniform(0.0, 1.0, P)
+            p["steps_raw"] = rng.uniform(0.0, 1.0, P)
+            p["B_re"] = rng.uniform(-b_in, b_in, (P, H))
+            if self.complex:
+                p["B_im"] = rng.uniform(-b_in, b_in, (P, H))
+            p["C_re"] = rng.uniform(-b_out, b_out, (H, P))
+            if self.complex:
+                p["C_im"] = rng.uniform(-b_out, b_out, (H, P))
+        else:
+            if not nonlinear_step > 0:
+                raise ValueError(f"nonlinear_step must be positive, got {nonlinear_step}")
+            p["W"] = rng.uniform(0.5, 1.0, P)
+            p["b"] = np.zeros(P)
+            p["c_raw"] = rng.uniform(-1.0, 1.0, P)
+            p["alpha_raw"] = rng.uniform(0.1, 1.0, 1)
+            if self.step_parametrization == "log":
+                p["log_step"] = np.array([np.log(nonlinear_step)])
+            else:
+                p["step"] = np.array([float(nonlinear_step)])
+            p["B"] = rng.uniform(-b_in, b_in, (P, H))
+            p["C"] = rng.uniform(-b_out, b_out, (H, P))
+        p["D"] = rng.standard_normal(H)
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def rule(self) -> str:
+        """Learning rule of the Hamiltonian part: ``"rhel"`` or ``"bptt"``."""
+        return self._rule
+
+    @rule.setter
+    def rule(self, value: str) -> None:
+        self._rule = _check_choice(value, RULES, "learning rule")
+
+    @property
+    def n_dof(self) -> int:
+        """Positions of the unit: P, or 2P for a complex linear unit."""
+        return self.n_units * (2 if self.complex else 1)
+
+    # ------------------------------------------------------- physical parameters
+    def system(self) -> LinearHRU | NonlinearHRU:
+        """The device the current raw parameters describe.
+
+        Raises
+        ------
+        ValueError
+            If the parameters left the unit's domain (e.g. a zero gain ``W``).
+        """
+        p = self.params
+        if self.kind == "linear":
+            return LinearHRU(A=np.maximum(p["A_raw"], 0.0), step=expit(p["steps_raw"]),
+                             B_re=p["B_re"], B_im=p["B_im"] if self.complex else None)
+        return NonlinearHRU(W=p["W"], b=p["b"], c=expit(expit(p["c_raw"])),
+                            alpha=max(float(p["alpha_raw"][0]), 0.0), step=self._step(),
+                            B=p["B"])
+
+    def _step(self) -> float:
+        p = self.params
+        if self.step_parametrization == "log":
+            return float(np.exp(p["log_step"][0]))
+        return float(p["step"][0])
+
+    def _readout(self) -> np.ndarray:
+        """Real read-out matrix (H, n_dof) acting on the positions."""
+        p = self.params
+        if self.kind == "nonlinear":
+            return p["C"]
+        if self.complex:
+            return np.hstack([p["C_re"], -p["C_im"]])
+        return p["C_re"]
+
+    # ------------------------------------------------------------ forward/backward
+    def forward(self, x, *, training=False, rng=None):
+        """Drive the unit from rest with ``x`` and read out ``Re(C y) + D x``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch, L, H)
+            Input sequence (one value per sequence step, zero-order hold).
+        training, rng
+            Unused (the layer is deterministic up to its hardware model).
+
+        Returns
+        -------
+        ndarray, shape (batch, L, H)
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 3 or x.shape[2] != self.n_channels:
+            raise ValueError(f"HRULayer expects (batch, length, {self.n_channels}), got "
+                             f"shape {x.shape}")
+        system = self.system()
+        q0 = np.zeros((x.shape[0], system.n_dof))
+        traj = simulate(system, q0, None, x, record_every=1, hardware=self.hardware,
+                        seed=self.hardware_seed, dtype=self.dtype, integrator=self.integrator)
+        y = np.asarray(traj.positions[:, 1:], dtype=np.float64)
+        c = self._readout()
+        self._cache = (x, y, system, c)
+        return y @ c.T + self.params["D"] * x
+
+    def backward(self, grad_out):
+        """Gradients of all raw parameters (``self.grads``) and of the input.
+
+        The Hamiltonian part uses :attr:`rule`; see the module docstring.
+        """
+        x, y, system, c = self._cached()
+        g = np.asarray(grad_out, dtype=np.float64)
+        if g.shape != x.shape:
+            raise ValueError(f"grad_out has shape {g.shape}, the output has {x.shape}")
+        B = x.shape[0]
+        cot_y = g @ c  # dL/dy_k, (B, L, n_dof)
+        g_c = g.reshape(-1, self.n_channels).T @ y.reshape(-1, y.shape[2])  # (H, n_dof)
+        kwargs = dict(hardware=self.hardware, seed=self.hardware_seed, dtype=self.dtype,
+                      integrator=self.integrator)
+        q0 = np.zeros((B, system.n_dof))
+        loss = CotangentSequence(cot_y)
+        if self.rule == "rhel":
+            res = rhel_gradient(system, q0, None, x, loss, eps=self.eps,
+                                relative_nudge=self.relative_nudge, estimator=self.estimator,
+                                input_gradient=True, **kwargs)
+        else:
+            res = bptt_gradient(system, q0, None, x, loss, **kwargs)
+        self.last_backward_info = {"method": res.method, **{k: v for k, v in res.info.items()
+                                                            if k in ("eps", "estimator")}}
+        gp = res.params
+        p, out = self.params, self.grads
+        P = self.n_units
+        if self.kind == "linear":
+            out["A_raw"] = gp["A"] * (p["A_raw"] > 0)
+            s = expit(p["steps_raw"])
+            out["steps_raw"] = gp["step"] * s * (1.0 - s)
+            out["B_re"] = gp["B_re"]
+            out["C_re"] = g_c[:, :P]
+            if self.complex:
+                out["B_im"] = gp["B_im"]
+                out["C_im"] = -g_c[:, P:]
+        else:
+            out["W"] = gp["W"]
+            out["b"] = gp["b"]
+            s = expit(p["c_raw"])
+            cc = expit(s)
+            out["c_raw"] = gp["c"] * cc * (1.0 - cc) * s * (1.0 - s)
+            out["alpha_raw"] = np.reshape(gp["alpha"] * (p["alpha_raw"][0] > 0), (1,))
+            if self.step_parametrization == "log":
+                out["log_step"] = np.reshape(gp["step"] * self._step(), (1,))
+            else:
+                out["step"] = np.reshape(gp["step"], (1,))
+            out["B"] = gp["B"]
+            out["C"] = g_c
+        out["D"] = np.einsum("blh,blh->h", g, x)
+        return res.input_gradient + p["D"] * g
