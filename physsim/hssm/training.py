@@ -1,0 +1,848 @@
+"""Training HSSMs by RHEL or BPTT: run configs, the trainer, HDF5 run files, the CLI.
+
+A run is described by a TOML file with three tables::
+
+    [data]                      # name + keyword arguments of the loader
+    name = "seglearn_watch"     # physsim.data registry or a synthetic task
+    max_length = 512
+
+    [model]                     # HSSMConfig fields (n_inputs/n_outputs/task come from the data)
+    hru = "linear"
+    n_blocks = 2
+    hidden = 32
+    units = 32
+
+    [training]                  # TrainingSettings fields
+    lr = 1e-3
+    batch_size = 16
+    max_steps = 2000
+    eval_every = 100
+    checkpoint_every = 100
+    patience = 10
+
+Unknown tables, keys and names are errors that list what is allowed.  The learning
+rule and the seed are given on the command line (``physsim train CONFIG --rule rhel
+--seed 0``); the seed drives the initialisation, the data split (for loaders that take a
+``seed`` not set in ``[data]``), the mini-batch order, dropout and hardware noise.
+
+Reproducibility and resume
+--------------------------
+All randomness after initialisation is counter-based: the batch order of epoch ``e`` is
+``default_rng([seed, 1, e]).permutation(n_train)``, dropout at step ``s`` uses
+``default_rng([seed, 2, s])``, hardware noise a seed derived from ``(seed, 3, s)``.
+A checkpoint therefore needs only the step counter besides the parameters, the Adam
+state, the batch-norm buffers, the best-so-far model and the history, and a resumed
+run gives bit-identical parameters to an uninterrupted one.
+
+Run file layout (HDF5, rewritten atomically at every checkpoint: a temporary file is
+written, then renamed over the old one)::
+
+    /                       attrs: format, format_version, physsim/numpy/numba/h5py/python
+                                   versions, created, updated, status, rule, seed,
+                                   config_toml, config_json, dataset, n_parameters, metric
+    /checkpoint             attrs: step, best_step, best_val_metric, best_val_loss, bad_evals,
+                                   running_loss_sum, running_metric_sum, running_count,
+                                   wall_time_s, rng_scheme
+    /checkpoint/params/<name>       parameters after ``step`` updates
+    /checkpoint/buffers/<name>      batch-norm running statistics
+    /checkpoint/adam/...            Adam state (step, hyper, m/<name>, v/<name>)
+    /checkpoint/best_params/<name>, /checkpoint/best_buffers/<name>   best validation model
+    /history/train/{step, loss, metric, wall_time_s}        every step
+    /history/eval/{step, train_loss, train_metric, val_loss, val_metric}
+    /history/test/{step, test_loss, test_metric}          at every new best validation
+    /result                 attrs (finished runs): stop_reason, steps, best_step,
+                            best_val_metric, test_metric, test_loss, baseline_test_metric, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import inspect
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .._version import __version__
+from ..data import SequenceDataset
+from ..nn import Adam
+from .layers import RULES, _check_choice
+from .model import HSSM, HSSMConfig
+from .synthetic import SYNTHETIC_DATASETS
+
+RUN_FORMAT = "physsim.hssm.run"
+RUN_FORMAT_VERSION = 1
+TOP_TABLES = ("data", "model", "training")
+RNG_SCHEME = ("counter-based: batch order of epoch e = default_rng([seed, 1, e]); dropout at "
+              "step s = default_rng([seed, 2, s]); hardware seed at step s from "
+              "SeedSequence([seed, 3, s]) (evaluation: [seed, 4, s])")
+
+
+# ====================================================================== configuration
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Optimisation and bookkeeping settings (TOML ``[training]``).
+
+    Attributes
+    ----------
+    lr : float, default 1e-3
+        Adam learning rate (constant, as in the RHEL code).
+    beta1, beta2, adam_eps : float
+        Adam's decay rates and denominator offset (optax defaults).
+    batch_size : int, default 32
+        Training cases per step (each epoch drops its incomplete last batch).
+    max_steps : int, default 1000
+        Upper bound on optimisation steps.
+    eval_every : int, default 100
+        Steps between evaluations on the validation split.
+    checkpoint_every : int, default 100
+        Steps between checkpoints in the run file (0: only when the run stops).
+    patience : int, default 10
+        Stop once more than ``patience`` consecutive evaluations did not improve the
+        validation metric (0 disables early stopping).
+    eval_batch_size : int, default 64
+        Cases per forward pass during evaluation.
+    """
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    batch_size: int = 32
+    max_steps: int = 1000
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    patience: int = 10
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_steps", "eval_every", "eval_batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"[training] {name} must be a positive integer, got {v!r}")
+        for name in ("checkpoint_every", "patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"[training] {name} must be a non-negative integer, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"[training] lr must be a positive number, got {self.lr!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A parsed training configuration.
+
+    Attributes
+    ----------
+    data : dict
+        ``name`` and loader keyword arguments.
+    model : dict
+        :class:`~physsim.hssm.model.HSSMConfig` fields.
+    training : TrainingSettings
+    text : str
+        The TOML source (stored in run files).
+    source : str
+        Where the text came from (file name).
+    """
+
+    data: dict[str, Any]
+    model: dict[str, Any]
+    training: TrainingSettings
+    text: str
+    source: str = "<string>"
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "<string>") -> "RunConfig":
+        """Parse and check a TOML configuration.
+
+        Raises
+        ------
+        ValueError
+            For invalid TOML, unknown tables or keys, or invalid values.
+        """
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{source}: invalid TOML: {exc}") from exc
+        unknown = set(raw) - set(TOP_TABLES)
+        if unknown:
+            raise ValueError(f"{source}: unknown table(s) {sorted(unknown)}; allowed tables are: "
+                             f"{', '.join(TOP_TABLES)}")
+        for t in ("data", "model"):
+            if t not in raw:
+                raise ValueError(f"{source}: missing table [{t}]")
+        data = dict(raw["data"])
+        if "name" not in data:
+            raise ValueError(f"{source}: [data] needs a dataset name (name = \"...\")")
+        model = dict(raw["model"])
+        tr = dict(raw.get("training", {}))
+        allowed = {f.name for f in fields(TrainingSettings)}
+        bad = set(tr) - allowed
+        if bad:
+            raise ValueError(f"{source}: [training]: unknown key(s) {sorted(bad)}; allowed keys "
+                             f"are: {', '.join(sorted(allowed))}")
+        model_keys = {f.name for f in fields(HSSMConfig)} - {"n_inputs", "n_outputs", "task"}
+        bad = set(model) - model_keys
+        if bad:
+            raise ValueError(f"{source}: [model]: unknown key(s) {sorted(bad)}; allowed keys are: "
+                             f"{', '.join(sorted(model_keys))}")
+        try:
+            settings = TrainingSettings(**tr)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        return cls(data=data, model=model, training=settings, text=text, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        """Read and parse a TOML file."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return cls.from_text(path.read_text(), source=str(path))
+
+    def to_json(self) -> str:
+        """The parsed configuration as JSON (stored next to the TOML text)."""
+        return json.dumps({"data": self.data, "model": self.model,
+                           "training": asdict(self.training)}, sort_keys=True)
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by ``[data] name``: synthetic tasks and the :mod:`physsim.data` registry."""
+    from ..data import DATASETS  # noqa: PLC0415
+
+    return list(SYNTHETIC_DATASETS) + list(DATASETS)
+
+
+def load_data(table: dict[str, Any], seed: int = 0) -> SequenceDataset:
+    """Load the dataset of a ``[data]`` table.
+
+    Parameters
+    ----------
+    table : dict
+        ``name`` (see :func:`dataset_names`) and the loader's keyword arguments.
+    seed : int
+        Passed as the loader's ``seed`` when the loader takes one and the table does not
+        set it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a keyword the loader does not accept (the message lists
+        the valid ones).
+    """
+    from ..data import DATASETS  # noqa: PLC0415
+
+    kwargs = dict(table)
+    name = kwargs.pop("name", None)
+    if name in SYNTHETIC_DATASETS:
+        loader = SYNTHETIC_DATASETS[name]
+    else:
+        lookup = {n.lower(): n for n in DATASETS}
+        key = lookup.get(str(name).lower())
+        if key is None:
+            raise ValueError(f"[data]: unknown dataset {name!r}; valid names are: "
+                             f"{', '.join(dataset_names())}")
+        loader = DATASETS[key].loader
+    params = inspect.signature(loader).parameters
+    accepted = {n for n, p in params.items()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "name"}
+    bad = set(kwargs) - accepted
+    if bad:
+        raise ValueError(f"[data]: dataset {name!r} does not take {sorted(bad)}; its options "
+                         f"are: {', '.join(sorted(accepted))}")
+    if "seed" in accepted and "seed" not in kwargs:
+        kwargs["seed"] = int(seed)
+    return loader(**kwargs)
+
+
+def build_model(config: RunConfig, dataset: SequenceDataset, *, rule: str, seed: int) -> HSSM:
+    """The HSSM of a run: ``[model]`` plus the sizes and task of the data."""
+    given: dict[str, Any] = {"n_inputs": dataset.n_channels, "task": dataset.task, "rule": rule}
+    if dataset.task == "classification":
+        given["n_outputs"] = int(dataset.n_classes)
+    else:
+        given["n_outputs"] = int(dataset.train.y.shape[2])
+        given["output_step"] = int(dataset.output_step or 1)
+    return HSSM(HSSMConfig.from_dict(config.model, **given), seed)
+
+
+# ====================================================================== results
+@dataclass
+class TrainResult:
+    """Summary of a training run.
+
+    Attributes
+    ----------
+    run_file : Path
+        The HDF5 run file.
+    rule : str
+        ``"rhel"`` or ``"bptt"``.
+    seed : int
+    steps : int
+        Optimisation steps done.
+    stop_reason : str
+        ``"max_steps"``, ``"early_stopping"`` or ``"paused"`` (stopped on request or by a
+        signal; resume with the run file).
+    metric : str
+        ``"accuracy"`` (classification) or ``"mse"`` (regression).
+    best_step : int
+        Step of the best validation metric (0: never evaluated).
+    best_val_metric, best_val_loss : float
+    test_metric, test_loss : float
+        Test split at the best validation step.
+    baseline_test_metric : float
+        Trivial predictor on the test split: majority training class (accuracy) or the
+        training-target mean (MSE).
+    wall_time_s : float
+        Wall-clock time over all segments of the run.
+    """
+
+    run_file: Path
+    rule: str
+    seed: int
+    steps: int
+    stop_reason: str
+    metric: str
+    best_step: int
+    best_val_metric: float
+    best_val_loss: float
+    test_metric: float
+    test_loss: float
+    baseline_test_metric: float
+    wall_time_s: float
+
+    @property
+    def finished(self) -> bool:
+        """True unless the run was paused."""
+        return self.stop_reason != "paused"
+
+
+def baseline_metric(dataset: SequenceDataset) -> float:
+    """Test metric of the trivial predictor (majority class, or mean of training targets)."""
+    if dataset.task == "classification":
+        majority = np.bincount(dataset.train.y, minlength=dataset.n_classes).argmax()
+        return float(np.mean(dataset.test.y == majority))
+    mean = dataset.train.y.mean(axis=(0, 1))
+    return float(np.mean((dataset.test.y - mean) ** 2))
+
+
+def evaluate(model: HSSM, split, batch_size: int) -> tuple[float, float]:
+    """Mean loss and metric of ``model`` (evaluation mode) over a data split."""
+    tot_loss = tot_metric = 0.0
+    n = 0
+    for xb, yb, lb in split.batches(batch_size):
+        out = model.forward(xb, lb, training=False)
+        k = len(yb)
+        tot_loss += model.loss(out, yb).loss * k
+        tot_metric += model.metric(out, yb) * k
+        n += k
+    return tot_loss / n, tot_metric / n
+
+
+def _hardware_seed(seed: int, stream: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1, np.uint32)[0])
+
+
+# ====================================================================== trainer
+@dataclass
+class _LoopState:
+    step: int = 0
+    best_step: int = 0
+    best_val_metric: float = float("nan")
+    best_val_loss: float = float("nan")
+    test_metric: float = float("nan")
+    test_loss: float = float("nan")
+    bad_evals: int = 0
+    running_loss_sum: float = 0.0
+    running_metric_sum: float = 0.0
+    running_count: int = 0
+    wall_time_s: float = 0.0
+    stop_reason: str = ""
+    history: dict[str, list] = field(
+        default_factory=lambda: {"train": [], "eval": [], "test": []})
+
+
+_HISTORY_COLUMNS = {
+    "train": ("step", "loss", "metric", "wall_time_s"),
+    "eval": ("step", "train_loss", "train_metric", "val_loss", "val_metric"),
+    "test": ("step", "test_loss", "test_metric"),
+}
+
+
+class Trainer:
+    """Mini-batch Adam training of an HSSM with evaluation, early stopping and checkpoints.
+
+    Parameters
+    ----------
+    config : RunConfig
+        Parsed configuration.
+    rule : {"rhel", "bptt"}
+        Learning rule of the Hamiltonian layers.
+    seed : int, default 0
+        Seed of everything random (see the module docstring).
+    run_file : str or Path
+        HDF5 run file (checkpoints, history, result).
+    dataset : SequenceDataset, optional
+        Use this dataset instead of loading ``config.data`` (e.g. in tests).
+    progress : bool, default True
+        Show a tqdm progress bar with loss and metric.
+    overwrite : bool, default False
+        Replace an existing run file (otherwise that is an error: resume it instead).
+
+    Examples
+    --------
+    >>> cfg = RunConfig.from_file("experiments/configs/hssm_synthetic.toml")  # doctest: +SKIP
+    >>> result = Trainer(cfg, rule="rhel", seed=0, run_file="run.h5").train()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: RunConfig, *, rule: str, seed: int = 0,
+                 run_file: str | Path, dataset: SequenceDataset | None = None,
+                 progress: bool = True, overwrite: bool = False, _resuming: bool = False) -> None:
+        if not isinstance(config, RunConfig):
+            raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
+        self.rule = _check_choice(rule, RULES, "learning rule")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.config = config
+        self.settings = config.training
+        self.run_file = Path(run_file)
+        if self.run_file.exists() and not (overwrite or _resuming):
+            raise FileExistsError(f"run file {self.run_file} exists; resume it (--resume) or "
+                                  "pass overwrite=True (--overwrite)")
+        self.progress = progress
+        self.dataset = dataset if dataset is not None else load_data(config.data, self.seed)
+        self.model = build_model(config, self.dataset, rule=self.rule, seed=self.seed)
+        s = self.settings
+        self.optimizer = Adam(lr=s.lr, beta1=s.beta1, beta2=s.beta2, eps=s.adam_eps)
+        self.state = _LoopState()
+        self.best_params = {k: v.copy() for k, v in self.model.parameters().items()}
+        self.best_buffers = {k: v.copy() for k, v in self.model.state().items()}
+        self.baseline = baseline_metric(self.dataset)
+        self.metric_name = "accuracy" if self.dataset.task == "classification" else "mse"
+        n_train = self.dataset.train.n_cases
+        self._batch = min(s.batch_size, n_train)
+        self._steps_per_epoch = n_train // self._batch
+        self._perm_epoch = -1
+        self._perm = np.arange(n_train)
+        self._created = _now()
+
+    # ------------------------------------------------------------------ resume
+    @classmethod
+    def resume(cls, run_file: str | Path, *, dataset: SequenceDataset | None = None,
+               progress: bool = True) -> "Trainer":
+        """Rebuild a trainer from a run file's configuration and checkpoint.
+
+        Raises
+        ------
+        ValueError
+            If the file is not an HSSM run file.
+        """
+        path = Path(run_file)
+        if not path.exists():
+            raise FileNotFoundError(f"run file {path} does not exist")
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != RUN_FORMAT:
+                raise ValueError(f"{path} is not an HSSM run file (format attribute "
+                                 f"{f.attrs.get('format')!r})")
+            text = str(f.attrs["config_toml"])
+            source = str(f.attrs.get("config_source", str(path)))
+            rule, seed = str(f.attrs["rule"]), int(f.attrs["seed"])
+            created = str(f.attrs.get("created", _now()))
+        tr = cls(RunConfig.from_text(text, source), rule=rule, seed=seed, run_file=path,
+                 dataset=dataset, progress=progress, _resuming=True)
+        tr._created = created
+        tr._load_checkpoint()
+        return tr
+
+    def _load_checkpoint(self) -> None:
+        with h5py.File(self.run_file, "r") as f:
+            ck = f["checkpoint"]
+            self.model.load_parameters({k: ds[()] for k, ds in ck["params"].items()})
+            if len(self.model.state()):
+                self.model.load_state({k: ds[()] for k, ds in ck["buffers"].items()})
+            adam: dict[str, np.ndarray] = {}
+            ck["adam"].visititems(lambda name, obj: adam.__setitem__(name, obj[()])
+                                  if isinstance(obj, h5py.Dataset) else None)
+            self.optimizer.load_state_dict(adam)
+            self.best_params = {k: ds[()] for k, ds in ck["best_params"].items()}
+            self.best_buffers = {k: ds[()] for k, ds in ck["best_buffers"].items()}
+            a = ck.attrs
+            st = self.state
+            st.step = int(a["step"])
+            st.best_step = int(a["best_step"])
+            for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
+                      "running_loss_sum", "running_metric_sum", "wall_time_s"):
+                setattr(st, k, float(a[k]))
+            st.bad_evals = int(a["bad_evals"])
+            st.running_count = int(a["running_count"])
+            st.stop_reason = str(a.get("stop_reason", ""))
+            for part, cols in _HISTORY_COLUMNS.items():
+                g = f["history"][part]
+                arrays = [g[c][()] for c in cols]
+                st.history[part] = [tuple(row) for row in zip(*arrays)]
+
+    # ---------------------------------------------------------------- training
+    def _batch_indices(self, step: int) -> np.ndarray:
+        epoch, pos = divmod(step - 1, self._steps_per_epoch)
+        if epoch != self._perm_epoch:
+            n = self.dataset.train.n_cases
+            self._perm = np.random.default_rng([self.seed, 1, epoch]).permutation(n)
+            self._perm_epoch = epoch
+        return self._perm[pos * self._batch:(pos + 1) * self._batch]
+
+    def train_step(self, step: int) -> tuple[float, float]:
+        """Run optimisation step number ``step`` (1-based); returns its loss and metric."""
+        tr = self.dataset.train
+        idx = self._batch_indices(step)
+        self.model.set_hardware_seed(_hardware_seed(self.seed, 3, step))
+        res, grads = self.model.loss_and_gradients(
+            tr.x[idx], tr.y[idx], tr.lengths[idx],
+            rng=np.random.default_rng([self.seed, 2, step]))
+        self.optimizer.step(self.model.parameters(), grads)
+        metric = res.accuracy if self.dataset.task == "classification" else res.loss
+        return float(res.loss), float(metric)
+
+    def _better(self, val_metric: float) -> bool:
+        best = self.state.best_val_metric
+        if np.isnan(best):
+            return True
+        return val_metric > best if self.metric_name == "accuracy" else val_metric < best
+
+    def _evaluate(self, step: int) -> None:
+        st, s = self.state, self.settings
+        self.model.set_hardware_seed(_hardware_seed(self.seed, 4, step))
+        val_loss, val_metric = evaluate(self.model, self.dataset.val, s.eval_batch_size)
+        n = max(st.running_count, 1)
+        st.history["eval"].append((step, st.running_loss_sum / n, st.running_metric_sum / n,
+                                   val_loss, val_metric))
+        st.running_loss_sum = st.running_metric_sum = 0.0
+        st.running_count = 0
+        if self._better(val_metric):
+            st.best_step, st.best_val_metric, st.best_val_loss = step, val_metric, val_loss
+            st.bad_evals = 0
+            self.best_params = {k: v.copy() for k, v in self.model.parameters().items()}
+            self.best_buffers = {k: v.copy() for k, v in self.model.state().items()}
+            st.test_loss, st.test_metric = evaluate(self.model, self.dataset.test,
+                                                    s.eval_batch_size)
+            st.history["test"].append((step, st.test_loss, st.test_metric))
+        else:
+            st.bad_evals += 1
+
+    def train(self, *, stop_after: int | None = None) -> TrainResult:
+        """Train until ``max_steps``, early stopping, ``stop_after`` steps or a signal.
+
+        Parameters
+        ----------
+        stop_after : int, optional
+            Pause (checkpoint and return, ``stop_reason="paused"``) once this many steps
+            are done in total; the run resumes with :meth:`resume`.
+
+        Returns
+        -------
+        TrainResult
+
+        Notes
+        -----
+        SIGINT (Ctrl-C) or SIGTERM finishes the current step, writes a checkpoint and
+        returns a paused result; a second signal aborts at once.
+        """
+        st, s = self.state, self.settings
+        if st.stop_reason in ("max_steps", "early_stopping"):
+            return self._result()
+        st.stop_reason = ""
+        limit = s.max_steps if stop_after is None else min(int(stop_after), s.max_steps)
+        if st.step == 0:
+            self.write_checkpoint()
+        signals = _SignalFlag()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm  # noqa: PLC0415
+
+            bar = tqdm(total=s.max_steps, initial=st.step,
+                       desc=f"{self.dataset.name} {self.rule} seed {self.seed}", unit="step")
+        t_segment = time.perf_counter()
+        wall0 = st.wall_time_s
+        try:
+            with signals:
+                while st.step < limit:
+                    step = st.step + 1
+                    loss, metric = self.train_step(step)
+                    if not np.isfinite(loss):
+                        raise FloatingPointError(f"training loss became {loss} at step {step}")
+                    st.step = step
+                    st.running_loss_sum += loss
+                    st.running_metric_sum += metric
+                    st.running_count += 1
+                    st.wall_time_s = wall0 + time.perf_counter() - t_segment
+                    st.history["train"].append((step, loss, metric, st.wall_time_s))
+                    if step % s.eval_every == 0 or step == s.max_steps:
+                        self._evaluate(step)
+                        if s.patience and st.bad_evals > s.patience:
+                            st.stop_reason = "early_stopping"
+                    if step == s.max_steps and not st.stop_reason:
+                        st.stop_reason = "max_steps"
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(self._postfix(loss, metric), refresh=False)
+                    if st.stop_reason:
+                        break
+                    if signals.raised:
+                        st.stop_reason = "paused"
+                        break
+                    if s.checkpoint_every and step % s.checkpoint_every == 0 and step < limit:
+                        self.write_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        if not st.stop_reason:
+            st.stop_reason = "paused"  # reached stop_after
+        self.write_checkpoint()
+        return self._result()
+
+    def _postfix(self, loss: float, metric: float) -> dict[str, str]:
+        st = self.state
+        post = {"loss": f"{loss:.4f}", self.metric_name[:3]: f"{metric:.3f}"}
+        if st.history["eval"]:
+            post["val"] = f"{st.history['eval'][-1][4]:.4f}"
+        if st.best_step:
+            post["test@best"] = f"{st.test_metric:.4f}"
+        return post
+
+    def _result(self) -> TrainResult:
+        st = self.state
+        return TrainResult(run_file=self.run_file, rule=self.rule, seed=self.seed,
+                           steps=st.step, stop_reason=st.stop_reason, metric=self.metric_name,
+                           best_step=st.best_step, best_val_metric=st.best_val_metric,
+                           best_val_loss=st.best_val_loss, test_metric=st.test_metric,
+                           test_loss=st.test_loss, baseline_test_metric=self.baseline,
+                           wall_time_s=st.wall_time_s)
+
+    # ---------------------------------------------------------------- run file
+    def write_checkpoint(self) -> Path:
+        """Write the run file (configuration, checkpoint, history, result) atomically."""
+        import numba  # noqa: PLC0415
+
+        st = self.state
+        path = self.run_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        done = st.stop_reason in ("max_steps", "early_stopping")
+        with h5py.File(tmp, "w") as f:
+            a = f.attrs
+            a["format"] = RUN_FORMAT
+            a["format_version"] = RUN_FORMAT_VERSION
+            a["physsim_version"] = __version__
+            a["numpy_version"] = np.__version__
+            a["numba_version"] = numba.__version__
+            a["h5py_version"] = h5py.__version__
+            a["python_version"] = platform.python_version()
+            a["created"] = self._created
+            a["updated"] = _now()
+            a["status"] = "finished" if done else ("paused" if st.stop_reason else "running")
+            a["rule"] = self.rule
+            a["seed"] = self.seed
+            a["config_toml"] = self.config.text
+            a["config_source"] = self.config.source
+            a["config_json"] = self.config.to_json()
+            a["model_config_json"] = json.dumps(self.model.config.to_dict())
+            a["dataset"] = self.dataset.summary()
+            a["n_parameters"] = self.model.n_parameters()
+            a["metric"] = self.metric_name
+            ck = f.create_group("checkpoint")
+            c = ck.attrs
+            c["step"] = st.step
+            c["best_step"] = st.best_step
+            for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
+                      "running_loss_sum", "running_metric_sum", "wall_time_s"):
+                c[k] = float(getattr(st, k))
+            c["bad_evals"] = st.bad_evals
+            c["running_count"] = st.running_count
+            c["stop_reason"] = st.stop_reason
+            c["rng_scheme"] = RNG_SCHEME
+            _write_arrays(ck.create_group("params"), self.model.parameters())
+            _write_arrays(ck.create_group("buffers"), self.model.state())
+            _write_arrays(ck.create_group("adam"), self.optimizer.state_dict())
+            _write_arrays(ck.create_group("best_params"), self.best_params)
+            _write_arrays(ck.create_group("best_buffers"), self.best_buffers)
+            hist = f.create_group("history")
+            for part, cols in _HISTORY_COLUMNS.items():
+                g = hist.create_group(part)
+                rows = st.history[part]
+                for j, col in enumerate(cols):
+                    dtype = np.int64 if col == "step" else np.float64
+                    g.create_dataset(col, data=np.array([r[j] for r in rows], dtype=dtype))
+            if done:
+                r = f.create_group("result").attrs
+                res = self._result()
+                for k, v in asdict(res).items():
+                    r[k] = str(v) if isinstance(v, Path) else v
+        os.replace(tmp, path)
+        return path
+
+
+def _write_arrays(group: h5py.Group, arrays: dict[str, np.ndarray]) -> None:
+    for k, v in arrays.items():
+        group.create_dataset(k, data=np.asarray(v))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class _SignalFlag:
+    """Context manager: the first SIGINT/SIGTERM sets ``raised``; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+        print(f"\nsignal {signum}: finishing the current step and writing a checkpoint "
+              "(send again to abort)", file=sys.stderr)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+# ====================================================================== reading runs
+@dataclass
+class RunRecord:
+    """Contents of a run file (see the module docstring for the layout).
+
+    Attributes
+    ----------
+    attrs : dict
+        Root attributes (versions, rule, seed, configuration, status, ...).
+    history : dict of str to dict of ndarray
+        ``train``, ``eval`` and ``test`` columns.
+    params, best_params : dict of str to ndarray
+        Parameters at the last checkpoint and of the best validation step.
+    result : dict or None
+        Result attributes of a finished run.
+    step : int
+        Steps done at the last checkpoint.
+    """
+
+    attrs: dict[str, Any]
+    history: dict[str, dict[str, np.ndarray]]
+    params: dict[str, np.ndarray]
+    best_params: dict[str, np.ndarray]
+    result: dict[str, Any] | None
+    step: int
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read an HSSM run file."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != RUN_FORMAT:
+            raise ValueError(f"{path} is not an HSSM run file")
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        history = {p: {c: g[c][()] for c in g} for p, g in f["history"].items()}
+        ck = f["checkpoint"]
+        params = {k: ds[()] for k, ds in ck["params"].items()}
+        best = {k: ds[()] for k, ds in ck["best_params"].items()}
+        result = dict(f["result"].attrs) if "result" in f else None
+        if result is not None:
+            result = {k: (v.item() if isinstance(v, np.generic) else v)
+                      for k, v in result.items()}
+        return RunRecord(attrs=attrs, history=history, params=params, best_params=best,
+                         result=result, step=int(ck.attrs["step"]))
+
+
+# ====================================================================== CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="physsim train",
+        description="Train a Hamiltonian SSM by RHEL or BPTT from a TOML config; checkpoints "
+                    "and metrics go to an HDF5 run file.")
+    p.add_argument("config", nargs="?", help="TOML config (optional with --resume)")
+    p.add_argument("--rule", choices=RULES, help="learning rule of the Hamiltonian layers")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    p.add_argument("--resume", metavar="RUN.h5", help="continue an interrupted run")
+    p.add_argument("--out", metavar="RUN.h5",
+                   help="run file (default runs/<config>_<rule>_seed<N>.h5)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run file")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="pause after N steps in total (checkpoint; resume later)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="numba threads (results do not depend on it; 1 is fastest for small "
+                        "models or when several runs share the machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def cli_train(argv: list[str] | None = None) -> int:
+    """Entry point of ``physsim train`` (returns the exit status).
+
+    ``physsim train CONFIG.toml --rule rhel|bptt [--seed N] [--out RUN.h5]`` starts a run;
+    ``physsim train --resume RUN.h5`` continues one (CONFIG, --rule and --seed may be
+    given and must then match the run file).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.threads is not None:
+            import numba  # noqa: PLC0415
+
+            if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+                raise ValueError(f"--threads must be in [1, {numba.config.NUMBA_NUM_THREADS}], "
+                                 f"got {args.threads}")
+            numba.set_num_threads(args.threads)
+        if args.resume:
+            trainer = Trainer.resume(args.resume, progress=not args.quiet)
+            if args.rule is not None and args.rule != trainer.rule:
+                raise ValueError(f"--rule {args.rule} contradicts the run file ({trainer.rule})")
+            if args.seed is not None and args.seed != trainer.seed:
+                raise ValueError(f"--seed {args.seed} contradicts the run file ({trainer.seed})")
+            if args.config is not None:
+                cfg = RunConfig.from_file(args.config)
+                if cfg.to_json() != trainer.config.to_json():
+                    raise ValueError(f"{args.config} differs from the configuration stored in "
+                                     f"{args.resume}; resume without CONFIG or start a new run")
+            print(f"resuming {args.resume} at step {trainer.state.step}")
+        else:
+            if args.config is None or args.rule is None:
+                raise ValueError("give CONFIG and --rule rhel|bptt (or --resume RUN.h5)")
+            cfg = RunConfig.from_file(args.config)
+            seed = 0 if args.seed is None else args.seed
+            out = args.out or f"runs/{Path(args.config).stem}_{args.rule}_seed{seed}.h5"
+            trainer = Trainer(cfg, rule=args.rule, seed=seed, run_file=out,
+                              progress=not args.quiet, overwrite=args.overwrite)
+            print(trainer.dataset.summary())
+            print(f"model: {trainer.model.config.hru} HSSM, {trainer.model.config.n_blocks} "
+                  f"blocks, {trainer.model.n_parameters()} parameters; rule {args.rule}; "
+                  f"run file {out}")
+        result = trainer.train(stop_after=args.stop_after)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"physsim train: error: {exc}", file=sys.stderr)
+        return 2
+    r = result
+    print(f"{r.stop_reason} after {r.steps} steps ({r.wall_time_s:.1f} s); best validation "
+          f"{r.metric} {r.best_val_metric:.4f} at step {r.best_step}; test {r.metric} "
+          f"{r.test_metric:.4f} (trivial baseline {r.baseline_test_metric:.4f}); run file "
+          f"{r.run_file}")
+    if not r.finished:
+        print(f"resume with: physsim train --resume {r.run_file}")
+    return 0

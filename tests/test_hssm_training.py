@@ -1,0 +1,283 @@
+"""HSSM training: loss reduction under both rules, bit-identical resume (step limit and
+signal), run-file contents, configuration errors and the ``physsim train`` entry point."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import h5py
+import numba
+import numpy as np
+import pytest
+
+from physsim.hssm import RunConfig, Trainer, cli_train, load_data, read_run
+from physsim.hssm.training import RUN_FORMAT
+
+CLASSIFY = """
+[data]
+name = "synthetic_frequencies"
+n_cases = 120
+length = 32
+
+[model]
+hru = "{hru}"
+n_blocks = 2
+hidden = 8
+units = 8
+nonlinear_step = 0.3
+
+[training]
+lr = 1e-2
+batch_size = 16
+max_steps = {steps}
+eval_every = {eval_every}
+checkpoint_every = {ckpt}
+patience = 0
+"""
+
+REGRESS = """
+[data]
+name = "synthetic_smoothing"
+n_cases = 64
+length = 32
+output_step = 4
+
+[model]
+n_blocks = 1
+hidden = 8
+units = 8
+complex = false
+
+[training]
+lr = 1e-2
+batch_size = 8
+max_steps = 60
+eval_every = 20
+patience = 0
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_numba_thread():
+    """Tiny problems: one thread avoids the parallel loops' start-up cost (results identical)."""
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(n)
+
+
+def _cfg(hru="linear", steps=60, eval_every=10, ckpt=10):
+    return RunConfig.from_text(CLASSIFY.format(hru=hru, steps=steps, eval_every=eval_every,
+                                               ckpt=ckpt))
+
+
+@pytest.mark.parametrize("hru", ["linear", "nonlinear"])
+@pytest.mark.parametrize("rule", ["rhel", "bptt"])
+def test_short_training_reduces_loss(tmp_path, rule, hru):
+    """60 Adam steps divide the training loss by at least 3 and beat chance clearly."""
+    tr = Trainer(_cfg(hru), rule=rule, seed=0, run_file=tmp_path / "run.h5", progress=False)
+    result = tr.train()
+    losses = np.array([row[1] for row in tr.state.history["train"]])
+    assert losses.size == 60 and result.stop_reason == "max_steps"
+    assert losses[-10:].mean() < losses[0] / 3, (losses[0], losses[-10:].mean())
+    assert result.best_val_metric > 0.6  # chance: 1/3
+    assert result.test_metric > result.baseline_test_metric + 0.25
+
+
+def test_regression_training_reduces_loss(tmp_path):
+    tr = Trainer(RunConfig.from_text(REGRESS), rule="rhel", seed=1, run_file=tmp_path / "r.h5",
+                 progress=False)
+    result = tr.train()
+    losses = np.array([row[1] for row in tr.state.history["train"]])
+    assert result.metric == "mse"
+    assert losses[-10:].mean() < losses[0] / 3
+    assert result.test_metric < 0.5 * result.baseline_test_metric
+
+
+def test_rules_give_the_same_training_for_a_linear_model(tmp_path):
+    """RHEL is exact for linear units: the two rules train to the same parameters (to round-off)."""
+    p = {}
+    for rule in ("rhel", "bptt"):
+        tr = Trainer(_cfg(steps=20), rule=rule, seed=2, run_file=tmp_path / f"{rule}.h5",
+                     progress=False)
+        tr.train()
+        p[rule] = tr.model.parameters()
+    for k in p["bptt"]:
+        np.testing.assert_allclose(p["rhel"][k], p["bptt"][k], rtol=1e-7, atol=1e-9)
+
+
+def _assert_same_run(a: Trainer, b: Trainer):
+    pa, pb = a.model.parameters(), b.model.parameters()
+    assert set(pa) == set(pb)
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), k
+    for k in a.best_params:
+        assert np.array_equal(a.best_params[k], b.best_params[k]), k
+    sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+    for k, v in a.model.state().items():
+        assert np.array_equal(v, b.model.state()[k]), k
+    for part in ("train", "eval", "test"):
+        ha = [r[:3] for r in a.state.history[part]]  # wall time differs
+        hb = [r[:3] for r in b.state.history[part]]
+        assert ha == hb, part
+    assert a.state.best_step == b.state.best_step
+
+
+@pytest.mark.parametrize("stop_after", [7, 10])
+def test_resume_gives_bit_identical_parameters(tmp_path, stop_after):
+    """Pause after k steps (between checkpoints or on one), resume: same final state."""
+    cfg = _cfg(hru="nonlinear", steps=25, eval_every=5, ckpt=4)
+    full = Trainer(cfg, rule="rhel", seed=3, run_file=tmp_path / "full.h5", progress=False)
+    full.train()
+    part = Trainer(cfg, rule="rhel", seed=3, run_file=tmp_path / "part.h5", progress=False)
+    res = part.train(stop_after=stop_after)
+    assert res.stop_reason == "paused" and res.steps == stop_after
+    assert read_run(tmp_path / "part.h5").attrs["status"] == "paused"
+    resumed = Trainer.resume(tmp_path / "part.h5", progress=False)
+    assert resumed.state.step == stop_after
+    final = resumed.train()
+    assert final.stop_reason == "max_steps" and final.steps == 25
+    _assert_same_run(full, resumed)
+    rec_full, rec_part = read_run(tmp_path / "full.h5"), read_run(tmp_path / "part.h5")
+    for k in rec_full.params:
+        assert np.array_equal(rec_full.params[k], rec_part.params[k])
+
+
+def test_resume_from_an_older_checkpoint(tmp_path):
+    """A hard kill loses the steps after the last checkpoint; they are recomputed identically."""
+    cfg = _cfg(steps=20, eval_every=5, ckpt=6)
+    full = Trainer(cfg, rule="bptt", seed=4, run_file=tmp_path / "full.h5", progress=False)
+    full.train()
+    crashed = Trainer(cfg, rule="bptt", seed=4, run_file=tmp_path / "crash.h5", progress=False)
+    crashed.train(stop_after=6)  # the file now holds the checkpoint of step 6 ...
+    for step in range(7, 10):  # ... and the process goes on without checkpointing, then dies
+        crashed.train_step(step)
+    resumed = Trainer.resume(tmp_path / "crash.h5", progress=False)
+    assert resumed.state.step == 6
+    resumed.train()
+    _assert_same_run(full, resumed)
+
+
+def test_sigint_pauses_with_a_checkpoint(tmp_path, monkeypatch):
+    """Ctrl-C finishes the current step, writes the run file and returns a paused result."""
+    cfg = _cfg(steps=15, eval_every=5, ckpt=0)
+    full = Trainer(cfg, rule="rhel", seed=5, run_file=tmp_path / "full.h5", progress=False)
+    full.train()
+    tr = Trainer(cfg, rule="rhel", seed=5, run_file=tmp_path / "sig.h5", progress=False)
+    original = tr.train_step
+
+    def step_then_signal(step):
+        out = original(step)
+        if step == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(tr, "train_step", step_then_signal)
+    res = tr.train()
+    assert res.stop_reason == "paused" and res.steps == 8
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    resumed = Trainer.resume(tmp_path / "sig.h5", progress=False)
+    resumed.train()
+    _assert_same_run(full, resumed)
+
+
+def test_run_file_contents(tmp_path):
+    cfg = _cfg(steps=20, eval_every=5, ckpt=5)
+    tr = Trainer(cfg, rule="bptt", seed=6, run_file=tmp_path / "run.h5", progress=False)
+    res = tr.train()
+    assert not (tmp_path / "run.h5.tmp").exists()
+    rec = read_run(tmp_path / "run.h5")
+    a = rec.attrs
+    assert a["format"] == RUN_FORMAT and a["status"] == "finished"
+    assert a["rule"] == "bptt" and a["seed"] == 6 and a["metric"] == "accuracy"
+    assert a["config_toml"] == cfg.text and '"hidden": 8' in a["config_json"]
+    for k in ("physsim_version", "numpy_version", "numba_version", "h5py_version"):
+        assert a[k]
+    assert list(rec.history["train"]["step"]) == list(range(1, 21))
+    assert list(rec.history["eval"]["step"]) == [5, 10, 15, 20]
+    assert rec.history["test"]["step"][-1] == res.best_step
+    assert rec.result["test_metric"] == pytest.approx(res.test_metric)
+    assert rec.result["stop_reason"] == "max_steps" and rec.step == 20
+    # the best parameters are those of the best validation step: re-evaluate them
+    with h5py.File(tmp_path / "run.h5") as f:
+        assert f["checkpoint"].attrs["best_step"] == res.best_step
+    tr.model.load_parameters(rec.best_params)
+    tr.model.load_state(tr.best_buffers)
+    from physsim.hssm import evaluate
+
+    _, test_metric = evaluate(tr.model, tr.dataset.test, 64)
+    assert test_metric == pytest.approx(res.test_metric)
+
+
+def test_early_stopping(tmp_path):
+    text = CLASSIFY.format(hru="linear", steps=500, eval_every=2, ckpt=0).replace(
+        "patience = 0", "patience = 2").replace("lr = 1e-2", "lr = 1e-9")
+    res = Trainer(RunConfig.from_text(text), rule="bptt", seed=0, run_file=tmp_path / "e.h5",
+                  progress=False).train()
+    assert res.stop_reason == "early_stopping"
+    assert res.steps < 500 and res.steps == res.best_step + 3 * 2
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown table\(s\) \['optim'\]"):
+        RunConfig.from_text(CLASSIFY.format(hru="linear", steps=1, eval_every=1, ckpt=1)
+                            + "\n[optim]\nlr = 1\n")
+    with pytest.raises(ValueError, match=r"\[training\]: unknown key\(s\) \['epochs'\]"):
+        RunConfig.from_text('[data]\nname = "x"\n[model]\n[training]\nepochs = 3\n')
+    with pytest.raises(ValueError, match=r"\[model\]: unknown key\(s\) \['layers'\]"):
+        RunConfig.from_text('[data]\nname = "x"\n[model]\nlayers = 3\n')
+    with pytest.raises(ValueError, match="missing table \\[model\\]"):
+        RunConfig.from_text('[data]\nname = "x"\n')
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        RunConfig.from_text('[data]\nname = "x"\n[model]\n[training]\nlr = -1.0\n')
+    with pytest.raises(ValueError, match="invalid TOML"):
+        RunConfig.from_text("[data\n")
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; valid names are: "
+                                         "synthetic_frequencies"):
+        load_data({"name": "mnist"})
+    with pytest.raises(ValueError, match=r"does not take \['window'\]; its options are"):
+        load_data({"name": "synthetic_frequencies", "window": 3})
+    with pytest.raises(ValueError, match="valid names are: linear, nonlinear"):
+        Trainer(RunConfig.from_text(CLASSIFY.format(hru="gru", steps=1, eval_every=1, ckpt=1)),
+                rule="rhel", run_file=tmp_path / "x.h5", progress=False)
+    with pytest.raises(ValueError, match="valid names are: rhel, bptt"):
+        Trainer(_cfg(), rule="ep", run_file=tmp_path / "x.h5", progress=False)
+    (tmp_path / "exists.h5").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="resume it"):
+        Trainer(_cfg(), rule="rhel", run_file=tmp_path / "exists.h5", progress=False)
+    with pytest.raises(ValueError, match="not an HSSM run file"):
+        with h5py.File(tmp_path / "other.h5", "w") as f:
+            f.attrs["format"] = "something"
+        Trainer.resume(tmp_path / "other.h5")
+
+
+def test_cli_train_and_resume(tmp_path, capsys):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CLASSIFY.format(hru="linear", steps=12, eval_every=4, ckpt=4))
+    run = tmp_path / "run.h5"
+    assert cli_train([str(config), "--rule", "rhel", "--seed", "1", "--out", str(run),
+                      "--quiet", "--stop-after", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "paused after 5 steps" in out and f"physsim train --resume {run}" in out
+    assert cli_train(["--resume", str(run), "--rule", "bptt", "--quiet"]) == 2
+    assert "contradicts the run file" in capsys.readouterr().err
+    assert cli_train([str(config), "--rule", "rhel", "--seed", "1", "--out", str(run),
+                      "--quiet"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert cli_train(["--resume", str(run), str(config), "--quiet"]) == 0
+    assert "max_steps after 12 steps" in capsys.readouterr().out
+    assert read_run(run).attrs["status"] == "finished"
+    # a second uninterrupted run gives the same parameters
+    run2 = tmp_path / "run2.h5"
+    assert cli_train([str(config), "--rule", "rhel", "--seed", "1", "--out", str(run2),
+                      "--quiet"]) == 0
+    a, b = read_run(run).params, read_run(run2).params
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert cli_train([str(config), "--quiet"]) == 2
+    assert "--rule" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\nname = "synthetic_frequencies"\n[model]\nunits = "many"\n')
+    assert cli_train([str(bad), "--rule", "rhel", "--out", str(tmp_path / "b.h5"),
+                      "--quiet"]) == 2
