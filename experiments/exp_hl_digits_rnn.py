@@ -1,4 +1,4 @@
-"""Hamiltonian Learning on an RNN: the reversed stream vs BPTT on sklearn digits (64-step sequences).
+"""Hamiltonian Learning on an RNN: reversed stream vs BPTT on sklearn digits (64-step sequences).
 
 Each 8x8 digit is read pixel by pixel (row-major, intensities / 16) as a
 64-step sequence of one input; a linear read-out of the last state classifies
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
             "acc_hl": _accuracy(model, hl_run.params, seqs[test], labels[test]),
             "acc_ref": _accuracy(model, ref_params, seqs[test], labels[test]),
             "hl_steps": hl_run.n_steps, "seconds_hl": t_hl,
+            "recon": hl_run.max_reconstruction_error,
         }
         curves[name] = (hl_run.losses, ref.losses)
         r = rows[name]
@@ -159,8 +160,8 @@ def _write_table(path, rows, args, command) -> None:
         "",
         "| variant | network | r | storage | lr | max abs grad diff (20 seqs, init) | "
         "final weights max / mean abs diff | max loss diff | train loss epoch 1 -> last | "
-        "test acc HL / ref | HL steps |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "test acc HL / ref | HL steps | max state reconstruction error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         net = ("Elman (Euler)" if r["ref"] == "elman"
@@ -169,7 +170,8 @@ def _write_table(path, rows, args, command) -> None:
             f"| {name} | {net} | {r['truncation'] or 64} | {r['storage']} | {r['lr']:g} | "
             f"{r['grad_err']:.1e} | {r['weights'][0]:.1e} / {r['weights'][1]:.1e} | "
             f"{r['loss_diff']:.1e} | {r['loss_first']:.3f} -> {r['loss_last']:.3f} | "
-            f"{r['acc_hl']:.3f} / {r['acc_ref']:.3f} | {r['hl_steps']} |")
+            f"{r['acc_hl']:.3f} / {r['acc_ref']:.3f} | {r['hl_steps']} | "
+            f"{'n/a' if r['recon'] is None else format(r['recon'], '.1e')} |")
     lines += [
         "",
         "HL steps = sequences x (64 forward + r - 1 reversed). The midpoint variant stores no "
