@@ -7,6 +7,7 @@ global pyplot state), so they work headless and in notebooks alike.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -140,6 +141,310 @@ def plot_learning_curves(histories: Mapping[str, Sequence[float]], *, ylabel: st
     ax[0, 0].set_ylabel(ylabel)
     ax[0, 0].set_title("learning curves")
     ax[0, 0].legend(fontsize="small")
+    return fig
+
+
+# ------------------------------------------------------------------ spreads
+SPREADS = ("std", "minmax", "none")
+
+
+def _mean_and_band(y: np.ndarray, spread: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over the last axis (NaN-aware) and the band drawn around it."""
+    if spread not in SPREADS:
+        raise ValueError(f"unknown spread {spread!r}; valid names are: {', '.join(SPREADS)}")
+    y = np.asarray(y, float)
+    if y.ndim == 1:
+        y = y[:, None]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (failed points)
+        mean = np.nanmean(y, axis=1)
+        if spread == "std":
+            sd = np.nanstd(y, axis=1)
+            return mean, mean - sd, mean + sd
+        if spread == "minmax":
+            return mean, np.nanmin(y, axis=1), np.nanmax(y, axis=1)
+    return mean, mean, mean
+
+
+def _draw_series(ax, x, y, label, spread, *, color=None, style="-", marker="o",
+                 one_minus=False):
+    y = np.asarray(y, float)
+    if one_minus:
+        y = 1.0 - y
+    mean, lo, hi = _mean_and_band(y, spread)
+    (line,) = ax.plot(x, mean, style, marker=marker, ms=3.5, lw=1.2, label=label, color=color)
+    if spread != "none" and y.ndim == 2 and y.shape[1] > 1:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    return line
+
+
+def _as_mapping(results) -> dict:
+    """A single result object becomes ``{"": results}``; mappings pass through."""
+    if isinstance(results, Mapping):
+        if not results:
+            raise ValueError("no results to plot")
+        return dict(results)
+    return {"": results}
+
+
+def _default_axis(res, axis):
+    if axis is not None:
+        return res.axis_index(axis)
+    if len(res.axes) == 1:
+        return 0
+    raise ValueError(f"the sweep has {len(res.axes)} axes; choose one with axis= "
+                     f"({', '.join(a.label for a in res.axes)})")
+
+
+def _setup_x(ax, axis, logx):
+    """Label the x axis after a sweep axis (log scale, category names)."""
+    if axis.categorical:
+        ax.set_xticks(range(len(axis.values)))
+        ax.set_xticklabels([str(v) for v in axis.values], rotation=30, ha="right",
+                           fontsize="small")
+    elif (axis.scale == "log") if logx is None else logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis.label if axis.label == axis.field else f"{axis.label} ({axis.field})")
+
+
+def _tensor_columns(res, metric: str) -> list[str]:
+    cols = [c for c in res.columns if c.startswith(metric + "/")]
+    if not cols:
+        raise ValueError(f"no per-tensor columns {metric}/<tensor> in the sweep; columns are: "
+                         f"{', '.join(res.columns)}")
+    return cols
+
+
+def _sweep_lines(ax, res, metric, axis_i, lines, where, spread, one_minus, tag="",
+                 color=None):
+    """Draw one sweep's lines for one x axis; returns the number of lines."""
+    n = 0
+    prefix = f"{tag}: " if tag else ""
+    if lines == "tensor":
+        for col in _tensor_columns(res, metric):
+            x, y = res.series(col, axis_i, where)
+            tensor = col.split("/", 1)[1]
+            style = "--" if tensor == "all" else "-"
+            _draw_series(ax, x, y, f"{prefix}{tensor}", spread, style=style,
+                         color="k" if tensor == "all" else None, one_minus=one_minus)
+            n += 1
+    elif lines is not None:
+        j = res.axis_index(lines)
+        if j == axis_i:
+            raise ValueError("lines= must name another axis than the x axis")
+        for value in res.axes[j].values:
+            x, y = res.series(metric, axis_i, {**(where or {}), j: value})
+            _draw_series(ax, x, y, f"{prefix}{res.axes[j].label} = {value}", spread,
+                         one_minus=one_minus)
+            n += 1
+    else:
+        x, y = res.series(metric, axis_i, where)
+        _draw_series(ax, x, y, tag or None, spread, color=color, one_minus=one_minus)
+        n += 1
+    return n
+
+
+def plot_sweep_curves(results, metric: str, *, axis: int | str | None = None,
+                      lines: str | None = None, where: Mapping | None = None,
+                      spread: str = "std", threshold: float | None = None,
+                      logx: bool | None = None, logy: bool = False,
+                      one_minus: bool = False) -> Figure:
+    """A metric against one swept knob, with its spread across seeds.
+
+    Parameters
+    ----------
+    results : SweepResults or mapping of str to SweepResults
+        A sweep (:func:`physsim.sweeps.load_sweep`), or several (one line per
+        sweep, labelled by the mapping's keys; e.g. one per device).
+    metric : str
+        A result column (e.g. ``"echo_return_error"``), or with
+        ``lines="tensor"`` a per-tensor prefix (``"cosine"``, ``"norm_ratio"``).
+    axis : int or str, optional
+        The knob on the x axis (index, field or label); needed when the sweep
+        has several axes.
+    lines : str, optional
+        ``"tensor"``: one line per parameter tensor (``all`` dashed); the name
+        of another axis: one line per value of it (a grid sweep, e.g. over presets).
+    where : mapping, optional
+        Other axes of a grid sweep held at given values.
+    spread : {"std", "minmax", "none"}
+        Band around the mean over seeds: one standard deviation, or min to max.
+    threshold : float, optional
+        Draw a horizontal reference line (e.g. a cosine of 0.99).
+    logx : bool, optional
+        Log x scale (default: as the axis was generated).
+    logy : bool
+        Log y scale.
+    one_minus : bool
+        Plot ``1 - value`` (with ``logy``, resolves cosines close to 1).
+
+    Returns
+    -------
+    Figure
+    """
+    fig, axs = _fig(size=(7.0, 4.2))
+    ax = axs[0, 0]
+    mapping = _as_mapping(results)
+    first = next(iter(mapping.values()))
+    axis_ref = None
+    for tag, res in mapping.items():
+        i = _default_axis(res, axis)
+        axis_ref = axis_ref or res.axes[i]
+        _sweep_lines(ax, res, metric, i, lines, where, spread, one_minus, tag)
+    _setup_x(ax, axis_ref, logx)
+    if threshold is not None:
+        ax.axhline(1.0 - threshold if one_minus else threshold, color="0.4", lw=0.8, ls=":",
+                   label=f"{'1 - ' if one_minus else ''}{threshold:g}")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_ylabel(f"1 - {metric}" if one_minus else metric)
+    ax.set_title(f"{first.name}: {metric} vs {axis_ref.label} "
+                 f"(mean{'' if spread == 'none' else ' and ' + spread} over "
+                 f"{first.n_seeds} seed{'s' if first.n_seeds > 1 else ''})")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_sweep_overview(results, metric: str, *, axes: Sequence[int | str] | None = None,
+                        lines: str | None = None, spread: str = "std",
+                        threshold: float | None = None, logy: bool = False,
+                        one_minus: bool = False, ncols: int = 4) -> Figure:
+    """One panel per swept knob: a metric against each axis of a sweep.
+
+    Made for ``one_at_a_time`` sweeps (every knob swept alone); for grid
+    sweeps the other axes are held at their first value.
+
+    Parameters
+    ----------
+    results : SweepResults or mapping of str to SweepResults
+        One or several sweeps over the same knobs (one line per sweep).
+    metric : str
+        Result column, or per-tensor prefix with ``lines="tensor"``.
+    axes : sequence, optional
+        Axes to draw (default: all of the first sweep).
+    lines, spread, threshold, logy, one_minus
+        As in :func:`plot_sweep_curves`.
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    Figure
+    """
+    mapping = _as_mapping(results)
+    first = next(iter(mapping.values()))
+    labels = [first.axes[first.axis_index(a)].label for a in axes] if axes is not None \
+        else [a.label for a in first.axes]
+    if not labels:
+        raise ValueError("the sweep has no axes")
+    ncols = max(1, min(ncols, len(labels)))
+    nrows = -(-len(labels) // ncols)
+    fig, axs = _fig(nrows, ncols, size=(3.3 * ncols, 2.7 * nrows))
+    colors = {tag: f"C{k}" for k, tag in enumerate(mapping)}
+    for k, label in enumerate(labels):
+        ax = axs[k // ncols, k % ncols]
+        axis_ref = None
+        for tag, res in mapping.items():
+            try:
+                i = res.axis_index(label)
+            except ValueError:
+                continue  # this sweep did not vary that knob
+            axis_ref = axis_ref or res.axes[i]
+            where = None
+            if res.mode != "one_at_a_time":
+                where = {j: a.values[0] for j, a in enumerate(res.axes) if j != i
+                         and (lines is None or lines == "tensor" or j != res.axis_index(lines))}
+            _sweep_lines(ax, res, metric, i, lines, where, spread, one_minus,
+                         tag if len(mapping) > 1 else "", color=colors[tag])
+        _setup_x(ax, axis_ref, None)
+        ax.xaxis.label.set_fontsize("small")
+        if threshold is not None:
+            ax.axhline(1.0 - threshold if one_minus else threshold, color="0.4", lw=0.8, ls=":")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_ylabel(f"1 - {metric}" if one_minus else metric, fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    for k in range(len(labels), nrows * ncols):
+        axs[k // ncols, k % ncols].set_visible(False)
+    handles, names = axs[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", ncol=min(6, len(handles)),
+                   fontsize="small")
+    fig.suptitle(f"{metric}{' (1 - value)' if one_minus else ''} against each knob "
+                 f"({first.n_seeds} seed{'s' if first.n_seeds > 1 else ''}; band: {spread})"
+                 + (f"; dotted: {threshold:g}" if threshold is not None else ""))
+    return fig
+
+
+def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | None = None,
+                         where: Mapping | None = None, ylabel: str = "loss", logy: bool = True,
+                         spread: str = "std", xlabel: str = "training step") -> Figure:
+    """Loss (or any per-step quantity) against training step, with spread across seeds.
+
+    Parameters
+    ----------
+    runs : mapping or SweepResults
+        ``{label: values}`` with values of shape (n_steps,) or (n_seeds,
+        n_steps); or a sweep with a ``training`` metric, drawn as one line per
+        value of ``axis``.
+    curve : str
+        Curve name in a sweep.
+    axis : int or str, optional
+        Sweep axis whose values label the lines.
+    where : mapping, optional
+        Other axes of a grid sweep held at given values.
+    ylabel, logy, spread, xlabel
+        Labels, log y scale and band (see :func:`plot_sweep_curves`).
+
+    Returns
+    -------
+    Figure
+    """
+    if hasattr(runs, "curves") and hasattr(runs, "series"):
+        runs = runs.curve_groups(curve, axis, where)
+    fig, axs = _fig()
+    ax = axs[0, 0]
+    for label, values in runs.items():
+        v = np.asarray(values, float)
+        v2 = v[None] if v.ndim == 1 else v
+        _draw_series(ax, np.arange(1, v2.shape[1] + 1), v2.T, label, spread, marker=None)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    band = "" if spread == "none" else f" (mean and {spread} over seeds)"
+    ax.set_title("training curves" + band)
+    if runs:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_energy(times: np.ndarray, energy: np.ndarray, *, time_unit: str = "",
+                energy_unit: str = "", labels: Sequence[str] | None = None) -> Figure:
+    """Total energy over time of one or several trajectories (e.g. a damped device).
+
+    Parameters
+    ----------
+    times : ndarray, shape (n_records,)
+        Times [time unit].
+    energy : ndarray, shape (n_records,) or (batch, n_records)
+        Energy [energy unit].
+    time_unit, energy_unit : str
+        Units for the axis labels.
+    labels : sequence of str, optional
+        One label per trajectory.
+    """
+    e = np.atleast_2d(np.asarray(energy, float))
+    fig, axs = _fig()
+    ax = axs[0, 0]
+    for b in range(e.shape[0]):
+        ax.plot(times, e[b], lw=1.0, label=None if labels is None else labels[b])
+    ax.set_xlabel(f"time{f' [{time_unit}]' if time_unit else ''}")
+    ax.set_ylabel(f"energy H{f' [{energy_unit}]' if energy_unit else ''}")
+    ax.set_title("energy over time")
+    if labels is not None:
+        ax.legend(fontsize="small")
     return fig
 
 

@@ -1,0 +1,272 @@
+"""``physsim sweep`` and ``physsim plot``, and the standard figures of run and sweep files."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+#: Exit status of a sweep stopped by Ctrl-C or SIGTERM (as a shell reports SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+# --------------------------------------------------------------- standard figures
+def _sweep_figures(path: Path) -> dict:
+    from .. import plotting as pl  # noqa: PLC0415
+    from .store import load_sweep  # noqa: PLC0415
+
+    res = load_sweep(path)
+    figs = {}
+    metrics = res.metrics
+    if res.n_done == 0:
+        raise ValueError(f"{path}: no finished task to plot yet ({res.n_failed} failed, "
+                         f"{int(np.count_nonzero(res.status == 0))} pending)")
+    if res.axes:
+        if "gradient_fidelity" in metrics:
+            figs["gradient_cosine"] = pl.plot_sweep_overview(res, "cosine", lines="tensor",
+                                                             threshold=0.99)
+            figs["gradient_norm_ratio"] = pl.plot_sweep_overview(res, "norm_ratio",
+                                                                 lines="tensor", threshold=1.0)
+        if "echo_return_error" in metrics:
+            figs["echo_return_error"] = pl.plot_sweep_overview(res, "echo_return_error_relative",
+                                                               logy=True)
+        if "energy_drift" in metrics:
+            figs["energy_drift"] = pl.plot_sweep_overview(res, "energy_drift_max", logy=True)
+        if "training" in metrics:
+            figs["training_final_loss"] = pl.plot_sweep_overview(res, "train_loss_final",
+                                                                 logy=True)
+    if "train_loss" in res.curves:
+        axes = range(len(res.axes)) if res.axes else [None]
+        for i in axes:
+            where = None
+            if i is not None and res.mode != "one_at_a_time":
+                where = {j: a.values[0] for j, a in enumerate(res.axes) if j != i}
+            name = "training_curves" if i is None else f"training_curves_{res.axes[i].name}_{i}"
+            figs[name] = pl.plot_training_curves(res, axis=i, where=where)
+    return figs
+
+
+def _trajectory_figures(path: Path) -> dict:
+    from .. import plotting as pl  # noqa: PLC0415
+    from ..storage import load_trajectory  # noqa: PLC0415
+
+    traj = load_trajectory(path)
+    figs = {}
+    if traj.positions is not None:
+        figs["positions"] = pl.plot_positions(traj)
+        figs["phase_portrait"] = pl.plot_phase_portrait(traj)
+    if traj.energy is not None:
+        figs["energy"] = pl.plot_energy(traj.times, traj.energy,
+                                        time_unit=traj.system.time_unit)
+        figs["energy_error"] = pl.plot_energy_error(traj)
+    if not figs:
+        raise ValueError(f"{path}: the trajectory recorded only its final state; nothing to plot")
+    return figs
+
+
+def _demo_figures(path: Path) -> dict:
+    import h5py  # noqa: PLC0415
+
+    from .. import plotting as pl  # noqa: PLC0415
+    from ..simulate import Trajectory  # noqa: PLC0415
+    from ..storage import read_system  # noqa: PLC0415
+
+    figs = {}
+    with h5py.File(path, "r") as f:
+        system = read_system(f["system"])
+        dt = float(f.attrs["dt"])
+        sim = f["simulation"]
+        q = np.asarray(sim["positions"])
+        energy = np.asarray(sim["energy"])
+        times = np.asarray(sim["times"])
+        traj = Trajectory(times=times, positions=q[None], momenta=None, energy=energy[None],
+                          final_positions=q[None, -1], final_momenta=np.zeros_like(q[None, -1]),
+                          position_sum=None, dt=dt, n_steps=q.shape[0] - 1, record_every=1,
+                          integrator="leapfrog", system=system)
+        figs["positions"] = pl.plot_positions(traj)
+        figs["energy"] = pl.plot_energy(times, energy, time_unit=system.time_unit)
+        if "gradient_check/echo_positions" in f:
+            echo = {k: np.asarray(v)[None] for k, v in f["gradient_check/echo_positions"].items()}
+            figs["echo_trajectories"] = pl.plot_echo_trajectories(
+                echo, dof=int(np.argmax(np.ptp(q, axis=0))), dt=dt, time_unit=system.time_unit)
+        if "training" in f:
+            runs = {name: np.asarray(g["loss"]) for name, g in f["training"].items()}
+            figs["learning_curves"] = pl.plot_training_curves(runs, spread="none")
+    return figs
+
+
+#: Standard figures by the ``kind`` attribute of a file.
+FIGURE_KINDS: dict[str, Callable[[Path], dict]] = {
+    "sweep": _sweep_figures,
+    "trajectory": _trajectory_figures,
+    "demo": _demo_figures,
+}
+
+
+def _hssm_figures(path: Path) -> dict | None:
+    """Figures of an HSSM training run, when :mod:`physsim.hssm` provides them."""
+    try:
+        from ..hssm import plot_run_file  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError:
+        return None
+    return plot_run_file(path)
+
+
+def standard_figures(path: str | Path) -> dict:
+    """The standard figures of a physsim run or sweep file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A sweep file, a trajectory file (``physsim simulate``), a demo run
+        file (``physsim demo``), or a training run file.
+
+    Returns
+    -------
+    dict of str to Figure
+        Figures by name.
+
+    Raises
+    ------
+    ValueError
+        For a file of an unknown kind (the message lists the known ones).
+    """
+    import h5py  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        f = h5py.File(path, "r", swmr=True)
+    except OSError:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise ValueError(f"{path} is not a readable HDF5 file: {exc}") from exc
+    with f:
+        kind = f.attrs.get("kind")
+        kind = kind.decode() if isinstance(kind, bytes) else (None if kind is None else str(kind))
+    if kind in FIGURE_KINDS:
+        return FIGURE_KINDS[kind](path)
+    figs = _hssm_figures(path)
+    if figs is not None and figs:
+        return figs
+    raise ValueError(f"{path}: no standard figures for a file of kind {kind!r}; known kinds "
+                     f"are: {', '.join(FIGURE_KINDS)}")
+
+
+# ------------------------------------------------------------------------- commands
+def cli_plot(argv: list[str] | None = None) -> int:
+    """``physsim plot FILE.h5 [--out DIR] [--format png]``: write the standard figures."""
+    parser = argparse.ArgumentParser(prog="physsim plot",
+                                     description="Draw the standard figures of a physsim run or "
+                                                 "sweep file.")
+    parser.add_argument("file", help="HDF5 run or sweep file")
+    parser.add_argument("--out", help="output folder (default: <file stem>_figures next to it)")
+    parser.add_argument("--format", default="png", choices=("png", "pdf", "svg"))
+    parser.add_argument("--dpi", type=int, default=110)
+    args = parser.parse_args(argv)
+    from ..plotting import save_figure  # noqa: PLC0415
+
+    path = Path(args.file)
+    try:
+        figs = standard_figures(path)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"physsim plot: error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_figures")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figs.items():
+        target = out / f"{name}.{args.format}"
+        save_figure(fig, target, dpi=args.dpi)
+        print(f"figure: {target.resolve()}")
+    return 0
+
+
+def _raise_interrupt(signum, frame):  # pragma: no cover (signal handler)
+    raise KeyboardInterrupt
+
+
+def cli_sweep(argv: list[str] | None = None) -> int:
+    """``physsim sweep CONFIG.toml [--workers N] [--scheduler ADDRESS]``: run or resume a sweep."""
+    parser = argparse.ArgumentParser(
+        prog="physsim sweep",
+        description="Run a noise sweep described by a TOML file; re-run the same command to "
+                    "resume after an interruption.")
+    parser.add_argument("config", help="sweep TOML file (see physsim.sweeps)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="local worker processes (default: all cores; 0: this process)")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask.distributed scheduler address (runs on that cluster)")
+    parser.add_argument("--out", default=None, help="results file (default: [sweep] output)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="compute again the points recorded as failed")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard an existing results file and start afresh")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the config, list the axes and the number of tasks, and stop")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    from .config import load_sweep_config  # noqa: PLC0415
+    from .runner import run_sweep  # noqa: PLC0415
+    from .store import SweepFileError  # noqa: PLC0415
+
+    try:
+        config = load_sweep_config(args.config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"physsim sweep: error: {exc}", file=sys.stderr)
+        return 1
+    output = args.out or config.output
+    n_points = len(config.points())
+    print(f"sweep {config.name}: {n_points} points x {len(config.seeds)} seeds = "
+          f"{n_points * len(config.seeds)} tasks, metrics: {', '.join(config.metrics)}")
+    for a in config.axes:
+        print(f"  {a.label:<28} {a.field:<34} {len(a.values):>3} values "
+              f"[{a.values[0]!r} .. {a.values[-1]!r}]{' (log)' if a.scale == 'log' else ''}")
+    if args.dry_run:
+        return 0
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = run_sweep(config, output=output, workers=args.workers,
+                            scheduler=args.scheduler, retry_failed=args.retry_failed,
+                            overwrite=args.overwrite, progress=not args.quiet)
+    except (ValueError, FileNotFoundError, SweepFileError, ImportError) as exc:
+        print(f"physsim sweep: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if summary.recovered:
+        print("note: the results file had been left open by an interrupted run; it was "
+              "recovered and the finished points kept")
+    print(f"results: {summary.path.resolve()}")
+    print(f"  {summary.n_done} done, {summary.n_failed} failed, {summary.n_pending} pending "
+          f"({summary.n_run} computed now on {summary.executor}, {summary.seconds:.1f} s)")
+    if summary.interrupted:
+        print("interrupted: finished points are saved; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if summary.n_failed:
+        from .store import load_sweep  # noqa: PLC0415
+
+        fails = load_sweep(summary.path).failures()
+        print(f"{len(fails)} task(s) failed; their errors are in the file. First:",
+              file=sys.stderr)
+        for task_id, err in fails[:3]:
+            print(f"  task {task_id}: {err.splitlines()[0] if err else '?'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _main() -> int:  # pragma: no cover
+    return cli_sweep(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())
+
+
+__all__ = ["cli_plot", "cli_sweep", "standard_figures", "FIGURE_KINDS"]

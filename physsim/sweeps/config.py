@@ -1,0 +1,515 @@
+"""Sweep configurations: parsing with strict key checks, axes, grid expansion and task seeds.
+
+A sweep is described by a TOML file (see :mod:`physsim.sweeps` for a full
+example).  Parsing turns it into a :class:`SweepConfig`: the problem (system,
+simulation settings, inputs, initial state, loss, RHEL options), the hardware
+base, the axes over hardware-model fields, the seeds and the metrics.
+:meth:`SweepConfig.points` expands the axes into points and
+:meth:`SweepConfig.tasks` pairs every point with every seed.  A task carries
+everything that determines its result (the point's settings and its seed), so
+results do not depend on which executor runs it, nor on the number of workers.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import check_keys, load_toml
+
+#: Sweep modes: how the axes combine into points.
+MODES = ("grid", "zip", "one_at_a_time")
+#: Axis scales.
+SCALES = ("linear", "log")
+#: Hardware model classes whose fields axes may set (``Model.field`` or plain ``field``).
+HARDWARE_MODELS = ("NoisyAnalog", "FinitePrecision")
+#: Pseudo-field of an axis over hardware presets.
+PRESET_FIELD = "preset"
+
+_TOP_KEYS = {"sweep", "system", "simulation", "inputs", "initial_state", "loss", "rhel",
+             "hardware", "axes", "metrics"}
+_SWEEP_KEYS = {"name", "output", "mode", "seeds", "n_seeds", "metrics"}
+_SIM_KEYS = {"n_steps", "dt", "integrator", "dtype", "batch"}
+_RHEL_KEYS = {"eps", "relative_nudge", "estimator", "nudge"}
+_AXIS_KEYS = {"field", "values", "start", "stop", "num", "scale", "integer", "label", "fixed"}
+
+
+def _hardware_fields() -> dict[str, tuple[str, ...]]:
+    """Field names of the sweepable hardware models (imports :mod:`hardware_models`)."""
+    try:
+        import hardware_models  # noqa: PLC0415 (optional plug-in)
+    except ImportError as exc:
+        raise ValueError("sweeps over hardware-model fields need the hardware_models package, "
+                         "which is not importable") from exc
+    return {name: tuple(getattr(hardware_models, name).field_names()) for name in HARDWARE_MODELS}
+
+
+def resolve_field(name: str, fields: dict[str, tuple[str, ...]] | None = None
+                  ) -> tuple[str | None, str]:
+    """Split an axis field into ``(model, field)``; ``("", "preset")`` for the preset axis.
+
+    ``"NoisyAnalog.mismatch"`` and ``"mismatch"`` both give
+    ``("NoisyAnalog", "mismatch")``; a plain name must belong to exactly one model.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model or field (the message lists the valid ones).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an axis field must be a non-empty string, got {name!r}")
+    if name == PRESET_FIELD:
+        return None, PRESET_FIELD
+    fields = _hardware_fields() if fields is None else fields
+    if "." in name:
+        model, _, fname = name.partition(".")
+        if model not in fields:
+            raise ValueError(f"unknown hardware model {model!r} in field {name!r}; valid models "
+                             f"are: {', '.join(HARDWARE_MODELS)}")
+        if fname not in fields[model]:
+            raise ValueError(f"unknown {model} field {fname!r}; valid fields are: "
+                             f"{', '.join(fields[model])}")
+        return model, fname
+    owners = [m for m, names in fields.items() if name in names]
+    if len(owners) == 1:
+        return owners[0], name
+    if len(owners) > 1:
+        raise ValueError(f"field {name!r} belongs to several models ({', '.join(owners)}); "
+                         f"write it as Model.{name}")
+    valid = [f"{m}.{f}" for m, names in fields.items() for f in names]
+    raise ValueError(f"unknown hardware field {name!r}; valid fields are: preset, "
+                     f"{', '.join(valid)}")
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able copy with numpy scalars as Python numbers (for hashing and storage)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept hardware field.
+
+    Attributes
+    ----------
+    field : str
+        Qualified field, ``"Model.field"``, or ``"preset"``.
+    model : str or None
+        ``"NoisyAnalog"`` or ``"FinitePrecision"`` (None for the preset axis).
+    name : str
+        Field name within the model (``"preset"`` for the preset axis).
+    values : tuple
+        The values swept, in order (numbers, or strings for categorical fields).
+    scale : str
+        ``"linear"`` or ``"log"`` (how the values were generated; also the
+        default x scale of the figures).
+    label : str
+        Label for tables and figures (default: the field name).
+    fixed : dict
+        Extra fixed fields (qualified names) applied at every point where this
+        axis is active, e.g. a quality factor that a thermal-noise axis needs.
+    """
+
+    field: str
+    model: str | None
+    name: str
+    values: tuple
+    scale: str = "linear"
+    label: str = ""
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> bool:
+        """True when the values are not numbers (presets, rounding modes...)."""
+        return any(isinstance(v, str) or v is None or isinstance(v, bool) for v in self.values)
+
+    def coordinate(self, value: Any) -> float:
+        """Numeric coordinate of a value: itself, or its index for categorical axes."""
+        if self.categorical:
+            return float(self.values.index(value))
+        return float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description (stored in sweep files)."""
+        return {"field": self.field, "model": self.model, "name": self.name,
+                "values": _canonical(list(self.values)), "scale": self.scale,
+                "label": self.label, "fixed": _canonical(self.fixed),
+                "categorical": self.categorical}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Axis":
+        """Inverse of :meth:`to_dict`."""
+        return cls(field=d["field"], model=d["model"], name=d["name"], values=tuple(d["values"]),
+                   scale=d["scale"], label=d["label"], fixed=dict(d["fixed"]))
+
+
+def parse_axis(table: dict[str, Any], index: int,
+               fields: dict[str, tuple[str, ...]] | None = None) -> Axis:
+    """Build an :class:`Axis` from one ``[[axes]]`` table.
+
+    Either ``values = [...]`` or a range ``start``, ``stop``, ``num`` with
+    ``scale = "linear"`` (default) or ``"log"``; ``integer = true`` rounds a
+    range to integers (word lengths).
+    """
+    where = f"axes[{index}]"
+    check_keys(table, _AXIS_KEYS, where, {"field"})
+    model, name = resolve_field(table["field"], fields)
+    qualified = PRESET_FIELD if model is None else f"{model}.{name}"
+    scale = table.get("scale", "linear")
+    if scale not in SCALES:
+        raise ValueError(f"[{where}]: unknown scale {scale!r}; valid scales are: "
+                         f"{', '.join(SCALES)}")
+    has_range = any(k in table for k in ("start", "stop", "num"))
+    if "values" in table and has_range:
+        raise ValueError(f"[{where}]: give either values or start/stop/num, not both")
+    if "values" in table:
+        values = list(table["values"])
+        if not values:
+            raise ValueError(f"[{where}]: values must not be empty")
+        for v in values:
+            if isinstance(v, (dict, list)):
+                raise ValueError(f"[{where}]: values must be numbers or strings, got {v!r}")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"[{where}]: values must be finite, got {v!r}")
+        if scale == "log" and any(not isinstance(v, (int, float)) or v <= 0 for v in values):
+            raise ValueError(f"[{where}]: a log-scale axis needs positive numbers")
+    elif has_range:
+        missing = {"start", "stop", "num"} - set(table)
+        if missing:
+            raise ValueError(f"[{where}]: a range needs start, stop and num; missing "
+                             f"{sorted(missing)}")
+        start, stop, num = float(table["start"]), float(table["stop"]), table["num"]
+        if not isinstance(num, int) or num < 1:
+            raise ValueError(f"[{where}]: num must be a positive integer, got {num!r}")
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise ValueError(f"[{where}]: start and stop must be finite")
+        if scale == "log":
+            if start <= 0 or stop <= 0:
+                raise ValueError(f"[{where}]: a log range needs start > 0 and stop > 0, got "
+                                 f"{start:g} and {stop:g}")
+            arr = np.geomspace(start, stop, num)
+        else:
+            arr = np.linspace(start, stop, num)
+        values = [float(v) for v in arr]
+    else:
+        raise ValueError(f"[{where}]: give values = [...] or start, stop, num")
+    if table.get("integer", False):
+        if any(isinstance(v, str) for v in values):
+            raise ValueError(f"[{where}]: integer = true needs numeric values")
+        ints = [int(round(v)) for v in values]
+        if len(set(ints)) != len(ints):
+            raise ValueError(f"[{where}]: rounding to integers gives repeated values {ints}; "
+                             "use fewer points or explicit values")
+        values = ints
+    if len(set(map(repr, values))) != len(values):
+        raise ValueError(f"[{where}]: repeated values {values}")
+    fixed_in = table.get("fixed", {})
+    if not isinstance(fixed_in, dict):
+        raise ValueError(f"[{where}]: fixed must be a table of field = value")
+    fixed = {}
+    for key, value in fixed_in.items():
+        fm, fn = resolve_field(key, fields)
+        if fm is None:
+            raise ValueError(f"[{where}]: fixed cannot set the preset")
+        fixed[f"{fm}.{fn}"] = value
+    label = str(table.get("label", name if model is not None else PRESET_FIELD))
+    return Axis(field=qualified, model=model, name=name, values=tuple(values), scale=scale,
+                label=label, fixed=fixed)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: hardware settings (no seed).
+
+    Attributes
+    ----------
+    index : int
+        Position in :meth:`SweepConfig.points`.
+    settings : dict
+        Qualified field -> value (and ``"preset"``), the axes' values and their
+        ``fixed`` fields; the base ``[hardware]`` table is applied underneath.
+    active : tuple of bool
+        Which axes are set at this point (all for grid and zip modes; one for
+        ``one_at_a_time``).
+    coordinates : tuple of float
+        Per axis, the numeric coordinate (NaN where inactive).
+    """
+
+    index: int
+    settings: dict[str, Any]
+    active: tuple[bool, ...]
+    coordinates: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work: one point at one seed.
+
+    Attributes
+    ----------
+    task_id : int
+        Row of the task in the sweep file: ``point * n_seeds + seed_index``.
+    point : int
+        Point index.
+    seed_index : int
+        Position of the seed in the sweep's seed list.
+    seed : int
+        Seed of the hardware randomness (device instance and noise).
+    settings : dict
+        The point's hardware settings.
+    """
+
+    task_id: int
+    point: int
+    seed_index: int
+    seed: int
+    settings: dict[str, Any]
+
+
+@dataclass
+class SweepConfig:
+    """A parsed sweep configuration.
+
+    Attributes
+    ----------
+    name : str
+        Sweep name (default: the config file's stem).
+    output : str
+        HDF5 results file.
+    mode : str
+        One of :data:`MODES`.
+    seeds : tuple of int
+        Seeds of the hardware randomness; every point runs once per seed.
+    metrics : tuple of str
+        Metric names (see :data:`physsim.sweeps.metrics.METRICS`).
+    metric_options : dict
+        Per-metric option tables (``[metrics.<name>]``).
+    problem : dict
+        The tables that define the task: ``system``, ``simulation``,
+        ``inputs``, ``initial_state``, ``loss``, ``rhel``.
+    hardware : dict
+        Base hardware: ``preset`` (optional) and fixed fields per model.
+    axes : tuple of Axis
+        The swept fields.
+    source : str
+        Text of the TOML file (stored in the results file).
+    """
+
+    name: str
+    output: str
+    mode: str
+    seeds: tuple[int, ...]
+    metrics: tuple[str, ...]
+    metric_options: dict[str, dict[str, Any]]
+    problem: dict[str, Any]
+    hardware: dict[str, Any]
+    axes: tuple[Axis, ...]
+    source: str = ""
+
+    # -------------------------------------------------------------- expansion
+    def points(self) -> list[Point]:
+        """All points, in a fixed order (see :data:`MODES`)."""
+        n_ax = len(self.axes)
+        out: list[Point] = []
+
+        def make(chosen: dict[int, Any]) -> Point:
+            settings: dict[str, Any] = {}
+            for i in sorted(chosen):  # an axis's fixed fields, then the swept values on top
+                settings.update(self.axes[i].fixed)
+            for i, value in sorted(chosen.items()):
+                settings[self.axes[i].field] = value
+            active = tuple(i in chosen for i in range(n_ax))
+            coords = tuple(self.axes[i].coordinate(chosen[i]) if i in chosen else float("nan")
+                           for i in range(n_ax))
+            return Point(len(out), settings, active, coords)
+
+        if n_ax == 0:
+            out.append(make({}))
+        elif self.mode == "grid":
+            for combo in itertools.product(*(ax.values for ax in self.axes)):
+                out.append(make(dict(enumerate(combo))))
+        elif self.mode == "zip":
+            for combo in zip(*(ax.values for ax in self.axes)):
+                out.append(make(dict(enumerate(combo))))
+        else:  # one_at_a_time
+            for i, ax in enumerate(self.axes):
+                for v in ax.values:
+                    out.append(make({i: v}))
+        return out
+
+    def tasks(self) -> list[Task]:
+        """Every point at every seed; ``task_id = point * n_seeds + seed_index``."""
+        return [Task(task_id=p.index * len(self.seeds) + j, point=p.index, seed_index=j,
+                     seed=int(s), settings=dict(p.settings))
+                for p in self.points() for j, s in enumerate(self.seeds)]
+
+    # ------------------------------------------------------------ identity
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the results (not the output path or the name)."""
+        return _canonical({"mode": self.mode, "seeds": list(self.seeds),
+                           "metrics": list(self.metrics), "metric_options": self.metric_options,
+                           "problem": self.problem, "hardware": self.hardware,
+                           "axes": [a.to_dict() for a in self.axes]})
+
+    def to_json(self) -> str:
+        """Canonical JSON of :meth:`identity` plus the name."""
+        return json.dumps({"name": self.name, **self.identity()}, sort_keys=True)
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical identity (a resumed sweep must match it)."""
+        text = json.dumps(self.identity(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str = "",
+                       validate_hardware: bool = True) -> SweepConfig:
+    """Parse a sweep configuration from a dict (the TOML tables).
+
+    Parameters
+    ----------
+    cfg : dict
+        Tables ``sweep``, ``system``, ``simulation`` (required) and
+        ``inputs``, ``initial_state``, ``loss``, ``rhel``, ``hardware``,
+        ``axes``, ``metrics`` (optional).
+    name : str
+        Default sweep name (``[sweep] name`` overrides).
+    source : str
+        Original text, kept for the results file.
+    validate_hardware : bool
+        Build the hardware model of every point now, so a bad value fails
+        before any work starts.
+
+    Raises
+    ------
+    ValueError
+        On unknown or missing keys, unknown names, or invalid values.
+    """
+    from .metrics import METRICS, check_metric_options  # noqa: PLC0415 (import cycle)
+
+    cfg = copy.deepcopy(cfg)
+    check_keys(cfg, _TOP_KEYS, "top level", {"sweep", "system", "simulation"})
+    sw = cfg["sweep"]
+    check_keys(sw, _SWEEP_KEYS, "sweep", {"metrics"})
+    mode = sw.get("mode", "grid")
+    if mode not in MODES:
+        raise ValueError(f"[sweep]: unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
+    if "seeds" in sw and "n_seeds" in sw:
+        raise ValueError("[sweep]: give seeds or n_seeds, not both")
+    if "seeds" in sw:
+        seeds = sw["seeds"]
+        if not isinstance(seeds, list) or not seeds or \
+                any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
+            raise ValueError(f"[sweep]: seeds must be a non-empty list of non-negative integers, "
+                             f"got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"[sweep]: repeated seeds {seeds}")
+    else:
+        n = sw.get("n_seeds", 1)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"[sweep]: n_seeds must be a positive integer, got {n!r}")
+        seeds = list(range(n))
+    metrics = sw["metrics"]
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list) or not metrics:
+        raise ValueError(f"[sweep]: metrics must be a non-empty list; valid names are: "
+                         f"{', '.join(METRICS)}")
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"[sweep]: unknown metric {m!r}; valid names are: "
+                             f"{', '.join(METRICS)}")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"[sweep]: repeated metrics {metrics}")
+    options = cfg.get("metrics", {})
+    if not isinstance(options, dict):
+        raise ValueError("[metrics] must be a table of per-metric option tables")
+    for m, table in options.items():
+        if m not in METRICS:
+            raise ValueError(f"[metrics.{m}]: unknown metric; valid names are: "
+                             f"{', '.join(METRICS)}")
+        if m not in metrics:
+            raise ValueError(f"[metrics.{m}] gives options for a metric not in [sweep] metrics")
+        if not isinstance(table, dict):
+            raise ValueError(f"[metrics.{m}] must be a table")
+        check_metric_options(m, table)
+
+    sim = cfg["simulation"]
+    check_keys(sim, _SIM_KEYS, "simulation", {"n_steps"})
+    if not isinstance(sim["n_steps"], int) or sim["n_steps"] < 1:
+        raise ValueError(f"[simulation]: n_steps must be a positive integer, got "
+                         f"{sim['n_steps']!r}")
+    rhel = cfg.get("rhel", {})
+    check_keys(rhel, _RHEL_KEYS, "rhel")
+    problem = {"system": cfg["system"], "simulation": sim,
+               "inputs": cfg.get("inputs", {"kind": "noise"}),
+               "initial_state": cfg.get("initial_state", {}), "loss": cfg.get("loss", {}),
+               "rhel": rhel}
+
+    hw = cfg.get("hardware", {})
+    if not isinstance(hw, dict):
+        raise ValueError("[hardware] must be a table")
+    check_keys(hw, {PRESET_FIELD, *HARDWARE_MODELS}, "hardware")
+    axes_tables = cfg.get("axes", [])
+    if not isinstance(axes_tables, list):
+        raise ValueError("axes must be an array of tables: [[axes]]")
+    fields = _hardware_fields() if (axes_tables or any(m in hw for m in HARDWARE_MODELS)) \
+        else None
+    for m in HARDWARE_MODELS:
+        if m in hw:
+            if not isinstance(hw[m], dict):
+                raise ValueError(f"[hardware.{m}] must be a table of fields")
+            check_keys(hw[m], set(fields[m]), f"hardware.{m}")
+    axes = tuple(parse_axis(t, i, fields) for i, t in enumerate(axes_tables))
+    if mode == "zip" and len({len(a.values) for a in axes}) > 1:
+        raise ValueError(f"[sweep] mode = 'zip' needs axes of equal length, got "
+                         f"{[len(a.values) for a in axes]}")
+    if mode != "one_at_a_time" and len({a.field for a in axes}) != len(axes):
+        raise ValueError(f"mode {mode!r}: two axes set the same field; use mode = "
+                         "'one_at_a_time' to sweep a field several times (e.g. under different "
+                         "fixed settings)")
+    sweep_name = str(sw.get("name", name))
+    out = SweepConfig(name=sweep_name,
+                      output=str(sw.get("output", f"physsim_output/sweeps/{sweep_name}.h5")),
+                      mode=mode, seeds=tuple(int(s) for s in seeds), metrics=tuple(metrics),
+                      metric_options={m: dict(options.get(m, {})) for m in metrics},
+                      problem=problem, hardware=hw, axes=axes, source=source)
+    if validate_hardware:
+        from .problem import build_hardware  # noqa: PLC0415
+
+        for p in out.points():
+            try:
+                build_hardware(out.hardware, p.settings)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"point {p.index} ({_describe_settings(p.settings)}): "
+                                 f"invalid hardware: {exc}") from exc
+    return out
+
+
+def _describe_settings(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in settings.items()) or "base hardware"
+
+
+def load_sweep_config(path: str | Path, *, validate_hardware: bool = True) -> SweepConfig:
+    """Read and parse a sweep TOML file (see :func:`parse_sweep_config`)."""
+    path = Path(path)
+    cfg = load_toml(path)
+    try:
+        return parse_sweep_config(cfg, name=path.stem, source=path.read_text(),
+                                  validate_hardware=validate_hardware)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -1,0 +1,199 @@
+"""The task of a sweep point: the device, its inputs and loss, and the point's hardware model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..config import build_initial_state, build_inputs, build_loss, build_system
+from ..hardware import HardwareModel
+from ..losses import Loss
+from ..systems.base import HamiltonianSystem
+from .config import HARDWARE_MODELS, PRESET_FIELD
+
+
+@dataclass
+class Problem:
+    """A device, a task on it and the simulation settings, built from a sweep's tables.
+
+    Attributes
+    ----------
+    system : HamiltonianSystem
+        The nominal device.
+    inputs : ndarray (batch, L, m) or None
+        Input sequence.
+    q0, p0 : ndarray, shape (batch, n_dof)
+        Initial state.
+    loss : Loss
+        The task's loss on positions.
+    n_steps : int
+        Sequence length L.
+    dt : float
+        Step (system time unit).
+    integrator : str
+        Integrator name.
+    dtype : str
+        ``"float64"`` or ``"float32"``.
+    rhel : dict
+        Options of :func:`physsim.rhel.rhel_gradient` (``eps``, ``relative_nudge``,
+        ``estimator``, ``nudge``).
+    """
+
+    system: HamiltonianSystem
+    inputs: np.ndarray | None
+    q0: np.ndarray
+    p0: np.ndarray
+    loss: Loss
+    n_steps: int
+    dt: float
+    integrator: str
+    dtype: str
+    rhel: dict[str, Any]
+
+    @property
+    def common(self) -> dict[str, Any]:
+        """Keyword arguments shared by simulate, RHEL and BPTT."""
+        return {"n_steps": None if self.inputs is not None else self.n_steps, "dt": self.dt,
+                "integrator": self.integrator}
+
+
+def build_problem(problem: dict[str, Any]) -> Problem:
+    """Build a :class:`Problem` from the ``problem`` tables of a :class:`SweepConfig`."""
+    system = build_system(problem["system"])
+    sim = problem["simulation"]
+    n_steps = int(sim["n_steps"])
+    dt = float(sim.get("dt", system.default_dt or 0.0)) or None
+    if dt is None:
+        raise ValueError(f"[simulation]: {type(system).__name__} has no default time step; set dt "
+                         f"(in {system.time_unit})")
+    batch = int(sim.get("batch", 1))
+    if batch < 1:
+        raise ValueError(f"[simulation]: batch must be a positive integer, got {batch}")
+    u = build_inputs(problem["inputs"], system, n_steps, dt, batch)
+    q0, p0 = build_initial_state(problem["initial_state"], system, batch)
+    loss = build_loss(problem["loss"], system, u, n_steps, dt, batch)
+    dtype = str(sim.get("dtype", "float64"))
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"[simulation]: dtype must be float64 or float32, got {dtype!r}")
+    return Problem(system=system, inputs=u, q0=q0, p0=p0, loss=loss, n_steps=n_steps, dt=dt,
+                   integrator=str(sim.get("integrator", "leapfrog")), dtype=dtype,
+                   rhel=dict(problem.get("rhel", {})))
+
+
+def build_hardware(base: dict[str, Any], settings: dict[str, Any]) -> HardwareModel:
+    """The hardware model of one point: base preset, then one model per class with fields set.
+
+    Parameters
+    ----------
+    base : dict
+        The ``[hardware]`` table: ``preset`` (optional) and per-model tables of
+        fixed fields (``NoisyAnalog``, ``FinitePrecision``).
+    settings : dict
+        The point's values: ``"Model.field" -> value`` and ``"preset"``.
+
+    Returns
+    -------
+    HardwareModel
+        ``preset`` alone (with overrides for single-model presets of the same
+        class), the models alone, or their composition (preset first).
+    """
+    import hardware_models as hm  # noqa: PLC0415 (optional plug-in)
+
+    preset = settings.get(PRESET_FIELD, base.get(PRESET_FIELD))
+    per_model: dict[str, dict[str, Any]] = {m: dict(base.get(m, {})) for m in HARDWARE_MODELS
+                                            if m in base}
+    for key, value in settings.items():
+        if key == PRESET_FIELD:
+            continue
+        model, _, name = key.partition(".")
+        per_model.setdefault(model, {})[name] = value
+    models = [getattr(hm, m).from_dict(fields) for m, fields in per_model.items()]
+    if preset is None:
+        if not models:
+            return hm.Ideal()
+        return models[0] if len(models) == 1 else hm.compose(*models)
+    base_model = hm.get_preset(str(preset))
+    return hm.compose(base_model, *models) if models else base_model
+
+
+class FixedChip(HardwareModel):
+    """A hardware model whose device instance is drawn from a fixed seed.
+
+    Training in situ runs many RHEL steps on *one* chip: the static mismatch
+    and parameter quantisation must stay the same while the per-step noise
+    changes from step to step.  The plug keys both by the same ``seed``, so
+    this wrapper realises the device with ``chip_seed`` and passes the run's
+    seed to every other hook.
+
+    Parameters
+    ----------
+    inner : HardwareModel
+        The model wrapped.
+    chip_seed : int
+        Seed of the device instance.
+    """
+
+    def __init__(self, inner: HardwareModel, chip_seed: int) -> None:
+        self.inner = inner
+        self.chip_seed = int(chip_seed)
+
+    @property
+    def is_ideal(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.is_ideal
+
+    @property
+    def has_step_noise(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.has_step_noise
+
+    @property
+    def per_trajectory_inputs(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.per_trajectory_inputs
+
+    def realize(self, system, seed):
+        """The inner model's device instance for ``chip_seed`` (``seed`` is ignored)."""
+        return self.inner.realize(system, self.chip_seed)
+
+    def between_passes(self, system, seed, pass_index):
+        """Delegated."""
+        return self.inner.between_passes(system, seed, pass_index)
+
+    def write_inputs(self, inputs, seed, pass_index, step_offset):
+        """Delegated."""
+        return self.inner.write_inputs(inputs, seed, pass_index, step_offset)
+
+    def write_nudges(self, cotangents, seed, pass_index):
+        """Delegated."""
+        return self.inner.write_nudges(cotangents, seed, pass_index)
+
+    def step_hook(self, system, dtype, dt):
+        """Delegated."""
+        return self.inner.step_hook(system, dtype, dt)
+
+    def quanta(self, system):
+        """Delegated."""
+        return self.inner.quanta(system)
+
+    def flip(self, q, p, seed, pass_index):
+        """Delegated."""
+        return self.inner.flip(q, p, seed, pass_index)
+
+    def read_outputs(self, values, seed, pass_index):
+        """Delegated."""
+        return self.inner.read_outputs(values, seed, pass_index)
+
+    def read_accumulators(self, values, seed, pass_index):
+        """Delegated."""
+        return self.inner.read_accumulators(values, seed, pass_index)
+
+    def end_of_pass(self, hw_params, pass_index):
+        """Delegated."""
+        return self.inner.end_of_pass(hw_params, pass_index)
+
+    def describe(self):
+        """The inner model's description and the chip seed."""
+        return {**self.inner.describe(), "chip_seed": self.chip_seed}
