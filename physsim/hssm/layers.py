@@ -67,6 +67,12 @@ HRU_KINDS = ("linear", "nonlinear")
 STEP_PARAMETRIZATIONS = ("log", "raw")
 
 
+def _matmul_last(a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``a @ m`` on the last axis of a 3-D array, as one 2-D BLAS call (numpy's stacked
+    matmul is several times slower here)."""
+    return (a.reshape(-1, a.shape[-1]) @ m).reshape(a.shape[:-1] + (m.shape[1],))
+
+
 def _check_choice(value, allowed, what):
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; valid names are: {', '.join(allowed)}")
@@ -247,7 +253,7 @@ class HRULayer(Layer):
         y = np.asarray(traj.positions[:, 1:], dtype=np.float64)
         c = self._readout()
         self._cache = (x, y, system, c)
-        return y @ c.T + self.params["D"] * x
+        return _matmul_last(y, c.T) + self.params["D"] * x
 
     def backward(self, grad_out):
         """Gradients of all raw parameters (``self.grads``) and of the input.
@@ -259,7 +265,7 @@ class HRULayer(Layer):
         if g.shape != x.shape:
             raise ValueError(f"grad_out has shape {g.shape}, the output has {x.shape}")
         B = x.shape[0]
-        cot_y = g @ c  # dL/dy_k, (B, L, n_dof)
+        cot_y = _matmul_last(g, c)  # dL/dy_k, (B, L, n_dof)
         g_c = g.reshape(-1, self.n_channels).T @ y.reshape(-1, y.shape[2])  # (H, n_dof)
         kwargs = dict(hardware=self.hardware, seed=self.hardware_seed, dtype=self.dtype,
                       integrator=self.integrator)
@@ -298,5 +304,5 @@ class HRULayer(Layer):
                 out["step"] = np.reshape(gp["step"], (1,))
             out["B"] = gp["B"]
             out["C"] = g_c
-        out["D"] = np.einsum("blh,blh->h", g, x)
+        out["D"] = (g * x).sum(axis=(0, 1))
         return res.input_gradient + p["D"] * g

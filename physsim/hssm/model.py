@@ -27,6 +27,7 @@ from ..nn import (
     GLU,
     BatchNorm,
     Dropout,
+    Layer,
     Linear,
     LossResult,
     MeanPoolClassifier,
@@ -38,6 +39,49 @@ from ..rhel import ESTIMATORS
 from .layers import HRU_KINDS, RULES, STEP_PARAMETRIZATIONS, HRULayer, _check_choice
 
 TASKS = ("classification", "regression")
+
+
+class PerStep(Layer):
+    """Apply a per-step layer to a (batch, L, H) sequence as one (batch * L, H) matrix.
+
+    The digital layers of a block act on each time step alone; handing them the
+    sequence flattened to 2-D gives the same numbers (same dropout masks, same batch
+    statistics over batch and time) while every matrix product is a single BLAS call:
+    numpy's stacked 3-D matmul is several times slower for these shapes.  Parameters,
+    gradients and buffers are the inner layer's, under its own names.
+
+    Parameters
+    ----------
+    inner : Layer
+        A layer that treats the leading axes as independent samples (Linear, GLU,
+        GELU, Dropout) or pools them all (BatchNorm over batch and time).
+    """
+
+    def __init__(self, inner: Layer) -> None:
+        super().__init__()
+        if not isinstance(inner, Layer):
+            raise TypeError(f"inner must be a Layer, got {type(inner).__name__}")
+        self.inner = inner
+        self.params = inner.params
+        self.grads = inner.grads
+        self.buffers = inner.buffers
+
+    def forward(self, x, *, training=False, rng=None):
+        """Run the inner layer on ``x.reshape(-1, H)`` and restore the leading axes."""
+        lead = x.shape[:-1]
+        self._cache = (lead,)
+        y = self.inner.forward(x.reshape(-1, x.shape[-1]), training=training, rng=rng)
+        return y.reshape(lead + (y.shape[-1],))
+
+    def backward(self, grad_out):
+        """Inner backward on the flattened gradient."""
+        (lead,) = self._cached()
+        g = self.inner.backward(grad_out.reshape(-1, grad_out.shape[-1]))
+        return g.reshape(lead + (g.shape[-1],))
+
+    def load_state(self, state):
+        """Load the inner layer's buffers."""
+        self.inner.load_state(state)
 DTYPES = ("float64", "float32")
 
 
@@ -187,7 +231,7 @@ class HSSM:
         self.config = c = config
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         dtype = np.float32 if c.dtype == "float32" else np.float64
-        encoder = Linear(c.n_inputs, c.hidden, rng=rng)
+        encoder = PerStep(Linear(c.n_inputs, c.hidden, rng=rng))
         blocks = []
         for i in range(c.n_blocks):
             hru = HRULayer(c.hru, c.hidden, c.units, rng=rng, complex=c.complex,
@@ -196,9 +240,9 @@ class HSSM:
                            relative_nudge=c.relative_nudge, estimator=c.estimator,
                            hardware=c.hardware, dtype=dtype)
             glu = GLU(c.hidden, rng=rng)
-            inner = Sequential([("norm", BatchNorm(c.hidden)), ("hru", hru), ("gelu", GELU()),
-                                ("drop1", Dropout(c.dropout)), ("glu", glu),
-                                ("drop2", Dropout(c.dropout))])
+            inner = Sequential([("norm", PerStep(BatchNorm(c.hidden))), ("hru", hru),
+                                ("gelu", PerStep(GELU())), ("drop1", PerStep(Dropout(c.dropout))),
+                                ("glu", PerStep(glu)), ("drop2", PerStep(Dropout(c.dropout)))])
             blocks.append((str(i), Residual(inner)))
         self.net = Sequential([("encoder", encoder), ("blocks", Sequential(blocks))])
         if c.task == "classification":
