@@ -114,6 +114,8 @@ def plot_echo_trajectories(echo_positions: Mapping[str, np.ndarray], *, dof: int
         a.plot(t, minus[trajectory_index, :, dof][::-1], color="tab:blue", lw=1.0,
                label="echo (-eps)")
     a.plot(t, fwd, color="0.6", lw=3.0, alpha=0.35, zorder=0, label="time-reversed forward")
+    xlabel = f"forward time{f' [{time_unit}]' if time_unit else ''}"
+    a.set_xlabel(xlabel)
     a.set_ylabel(f"position of dof {dof + 1}")
     a.set_title("RHEL passes (echoes shown against the forward time they retrace)")
     a.legend(fontsize="small", ncol=2)
@@ -123,7 +125,7 @@ def plot_echo_trajectories(echo_positions: Mapping[str, np.ndarray], *, dof: int
         b.plot(t, gap, color="tab:purple", lw=1.0, label="echo(+) - echo(-)")
     else:
         b.plot(t, plus[::-1] - fwd, color="tab:purple", lw=1.0, label="echo(+) - forward")
-    b.set_xlabel(f"forward time{f' [{time_unit}]' if time_unit else ''}")
+    b.set_xlabel(xlabel)
     b.set_ylabel("symmetry-breaking gap")
     b.legend(fontsize="small")
     return fig
@@ -379,7 +381,8 @@ def plot_sweep_overview(results, metric: str, *, axes: Sequence[int | str] | Non
 
 def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | None = None,
                          where: Mapping | None = None, ylabel: str = "loss", logy: bool = True,
-                         spread: str = "std", xlabel: str = "training step") -> Figure:
+                         spread: str = "std", xlabel: str = "training step",
+                         steps: Mapping[str, Sequence[float]] | None = None) -> Figure:
     """Loss (or any per-step quantity) against training step, with spread across seeds.
 
     Parameters
@@ -396,6 +399,9 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
         Other axes of a grid sweep held at given values.
     ylabel, logy, spread, xlabel
         Labels, log y scale and band (see :func:`plot_sweep_curves`).
+    steps : mapping of str to array, optional
+        Step of every value per label (default ``1, 2, ...``), e.g. the
+        steps at which a run was evaluated.
 
     Returns
     -------
@@ -408,7 +414,11 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
     for label, values in runs.items():
         v = np.asarray(values, float)
         v2 = v[None] if v.ndim == 1 else v
-        _draw_series(ax, np.arange(1, v2.shape[1] + 1), v2.T, label, spread, marker=None)
+        x = np.arange(1, v2.shape[1] + 1) if steps is None or label not in steps \
+            else np.asarray(steps[label], float)
+        if x.shape != (v2.shape[1],):
+            raise ValueError(f"steps of {label!r} have shape {x.shape}, values {v2.shape[1]}")
+        _draw_series(ax, x, v2.T, label, spread, marker=None if x.size > 30 else "o")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

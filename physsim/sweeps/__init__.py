@@ -63,12 +63,12 @@ from .executors import DaskExecutor, LocalExecutor, SerialExecutor
 from .metrics import METRICS, Metric, TaskResult, get_metric, run_task
 from .problem import FixedChip, Problem, build_hardware, build_problem
 from .runner import SweepSummary, run_sweep
-from .store import SweepFileError, SweepResults, load_sweep
+from .store import SweepFileError, SweepResults, Threshold, load_sweep
 
 __all__ = [
     "MODES", "METRICS", "Axis", "DaskExecutor", "FixedChip", "LocalExecutor", "Metric", "Point",
     "Problem", "SerialExecutor", "SweepConfig", "SweepFileError", "SweepResults", "SweepSummary",
-    "Task", "TaskResult", "build_hardware", "build_problem", "cli_plot", "cli_sweep",
+    "Task", "TaskResult", "Threshold", "build_hardware", "build_problem", "cli_plot", "cli_sweep",
     "get_metric", "load_sweep", "load_sweep_config", "parse_sweep_config", "run_sweep",
     "run_task", "standard_figures",
 ]

@@ -107,13 +107,40 @@ FIGURE_KINDS: dict[str, Callable[[Path], dict]] = {
 }
 
 
-def _hssm_figures(path: Path) -> dict | None:
-    """Figures of an HSSM training run, when :mod:`physsim.hssm` provides them."""
-    try:
-        from ..hssm import plot_run_file  # type: ignore[attr-defined]  # noqa: PLC0415
-    except ImportError:
-        return None
-    return plot_run_file(path)
+def _hssm_figures(path: Path) -> dict:
+    """Loss and metric of an HSSM training run (``physsim train``) over the steps."""
+    from .. import plotting as pl  # noqa: PLC0415
+    from ..hssm import read_run  # noqa: PLC0415
+
+    run = read_run(path)
+    h = run.history
+    metric = str(run.attrs.get("metric", "metric"))
+    figs = {}
+    tr, ev = h.get("train", {}), h.get("eval", {})
+    if "loss" not in tr or not len(tr["loss"]):
+        raise ValueError(f"{path}: the run has no training steps yet")
+    losses = {"train (per step)": tr["loss"]}
+    steps = {"train (per step)": tr["step"]}
+    for key, label in (("train_loss", "train (evaluation)"), ("val_loss", "validation")):
+        if key in ev and len(ev[key]):
+            losses[label], steps[label] = ev[key], ev["step"]
+    figs["loss"] = pl.plot_training_curves(losses, steps=steps, spread="none",
+                                           ylabel="loss")
+    curves, where = {}, {}
+    for group, key, label in (("eval", "train_metric", "train"), ("eval", "val_metric",
+                                                                  "validation"),
+                              ("test", "test_metric", "test (at best validation)")):
+        g = h.get(group, {})
+        if key in g and len(g[key]):
+            curves[label], where[label] = g[key], g["step"]
+    if curves:
+        figs["metric"] = pl.plot_training_curves(curves, steps=where, spread="none",
+                                                 ylabel=metric, logy=metric == "mse")
+    return figs
+
+
+#: ``format`` attribute of HSSM run files (``physsim train``).
+_HSSM_FORMAT = "physsim.hssm.run"
 
 
 def standard_figures(path: str | Path) -> dict:
@@ -123,7 +150,7 @@ def standard_figures(path: str | Path) -> dict:
     ----------
     path : str or Path
         A sweep file, a trajectory file (``physsim simulate``), a demo run
-        file (``physsim demo``), or a training run file.
+        file (``physsim demo``), or an HSSM training run file (``physsim train``).
 
     Returns
     -------
@@ -148,15 +175,14 @@ def standard_figures(path: str | Path) -> dict:
         except OSError as exc:
             raise ValueError(f"{path} is not a readable HDF5 file: {exc}") from exc
     with f:
-        kind = f.attrs.get("kind")
+        kind = f.attrs.get("kind", f.attrs.get("format"))
         kind = kind.decode() if isinstance(kind, bytes) else (None if kind is None else str(kind))
+    if kind == _HSSM_FORMAT:
+        return _hssm_figures(path)
     if kind in FIGURE_KINDS:
         return FIGURE_KINDS[kind](path)
-    figs = _hssm_figures(path)
-    if figs is not None and figs:
-        return figs
     raise ValueError(f"{path}: no standard figures for a file of kind {kind!r}; known kinds "
-                     f"are: {', '.join(FIGURE_KINDS)}")
+                     f"are: {', '.join([*FIGURE_KINDS, 'HSSM training run'])}")
 
 
 # ------------------------------------------------------------------------- commands

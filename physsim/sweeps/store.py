@@ -281,6 +281,43 @@ def _check_matches(path: Path, config: SweepConfig, columns, curves) -> None:
 
 
 # ---------------------------------------------------------------------- reader
+@dataclass(frozen=True)
+class Threshold:
+    """Where a swept metric falls below a level (see :meth:`SweepResults.threshold`).
+
+    Attributes
+    ----------
+    kind : str
+        ``"crossing"``, ``"above"`` (never below over the swept range) or
+        ``"below"`` (below everywhere).
+    value : float or None
+        Interpolated knob value of the crossing (None for categorical axes
+        and when there is no crossing).
+    last_good, first_bad : float, str or None
+        Swept values on either side of the crossing.
+    axis : str
+        Axis label.
+    level : float
+        The level.
+    """
+
+    kind: str
+    value: float | None
+    last_good: Any
+    first_bad: Any
+    axis: str
+    level: float
+
+    def __str__(self) -> str:
+        if self.kind == "above":
+            return f">= {self.level:g} over the whole range"
+        if self.kind == "below":
+            return f"< {self.level:g} over the whole range"
+        if self.value is None:
+            return f"between {self.last_good} and {self.first_bad}"
+        return f"{self.value:.3g} (between {self.last_good:.3g} and {self.first_bad:.3g})"
+
+
 @dataclass
 class SweepResults:
     """Contents of a sweep file (see the module docstring for the layout).
@@ -514,6 +551,68 @@ class SweepResults:
                                  "where={...}")
             groups[label] = rows_of(int(point))
         return groups
+
+    def threshold(self, name: str, axis: int | str, level: float, *,
+                  where: dict[int | str, Any] | None = None) -> "Threshold":
+        """Where the seed-mean of a column falls below ``level`` along one axis.
+
+        The good end of the axis is the end whose mean is at or above
+        ``level`` (small noise, many bits, high Q).  Walking from it, the
+        threshold lies between the last value still at or above the level and
+        the first value below it; it is interpolated linearly in the mean (in
+        ``log10`` of the knob for log-scale axes).
+
+        Parameters
+        ----------
+        name : str
+            Column (e.g. ``"cosine/all"``).
+        axis : int or str
+            The knob.
+        level : float
+            The level (e.g. 0.99).
+        where : dict, optional
+            Other axes held at given values (grid sweeps).
+
+        Returns
+        -------
+        Threshold
+        """
+        import warnings  # noqa: PLC0415
+
+        i = self.axis_index(axis)
+        ax = self.axes[i]
+        x, y = self.series(name, i, where)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: failed points
+            mean = np.nanmean(y, axis=1)
+        good = mean >= level  # NaN (all seeds failed) counts as below
+        if good.all():
+            return Threshold("above", None, None, None, ax.label, level)
+        if not good.any():
+            return Threshold("below", None, None, None, ax.label, level)
+        if good[0]:
+            order = np.arange(x.size)
+        elif good[-1]:
+            order = np.arange(x.size)[::-1]
+        else:  # good only inside the range: report from the lower end
+            order = np.arange(x.size)
+            first = int(np.argmax(good))
+            order = order[first:]
+        k = int(np.argmin(good[order]))  # first bad along the walk
+        i_good, i_bad = order[k - 1], order[k]
+        xg, xb = x[i_good], x[i_bad]
+        yg, yb = mean[i_good], mean[i_bad]
+        if ax.categorical:
+            value = None
+        else:
+            log = ax.scale == "log" and xg > 0 and xb > 0
+            tg, tb = (np.log10(xg), np.log10(xb)) if log else (xg, xb)
+            frac = (yg - level) / (yg - yb) if np.isfinite(yb) and yg != yb else 1.0
+            t = tg + frac * (tb - tg)
+            value = float(10.0 ** t if log else t)
+        last_good = ax.values[int(xg)] if ax.categorical else float(xg)
+        first_bad = ax.values[int(xb)] if ax.categorical else float(xb)
+        return Threshold("crossing", value, last_good, first_bad, ax.label, level)
 
     def failures(self) -> list[tuple[int, str]]:
         """``(task_id, error)`` of every failed task."""
