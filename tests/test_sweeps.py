@@ -446,3 +446,42 @@ def test_results_are_consistent_with_the_physics_of_a_coupled_device(tmp_path):
     assert np.all(np.diff(np.mean(y, axis=1)) > 0)
     assert isinstance(build_problem(cfg.problem).system, CoupledOscillators)
     assert isinstance(build_problem(cfg.problem).loss, MSEReadout)
+
+
+# ------------------------------------------------------------------- HSSM models
+HSSM_TABLES = {"data": {"name": "synthetic_frequencies", "n_cases": 40, "length": 12},
+               "model": {"hru": "linear", "n_blocks": 1, "hidden": 4, "units": 4},
+               "training": {"batch_size": 8, "max_steps": 6, "eval_every": 3}}
+
+
+def test_hssm_training_metric_matches_a_direct_run_and_feels_the_hardware(tmp_path):
+    hssm = pytest.importorskip("physsim.hssm")
+    cfg = parse_sweep_config({"sweep": {"metrics": ["hssm_training"], "seeds": [3]},
+                              "hssm": HSSM_TABLES,
+                              "axes": [{"field": "mismatch", "values": [0.0, 0.2]}]})
+    s = run_sweep(cfg, output=tmp_path / "hssm.h5", workers=0, progress=False)
+    assert s.n_done == 2, load_sweep(tmp_path / "hssm.h5").errors
+    res = load_sweep(tmp_path / "hssm.h5")
+    # the ideal point is an ordinary training run with the same seed
+    direct = hssm.Trainer(build_problem(cfg.problem).hssm, rule="rhel", seed=3,
+                          run_file=tmp_path / "direct.h5", progress=False).train()
+    run = hssm.read_run(tmp_path / "direct.h5")
+    np.testing.assert_array_equal(res.curves["hssm_train_loss"][0], run.history["train"]["loss"])
+    assert res.column("hssm_test_metric")[0] == direct.test_metric
+    assert res.column("hssm_steps")[0] == 6
+    # a 20 % mismatched chip trains differently
+    assert not np.array_equal(res.curves["hssm_train_loss"][1], res.curves["hssm_train_loss"][0])
+
+
+def test_hssm_tables_are_checked():
+    pytest.importorskip("physsim.hssm")
+    bad = {**HSSM_TABLES, "model": {"hru": "linear", "hiden": 4}}
+    with pytest.raises(ValueError, match=r"\[hssm.model\]: unknown key\(s\) \['hiden'\]"):
+        parse_sweep_config({"sweep": {"metrics": ["hssm_training"]}, "hssm": bad})
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        parse_sweep_config({"sweep": {"metrics": ["hssm_training"]},
+                            "hssm": {"data": {"name": "nope"}, "model": {}}})
+    with pytest.raises(ValueError, match=r"missing table \[hssm\]"):
+        parse_sweep_config({"sweep": {"metrics": ["hssm_training"]}})
+    with pytest.raises(ValueError, match=r"missing table\(s\) \['\[system\]'"):
+        parse_sweep_config({"sweep": {"metrics": ["gradient_fidelity"]}, "hssm": HSSM_TABLES})

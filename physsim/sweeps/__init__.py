@@ -52,8 +52,28 @@ Example (``experiments/configs/sweep_linear_hru_noise.toml``)::
     steps = 20
     lr = 0.01
 
+A sweep over a deep HSSM model replaces the device tables ([system],
+[simulation], [inputs], [initial_state], [loss], [rhel]) by the tables of
+``physsim train`` under ``[hssm]`` and uses the ``hssm_training`` metric; every
+HRU layer then runs on the point's hardware::
+
+    [sweep]
+    metrics = ["hssm_training"]
+    seeds = [0, 1, 2]
+    [hssm.data]
+    name = "synthetic_frequencies"
+    [hssm.model]
+    hru = "linear"
+    [hssm.training]
+    max_steps = 200
+    [[axes]]
+    field = "NoisyAnalog.momentum_noise"
+    values = [0.0, 1e-4, 1e-3]
+
 Results do not depend on where tasks run: each task carries its seed, and
-worker processes run numba on one thread each.
+worker processes run numba on one thread each.  Scripts that call
+:func:`run_sweep` with worker processes need the usual
+``if __name__ == "__main__":`` guard (workers start by importing the main module).
 """
 
 from .cli import cli_plot, cli_sweep, standard_figures

@@ -35,7 +35,9 @@ HARDWARE_MODELS = ("NoisyAnalog", "FinitePrecision")
 PRESET_FIELD = "preset"
 
 _TOP_KEYS = {"sweep", "system", "simulation", "inputs", "initial_state", "loss", "rhel",
-             "hardware", "axes", "metrics"}
+             "hardware", "axes", "metrics", "hssm"}
+#: Tables that describe a device simulated directly (as opposed to an HSSM model).
+_DEVICE_TABLES = ("system", "simulation", "inputs", "initial_state", "loss", "rhel")
 _SWEEP_KEYS = {"name", "output", "mode", "seeds", "n_seeds", "metrics"}
 _SIM_KEYS = {"n_steps", "dt", "integrator", "dtype", "batch"}
 _RHEL_KEYS = {"eps", "relative_nudge", "estimator", "nudge"}
@@ -300,7 +302,8 @@ class SweepConfig:
         Per-metric option tables (``[metrics.<name>]``).
     problem : dict
         The tables that define the task: ``system``, ``simulation``,
-        ``inputs``, ``initial_state``, ``loss``, ``rhel``.
+        ``inputs``, ``initial_state``, ``loss``, ``rhel`` for a device, and
+        ``hssm`` for a model.
     hardware : dict
         Base hardware: ``preset`` (optional) and fixed fields per model.
     axes : tuple of Axis
@@ -383,9 +386,11 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
     Parameters
     ----------
     cfg : dict
-        Tables ``sweep``, ``system``, ``simulation`` (required) and
-        ``inputs``, ``initial_state``, ``loss``, ``rhel``, ``hardware``,
-        ``axes``, ``metrics`` (optional).
+        Tables ``sweep`` (required); ``system`` and ``simulation`` (required
+        by device metrics) with ``inputs``, ``initial_state``, ``loss``,
+        ``rhel``; ``hssm`` (``data``, ``model``, ``training`` of
+        :class:`physsim.hssm.RunConfig`, required by model metrics);
+        ``hardware``, ``axes``, ``metrics`` (optional).
     name : str
         Default sweep name (``[sweep] name`` overrides).
     source : str
@@ -402,7 +407,7 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
     from .metrics import METRICS, check_metric_options  # noqa: PLC0415 (import cycle)
 
     cfg = copy.deepcopy(cfg)
-    check_keys(cfg, _TOP_KEYS, "top level", {"sweep", "system", "simulation"})
+    check_keys(cfg, _TOP_KEYS, "top level", {"sweep"})
     sw = cfg["sweep"]
     check_keys(sw, _SWEEP_KEYS, "sweep", {"metrics"})
     mode = sw.get("mode", "grid")
@@ -448,17 +453,35 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
             raise ValueError(f"[metrics.{m}] must be a table")
         check_metric_options(m, table)
 
-    sim = cfg["simulation"]
-    check_keys(sim, _SIM_KEYS, "simulation", {"n_steps"})
-    if not isinstance(sim["n_steps"], int) or sim["n_steps"] < 1:
-        raise ValueError(f"[simulation]: n_steps must be a positive integer, got "
-                         f"{sim['n_steps']!r}")
-    rhel = cfg.get("rhel", {})
-    check_keys(rhel, _RHEL_KEYS, "rhel")
-    problem = {"system": cfg["system"], "simulation": sim,
-               "inputs": cfg.get("inputs", {"kind": "noise"}),
-               "initial_state": cfg.get("initial_state", {}), "loss": cfg.get("loss", {}),
-               "rhel": rhel}
+    targets = {METRICS[m].target for m in metrics}
+    problem: dict[str, Any] = {}
+    device_tables = [t for t in _DEVICE_TABLES if t in cfg]
+    if "system" in targets or device_tables:
+        missing = [t for t in ("system", "simulation") if t not in cfg]
+        if missing:
+            users = [m for m in metrics if METRICS[m].target == "system"]
+            raise ValueError(f"missing table(s) {['[' + t + ']' for t in missing]}"
+                             + (f" (needed by {', '.join(users)})" if users else ""))
+        sim = cfg["simulation"]
+        check_keys(sim, _SIM_KEYS, "simulation", {"n_steps"})
+        if not isinstance(sim["n_steps"], int) or sim["n_steps"] < 1:
+            raise ValueError(f"[simulation]: n_steps must be a positive integer, got "
+                             f"{sim['n_steps']!r}")
+        rhel = cfg.get("rhel", {})
+        check_keys(rhel, _RHEL_KEYS, "rhel")
+        problem.update({"system": cfg["system"], "simulation": sim,
+                        "inputs": cfg.get("inputs", {"kind": "noise"}),
+                        "initial_state": cfg.get("initial_state", {}),
+                        "loss": cfg.get("loss", {}), "rhel": rhel})
+    if "model" in targets or "hssm" in cfg:
+        if "hssm" not in cfg:
+            users = [m for m in metrics if METRICS[m].target == "model"]
+            raise ValueError(f"missing table [hssm] ([hssm.data], [hssm.model], "
+                             f"[hssm.training]; needed by {', '.join(users)})")
+        from .problem import hssm_config  # noqa: PLC0415
+
+        hssm_config(cfg["hssm"])  # validates
+        problem["hssm"] = cfg["hssm"]
 
     hw = cfg.get("hardware", {})
     if not isinstance(hw, dict):

@@ -26,6 +26,10 @@ Built-in metrics (:data:`METRICS`):
     gradients measured on the hardware (one device instance, fresh noise
     every step), or BPTT: the loss curve, the final loss on the device and on
     the ideal device, and the accuracy for classification losses.
+``hssm_training``
+    A deep HSSM (:mod:`physsim.hssm`, the ``[hssm]`` tables) trained by RHEL
+    or BPTT with every HRU layer on the point's hardware (one device instance
+    per seed): test and best validation metric, and the training-loss curve.
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ class Metric:
         ``compute(context, options) -> (dict of scalars, dict of arrays)``.
     description : str
         One line for listings.
+    target : str
+        ``"system"`` (a device simulated directly: ``[system]``) or ``"model"``
+        (an HSSM: ``[hssm]``).
     """
 
     name: str
@@ -98,6 +105,7 @@ class Metric:
     curves: Callable[[Problem, dict], dict[str, int]]
     compute: Callable[[PointContext, dict], tuple[dict[str, float], dict[str, np.ndarray]]]
     description: str = ""
+    target: str = "system"
 
     def resolved(self, options: dict[str, Any]) -> dict[str, Any]:
         """Defaults updated with ``options``."""
@@ -326,6 +334,49 @@ def _no_curves(problem, options):
     return {}
 
 
+# ----------------------------------------------------------------- HSSM training
+HSSM_COLUMNS = ["hssm_test_metric", "hssm_test_loss", "hssm_best_val_metric",
+                "hssm_best_step", "hssm_final_train_loss", "hssm_steps"]
+
+
+def _hssm_columns(problem, options):
+    return list(HSSM_COLUMNS)
+
+
+def _hssm_curves(problem, options):
+    return {"hssm_train_loss": int(problem.hssm.training.max_steps)}
+
+
+def _hssm_training(ctx: PointContext, options: dict):
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from ..hssm import RULES, Trainer, read_run  # noqa: PLC0415
+
+    rule = options["rule"]
+    if rule not in RULES:
+        raise ValueError(f"unknown learning rule {rule!r}; valid names are: {', '.join(RULES)}")
+    config = ctx.problem.hssm
+    with tempfile.TemporaryDirectory(prefix="physsim_sweep_hssm_") as tmp:
+        trainer = Trainer(config, rule=rule, seed=ctx.seed, run_file=Path(tmp) / "run.h5",
+                          progress=False)
+        if not ctx.hardware.is_ideal:
+            # every HRU runs on the point's hardware: one device instance per seed,
+            # fresh noise at every step (the trainer reseeds the layers per step)
+            chip = FixedChip(ctx.hardware, ctx.seed)
+            for layer in trainer.model.hru_layers:
+                layer.hardware = chip
+        result = trainer.train()
+        run = read_run(result.run_file)
+    losses = np.asarray(run.history["train"]["loss"], float)
+    tail = losses[-max(1, min(10, losses.size)):]
+    values = {"hssm_test_metric": result.test_metric, "hssm_test_loss": result.test_loss,
+              "hssm_best_val_metric": result.best_val_metric,
+              "hssm_best_step": float(result.best_step),
+              "hssm_final_train_loss": float(np.mean(tail)), "hssm_steps": float(result.steps)}
+    return values, {"hssm_train_loss": losses}
+
+
 #: Registry of metrics by name.
 METRICS: dict[str, Metric] = {
     "gradient_fidelity": Metric(
@@ -343,6 +394,10 @@ METRICS: dict[str, Metric] = {
         "training", {"steps": 20, "lr": 0.01, "rule": "rhel", "params": []},
         _training_columns, _training_curves, _training,
         "loss (and accuracy) after N Adam steps of in-situ training"),
+    "hssm_training": Metric(
+        "hssm_training", {"rule": "rhel"}, _hssm_columns, _hssm_curves, _hssm_training,
+        "an HSSM ([hssm] tables) trained with every HRU on the point's hardware: test metric, "
+        "best validation metric, training-loss curve", target="model"),
 }
 
 

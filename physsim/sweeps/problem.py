@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,9 @@ from .config import HARDWARE_MODELS, PRESET_FIELD
 @dataclass
 class Problem:
     """A device, a task on it and the simulation settings, built from a sweep's tables.
+
+    A sweep over an HSSM model has only :attr:`hssm`; the device attributes are
+    then None (and a sweep may have both).
 
     Attributes
     ----------
@@ -39,18 +42,21 @@ class Problem:
     rhel : dict
         Options of :func:`physsim.rhel.rhel_gradient` (``eps``, ``relative_nudge``,
         ``estimator``, ``nudge``).
+    hssm : RunConfig or None
+        Training configuration of an HSSM model (:mod:`physsim.hssm`).
     """
 
-    system: HamiltonianSystem
-    inputs: np.ndarray | None
-    q0: np.ndarray
-    p0: np.ndarray
-    loss: Loss
-    n_steps: int
-    dt: float
-    integrator: str
-    dtype: str
-    rhel: dict[str, Any]
+    system: HamiltonianSystem | None = None
+    inputs: np.ndarray | None = None
+    q0: np.ndarray | None = None
+    p0: np.ndarray | None = None
+    loss: Loss | None = None
+    n_steps: int = 0
+    dt: float = 0.0
+    integrator: str = "leapfrog"
+    dtype: str = "float64"
+    rhel: dict[str, Any] = field(default_factory=dict)
+    hssm: Any = None
 
     @property
     def common(self) -> dict[str, Any]:
@@ -59,8 +65,57 @@ class Problem:
                 "integrator": self.integrator}
 
 
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+    if isinstance(v, float):
+        return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else
+                                               ("inf" if v > 0 else "-inf"))
+    return str(int(v)) if isinstance(v, (int, np.integer)) else repr(v)
+
+
+def hssm_config(table: dict[str, Any]):
+    """The :class:`physsim.hssm.RunConfig` of an ``[hssm]`` table (validated by it).
+
+    Raises
+    ------
+    ValueError
+        For an invalid table (unknown keys, bad values), with the message of
+        :meth:`physsim.hssm.RunConfig.from_text`.
+    """
+    try:
+        from ..hssm import RunConfig, dataset_names  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover (ships with physsim)
+        raise NotImplementedError("HSSM sweeps need physsim.hssm") from exc
+    if not isinstance(table, dict) or any(not isinstance(v, dict) for v in table.values()):
+        raise ValueError("[hssm] must hold the tables [hssm.data], [hssm.model] and "
+                         "optionally [hssm.training]")
+    lines = []
+    for name, sub in table.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
+    try:
+        config = RunConfig.from_text("\n".join(lines) + "\n", source="[hssm]")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("[hssm]: [", "[hssm.")) from None
+    names = dataset_names()
+    if str(config.data["name"]).lower() not in {n.lower() for n in names}:
+        raise ValueError(f"[hssm.data]: unknown dataset {config.data['name']!r}; valid names "
+                         f"are: {', '.join(names)}")
+    return config
+
+
 def build_problem(problem: dict[str, Any]) -> Problem:
     """Build a :class:`Problem` from the ``problem`` tables of a :class:`SweepConfig`."""
+    model = hssm_config(problem["hssm"]) if "hssm" in problem else None
+    if "system" not in problem:
+        return Problem(hssm=model)
     system = build_system(problem["system"])
     sim = problem["simulation"]
     n_steps = int(sim["n_steps"])
@@ -79,7 +134,7 @@ def build_problem(problem: dict[str, Any]) -> Problem:
         raise ValueError(f"[simulation]: dtype must be float64 or float32, got {dtype!r}")
     return Problem(system=system, inputs=u, q0=q0, p0=p0, loss=loss, n_steps=n_steps, dt=dt,
                    integrator=str(sim.get("integrator", "leapfrog")), dtype=dtype,
-                   rhel=dict(problem.get("rhel", {})))
+                   rhel=dict(problem.get("rhel", {})), hssm=model)
 
 
 def build_hardware(base: dict[str, Any], settings: dict[str, Any]) -> HardwareModel:
