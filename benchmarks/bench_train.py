@@ -1,0 +1,161 @@
+"""Time per HSSM training step under RHEL and under BPTT (issue 5).
+
+Model: 2-block linear HSSM (complex LinearHRU, hidden 64, 64 oscillators per block),
+10-class mean-pool read-out, float64; data: batch 8 of L = 2,000 steps with 6 standard
+normal input channels and random labels.  One training step is the forward pass in
+training mode, the backward pass (RHEL echoes or BPTT adjoint in each HRU layer, explicit
+backward through the digital layers) and an Adam update.  Reported: the best of
+``--repeats`` steps after one warm-up step, for each rule, their ratio, and where the time
+goes (HRU forward, HRU backward, the rest).  Wall time is what the keys report; the
+smallest CPU time of the process is printed too (on a shared machine it shows how much of
+the wall time was waiting).
+
+The two rules do different physical work per HRU layer: the layer's forward simulation
+is shared; RHEL then re-runs the forward pass (to reach the final state; it keeps no
+trajectory) and runs two nudged echoes in lock-step, while BPTT re-runs the forward pass
+storing every state and runs the discrete adjoint.
+
+Usage::
+
+    python benchmarks/bench_train.py [--quick] [--json FILE] [--repeats N] [--threads N]
+
+JSON keys: ``rhel_step_s``, ``bptt_step_s``, ``rhel_over_bptt`` (plus the settings and
+the breakdown under other keys).  ``--quick``: L = 200, hidden 16, 16 oscillators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+from physsim.hssm import HSSM, HSSMConfig, HRULayer
+from physsim.nn import Adam
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Benchmark problem sizes."""
+
+    n_steps: int
+    hidden: int
+    units: int
+    batch: int = 8
+    n_blocks: int = 2
+    n_inputs: int = 6
+    n_classes: int = 10
+
+
+FULL = Sizes(n_steps=2_000, hidden=64, units=64)
+QUICK = Sizes(n_steps=200, hidden=16, units=16)
+
+
+class _Timer:
+    """Accumulates the time spent in HRULayer.forward / backward (patched on the class)."""
+
+    def __init__(self) -> None:
+        self.totals = {"hru_forward": 0.0, "hru_backward": 0.0}
+        self._orig = (HRULayer.forward, HRULayer.backward)
+
+    def __enter__(self):
+        fwd, bwd = self._orig
+        totals = self.totals
+
+        def forward(layer, x, **kw):
+            t = time.perf_counter()
+            out = fwd(layer, x, **kw)
+            totals["hru_forward"] += time.perf_counter() - t
+            return out
+
+        def backward(layer, g):
+            t = time.perf_counter()
+            out = bwd(layer, g)
+            totals["hru_backward"] += time.perf_counter() - t
+            return out
+
+        HRULayer.forward, HRULayer.backward = forward, backward
+        return self
+
+    def __exit__(self, *exc):
+        HRULayer.forward, HRULayer.backward = self._orig
+        return False
+
+
+def time_steps(rule: str, sizes: Sizes, repeats: int, seed: int = 0) -> dict:
+    """Best and median wall time of one training step (after a warm-up step)."""
+    cfg = HSSMConfig(n_inputs=sizes.n_inputs, n_outputs=sizes.n_classes, task="classification",
+                     hru="linear", complex=True, n_blocks=sizes.n_blocks, hidden=sizes.hidden,
+                     units=sizes.units, rule=rule)
+    model = HSSM(cfg, seed)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((sizes.batch, sizes.n_steps, sizes.n_inputs))
+    y = rng.integers(0, sizes.n_classes, sizes.batch)
+    opt = Adam(lr=1e-4)
+
+    def step(k: int) -> None:
+        _, grads = model.loss_and_gradients(x, y, rng=np.random.default_rng([seed, k]))
+        opt.step(model.parameters(), grads)
+
+    step(0)  # warm-up: numba cache load, thread pool
+    times, cpu, parts = [], [], []
+    for k in range(1, repeats + 1):
+        with _Timer() as timer:
+            t0, c0 = time.perf_counter(), time.process_time()
+            step(k)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        parts.append(dict(timer.totals, other=times[-1] - sum(timer.totals.values())))
+    best = int(np.argmin(times))
+    return {"best_s": times[best], "median_s": float(np.median(times)), "breakdown": parts[best],
+            "cpu_s": float(min(cpu))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print a table and return the flat result dict."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    p.add_argument("--json", metavar="FILE", help="write the results as a flat JSON object")
+    p.add_argument("--repeats", type=int, default=None, help="timed steps per rule")
+    p.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
+    args = p.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    repeats = args.repeats or (5 if args.quick else 3)
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    res = {rule: time_steps(rule, sizes, repeats) for rule in ("rhel", "bptt")}
+    out = {
+        "rhel_step_s": res["rhel"]["best_s"],
+        "bptt_step_s": res["bptt"]["best_s"],
+        "rhel_over_bptt": res["rhel"]["best_s"] / res["bptt"]["best_s"],
+        "rhel_step_median_s": res["rhel"]["median_s"],
+        "rhel_step_cpu_s": res["rhel"]["cpu_s"],
+        "bptt_step_cpu_s": res["bptt"]["cpu_s"],
+        "bptt_step_median_s": res["bptt"]["median_s"],
+        **{f"{rule}_{k}_s": v for rule in res for k, v in res[rule]["breakdown"].items()},
+        **{f"size_{k}": v for k, v in asdict(sizes).items()},
+        "repeats": repeats,
+        "numba_threads": numba.get_num_threads(),
+        "quick": bool(args.quick),
+    }
+    print(f"HSSM training step: 2-block complex LinearHRU, hidden {sizes.hidden}, units "
+          f"{sizes.units}, batch {sizes.batch}, L = {sizes.n_steps}, float64, "
+          f"{numba.get_num_threads()} numba threads, best of {repeats}")
+    print(f"  {'rule':<6}{'step [s]':>10}{'median':>10}{'CPU [s]':>10}{'HRU fwd':>10}"
+          f"{'HRU bwd':>10}{'other':>10}")
+    for rule in ("rhel", "bptt"):
+        r, b = res[rule], res[rule]["breakdown"]
+        print(f"  {rule:<6}{r['best_s']:>10.3f}{r['median_s']:>10.3f}{r['cpu_s']:>10.3f}"
+              f"{b['hru_forward']:>10.3f}{b['hru_backward']:>10.3f}{b['other']:>10.3f}")
+    print(f"  RHEL / BPTT time per step: {out['rhel_over_bptt']:.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
