@@ -35,7 +35,7 @@ from physsim.hssm import read_run
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "experiments" / "configs"
 DEFAULT_OUT = ROOT / "experiments" / "results" / "hssm"
-DEFAULT_RUNS = ROOT / "runs" / "rhel_vs_bptt"
+DEFAULT_RUNS = ROOT / "physsim_output" / "train" / "rhel_vs_bptt"
 DEFAULT_DATASETS = ("seglearn_watch", "sequential_mnist", "vic_elec")
 RULES = ("bptt", "rhel")
 

@@ -783,7 +783,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument("--resume", metavar="RUN.h5", help="continue an interrupted run")
     p.add_argument("--out", metavar="RUN.h5",
-                   help="run file (default runs/<config>_<rule>_seed<N>.h5)")
+                   help="run file (default physsim_output/train/<config>_<rule>_seed<N>.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run file")
     p.add_argument("--stop-after", type=int, metavar="N",
                    help="pause after N steps in total (checkpoint; resume later)")
@@ -827,7 +827,8 @@ def cli_train(argv: list[str] | None = None) -> int:
                 raise ValueError("give CONFIG and --rule rhel|bptt (or --resume RUN.h5)")
             cfg = RunConfig.from_file(args.config)
             seed = 0 if args.seed is None else args.seed
-            out = args.out or f"runs/{Path(args.config).stem}_{args.rule}_seed{seed}.h5"
+            out = args.out or (f"physsim_output/train/{Path(args.config).stem}_{args.rule}"
+                               f"_seed{seed}.h5")
             trainer = Trainer(cfg, rule=args.rule, seed=seed, run_file=out,
                               progress=not args.quiet, overwrite=args.overwrite)
             print(trainer.dataset.summary())
