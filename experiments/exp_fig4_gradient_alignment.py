@@ -196,7 +196,7 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
         which = "default relative nudge" if panel == hru else "relative nudge"
         lines += [f"## {hru.capitalize()} HSSM: {r['n_blocks']} blocks, {kind}, hidden "
                   f"{r['hidden']}, {r['units']} units, {which} {r['nudge']}", "",
-                  f"RHEL eps per layer: "
+                  "RHEL eps per layer: "
                   + ", ".join(f"{e:.3g}" for e in r["eps"]) + ". "
                   f"Worst over all {len(r['rows'])} tensors: cosine {worst_cos:.12f}, "
                   f"|norm ratio - 1| = {worst_ratio:.2e}."

@@ -156,7 +156,7 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int) -> 
               "|---|---|---|---|---|---|---|---|---|"]
     details = []
     for d in datasets:
-        bp, rh = records[(d, "bptt")], records[(d, "rhel")]
+        bp = records[(d, "bptt")]
         metric = bp[0].attrs["metric"]
         base = bp[0].result["baseline_test_metric"]
         vals = {r: [rec.result["test_metric"] for rec in records[(d, r)]] for r in RULES}
@@ -193,7 +193,7 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int) -> 
               "the mean predictor's MSE). Seconds per step are wall-clock times with one numba "
               "thread per run and several runs sharing a 2-core machine with other jobs, so "
               "they are indicative only (see `benchmarks/bench_train.py` for timings).", "",
-              f"![validation curves](rhel_vs_bptt_datasets.png)", "", "## Datasets and settings",
+              "![validation curves](rhel_vs_bptt_datasets.png)", "", "## Datasets and settings",
               ""]
     lines += details
     lines += ["## Commands", "",

@@ -82,6 +82,8 @@ class PerStep(Layer):
     def load_state(self, state):
         """Load the inner layer's buffers."""
         self.inner.load_state(state)
+
+
 DTYPES = ("float64", "float32")
 
 
