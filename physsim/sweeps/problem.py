@@ -214,39 +214,39 @@ class FixedChip(HardwareModel):
         return self.inner.realize(system, self.chip_seed)
 
     def between_passes(self, system, seed, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.between_passes(system, seed, pass_index)
 
     def write_inputs(self, inputs, seed, pass_index, step_offset):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.write_inputs(inputs, seed, pass_index, step_offset)
 
     def write_nudges(self, cotangents, seed, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.write_nudges(cotangents, seed, pass_index)
 
     def step_hook(self, system, dtype, dt):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.step_hook(system, dtype, dt)
 
     def quanta(self, system):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.quanta(system)
 
     def flip(self, q, p, seed, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.flip(q, p, seed, pass_index)
 
     def read_outputs(self, values, seed, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.read_outputs(values, seed, pass_index)
 
     def read_accumulators(self, values, seed, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.read_accumulators(values, seed, pass_index)
 
     def end_of_pass(self, hw_params, pass_index):
-        """Delegated."""
+        """Delegate to the inner model."""
         return self.inner.end_of_pass(hw_params, pass_index)
 
     def describe(self):
