@@ -287,3 +287,33 @@ def test_hssm_config_errors():
         HSSMConfig(**base, relative_nudge=-1.0)
     with pytest.raises(ValueError, match="expects inputs"):
         HSSM(HSSMConfig(**base)).forward(np.zeros((1, 4, 3)))
+
+
+def test_hssm_float32_device_rhel_close_to_float64_bptt():
+    """float32 device simulation under RHEL (scaled nudge) against float64 BPTT."""
+    x, y, lengths = _batch("classification", L=200)
+    ref = _model("linear").loss_and_gradients(x, y, lengths, rng=np.random.default_rng(5))[1]
+    ref = {k: v.copy() for k, v in ref.items()}
+    cfg = HSSMConfig(n_inputs=3, n_outputs=4, task="classification", n_blocks=2, hidden=5,
+                     units=4, rule="rhel", dtype="float32")
+    _, got = HSSM(cfg, 0).loss_and_gradients(x, y, lengths, rng=np.random.default_rng(5))
+    for name, g in got.items():
+        a = agreement(g, ref[name])
+        assert a.cosine > 0.9999 and abs(a.norm_ratio - 1) < 1e-3, (name, a)
+
+
+def test_hssm_passes_the_hardware_model_to_every_layer():
+    """A reversible fixed-point device: RHEL runs on it and sees it; BPTT refuses it."""
+    x, y, lengths = _batch("classification")
+    cfg = dict(n_inputs=3, n_outputs=4, task="classification", n_blocks=2, hidden=5, units=4)
+    ideal = HSSM(HSSMConfig(**cfg), 0)
+    device = HSSM(HSSMConfig(**cfg, hardware="fixed_point_16_reversible", rule="rhel"), 0)
+    assert all(layer.hardware == "fixed_point_16_reversible" for layer in device.hru_layers)
+    with pytest.warns(Warning):  # the preset's fixed-point range saturates on these inputs
+        out = device.forward(x, lengths)
+        res, grads = device.loss_and_gradients(x, y, lengths, rng=np.random.default_rng(0))
+    assert not np.allclose(out, ideal.forward(x, lengths))
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+    device.rule = "bptt"
+    with pytest.raises(ValueError, match="cannot be differentiated"), pytest.warns(Warning):
+        device.loss_and_gradients(x, y, lengths, rng=np.random.default_rng(0))
