@@ -1,0 +1,391 @@
+"""Memory, time and float32 accuracy of RHEL against BPTT (issue 3).
+
+(a) **Peak memory** of one RHEL gradient and one BPTT gradient at
+    L = 1,000, 10,000 and 100,000 steps, each in its own process.  The worker
+    builds the inputs, runs a tiny warm-up gradient (numba compilation or cache
+    load, thread pool, imports), records its resident set size (RSS) and
+    resets the peak RSS to it (Linux ``/proc/self/clear_refs``); the figure is
+    the peak RSS after the gradient (``VmHWM``; ``ru_maxrss`` off Linux) minus
+    that baseline, i.e. the increase over the inputs, the code and the warm-up.
+    RHEL runs in its O(1)-memory configuration: mean-pooled cross-entropy
+    read-out (:class:`physsim.losses.PooledCrossEntropy`, a time-constant
+    cotangent that needs only the running sum of positions) and
+    ``input_gradient=False``.  BPTT uses the same loss; it stores the
+    trajectory and always returns the input gradient (B, L, m), so its memory
+    grows linearly.  Target: RHEL's increase grows at most 10% from 1k to
+    100k steps.
+
+(b) **Wall time** of one RHEL gradient against one BPTT gradient on the same
+    problem: LinearHRU P = 256, 16 inputs, batch 8, L = 50,000, pooled
+    cross-entropy, float64, RHEL with ``input_gradient=False`` (BPTT has no
+    such switch and computes dL/du as well).  Target: RHEL at most 1.5 times
+    BPTT.  Best of ``--repeats`` after a warm-up.
+
+(c) **float32 agreement**: RHEL in float32 with default settings against
+    float64 BPTT, LinearHRU P = 64, 16 inputs, batch 8, L = 50,000, pooled
+    cross-entropy.  Target: cosine >= 0.999 and norm ratio within 1% for
+    every parameter tensor and the input gradient (the initial-state
+    gradients are printed too, outside the target).
+
+Targets are printed, never asserted.
+
+Usage::
+
+    python benchmarks/bench_rhel.py [--quick] [--json FILE] [--repeats N]
+
+JSON keys: ``rhel_mem_growth_1k_to_100k``, ``bptt_mem_growth_1k_to_100k`` (ratio of
+the memory increase at the longest length to that at the shortest),
+``rhel_over_bptt_time``, ``f32_min_cosine``, ``f32_max_norm_ratio_error``
+(largest ``|norm ratio - 1|``).  With ``--quick`` the lengths are smaller
+(1k, 3k, 10k for memory; P = 32 and L = 2,000 for (b) and (c)) but the keys
+keep their names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+import physsim
+from physsim import LinearHRU
+from physsim.bptt import bptt_gradient
+from physsim.gradients import compare
+from physsim.losses import PooledCrossEntropy
+from physsim.rhel import rhel_gradient
+
+# issue 3 targets (reported, not asserted)
+TARGET_RHEL_MEM_GROWTH = 1.10
+TARGET_TIME_RATIO = 1.5
+TARGET_COSINE = 0.999
+TARGET_NORM_RATIO_ERROR = 0.01
+N_CLASSES = 10
+WARMUP_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A LinearHRU gradient problem: sizes and seed."""
+
+    units: int
+    inputs: int
+    batch: int
+    n_steps: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Sizes of one benchmark run."""
+
+    memory_lengths: tuple[int, ...]
+    memory_units: int
+    time_units: int
+    time_steps: int
+    f32_units: int
+    f32_steps: int
+    batch: int
+    inputs: int
+    repeats: int
+
+
+FULL = Sizes(memory_lengths=(1_000, 10_000, 100_000), memory_units=256, time_units=256,
+             time_steps=50_000, f32_units=64, f32_steps=50_000, batch=8, inputs=16, repeats=2)
+QUICK = Sizes(memory_lengths=(1_000, 3_000, 10_000), memory_units=32, time_units=32,
+              time_steps=2_000, f32_units=32, f32_steps=2_000, batch=8, inputs=16, repeats=3)
+
+
+# ------------------------------------------------------------------ problems
+def build(problem: Problem):
+    """System, initial positions, inputs and a loss factory for ``problem``.
+
+    Inputs are standard normal (B, L, m); the read-out (10 classes) is
+    normal / sqrt(P) and the labels uniform.  A new loss object is made per
+    gradient because the losses keep the run length.
+    """
+    rng = np.random.default_rng(problem.seed)
+    system = LinearHRU.random(problem.units, problem.inputs, rng=rng)
+    u = rng.standard_normal((problem.batch, problem.n_steps, problem.inputs))
+    readout = rng.standard_normal((N_CLASSES, problem.units)) / np.sqrt(problem.units)
+    labels = rng.integers(0, N_CLASSES, problem.batch)
+    q0 = np.zeros((problem.batch, problem.units))
+
+    def make_loss() -> PooledCrossEntropy:
+        return PooledCrossEntropy(readout, labels)
+
+    return system, q0, u, make_loss
+
+
+def gradient(method: str, system, q0, u, loss, dtype=np.float64):
+    """One gradient by ``method`` ("rhel" in its O(1)-memory configuration, or "bptt")."""
+    if method == "rhel":
+        return rhel_gradient(system, q0, None, u, loss, dtype=dtype, input_gradient=False)
+    if method == "bptt":
+        return bptt_gradient(system, q0, None, u, loss, dtype=dtype)
+    raise ValueError(f"unknown method {method!r}; valid names are: rhel, bptt")
+
+
+# ------------------------------------------------------------- (a) memory
+def _current_rss_bytes() -> int:
+    """Resident set size now (Linux /proc; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return _peak_rss_bytes()
+
+
+def _peak_rss_bytes() -> int:
+    """Peak RSS of this address space, bytes.
+
+    Linux: ``VmHWM`` of /proc/self/status, which :func:`_reset_peak_rss`
+    resets.  ``ru_maxrss`` is not used there: across ``exec`` Linux carries
+    the parent's peak over into the child's ``ru_maxrss``, so a worker started
+    by a large parent would report the parent's peak.  Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the peak RSS to the current RSS (Linux >= 4.0); False where not possible.
+
+    Without it the peak would include transients of the warm-up (e.g. LLVM
+    compiling on a cold numba cache), which are not the gradient's memory.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_worker(method: str, problem: Problem) -> dict:
+    """Measure one gradient's memory in this process (run in a fresh subprocess).
+
+    Returns
+    -------
+    dict
+        ``baseline_mb`` (RSS before the gradient, after the inputs and a
+        warm-up), ``peak_mb`` (peak RSS after it), ``increase_mb`` (their
+        difference), ``inputs_mb``, ``seconds`` and ``peak_reset`` (False if
+        the peak could not be reset after the warm-up, so it may include it).
+    """
+    system, q0, u, make_loss = build(problem)
+    gradient(method, system, q0, np.ascontiguousarray(u[:, :WARMUP_STEPS]), make_loss())
+    gc.collect()
+    reset = _reset_peak_rss()
+    baseline = _current_rss_bytes()
+    t0 = time.perf_counter()
+    gradient(method, system, q0, u, make_loss())
+    seconds = time.perf_counter() - t0
+    peak = _peak_rss_bytes()
+    mb = 1024.0**2
+    return dict(method=method, n_steps=problem.n_steps, baseline_mb=baseline / mb,
+                peak_mb=peak / mb, increase_mb=(peak - baseline) / mb, inputs_mb=u.nbytes / mb,
+                seconds=seconds, peak_reset=reset)
+
+
+def measure_memory_in_subprocess(method: str, problem: Problem) -> dict:
+    """Run :func:`memory_worker` in a new interpreter and return its result."""
+    env = dict(os.environ)
+    # the child imports the same physsim as this process
+    root = os.path.dirname(os.path.dirname(os.path.abspath(physsim.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker",
+           json.dumps({"method": method, **asdict(problem)})]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory worker {method} L={problem.n_steps} failed "
+                           f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------- (b) time
+def best_time(fn, repeats: int) -> tuple[float, list[float]]:
+    """Best wall time of ``repeats`` calls and all times, seconds."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times
+
+
+def measure_time(problem: Problem, repeats: int) -> dict:
+    """Best wall time of RHEL and BPTT gradients (and of a bare forward run, for scale)."""
+    system, q0, u, make_loss = build(problem)
+    warm = np.ascontiguousarray(u[:, :WARMUP_STEPS])
+    out = {}
+    for method in ("rhel", "bptt"):
+        gradient(method, system, q0, warm, make_loss())
+        out[method], out[method + "_all"] = best_time(
+            lambda m=method: gradient(m, system, q0, u, make_loss()), repeats)
+    physsim.simulate(system, q0, None, warm, sum_positions=True)
+    out["forward"], _ = best_time(
+        lambda: physsim.simulate(system, q0, None, u, sum_positions=True), repeats)
+    out["ratio"] = out["rhel"] / out["bptt"]
+    return out
+
+
+# ------------------------------------------------------ (c) float32 agreement
+def measure_float32(problem: Problem) -> dict:
+    """Per-tensor agreement of float32 RHEL (defaults) with float64 BPTT."""
+    system, q0, u, make_loss = build(problem)
+    reference = bptt_gradient(system, q0, None, u, make_loss(), dtype=np.float64)
+    result = rhel_gradient(system, q0, None, u, make_loss(), dtype=np.float32)
+    agreements = compare(result, reference)
+    targeted = [name for name in agreements if name in system.param_names or name == "inputs"]
+    return dict(agreements=agreements, targeted=targeted, eps=result.info["eps"],
+                min_cosine=min(agreements[n].cosine for n in targeted),
+                max_norm_ratio_error=max(abs(agreements[n].norm_ratio - 1.0) for n in targeted))
+
+
+# ------------------------------------------------------------------ driver
+def run(sizes: Sizes, log=print) -> dict:
+    """Run (a), (b) and (c); return the detailed results and the JSON figures."""
+    # compile (or load) every kernel here once, so the workers find a warm numba cache
+    system, q0, u, make_loss = build(Problem(sizes.memory_units, sizes.inputs, sizes.batch,
+                                             WARMUP_STEPS))
+    for method in ("rhel", "bptt"):
+        gradient(method, system, q0, u, make_loss())
+    memory = []
+    for method in ("rhel", "bptt"):
+        for n_steps in sizes.memory_lengths:
+            problem = Problem(sizes.memory_units, sizes.inputs, sizes.batch, n_steps)
+            r = measure_memory_in_subprocess(method, problem)
+            log(f"  (a) {method:4s} L={n_steps:>7}: +{r['increase_mb']:.1f} MB "
+                f"(inputs {r['inputs_mb']:.1f} MB, {r['seconds']:.1f} s)")
+            memory.append(r)
+
+    def growth(method):
+        inc = {r["n_steps"]: r["increase_mb"] for r in memory if r["method"] == method}
+        return inc[sizes.memory_lengths[-1]] / inc[sizes.memory_lengths[0]]
+
+    timing = measure_time(Problem(sizes.time_units, sizes.inputs, sizes.batch, sizes.time_steps),
+                          sizes.repeats)
+    log(f"  (b) RHEL {timing['rhel']:.2f} s, BPTT {timing['bptt']:.2f} s, "
+        f"forward {timing['forward']:.2f} s")
+    f32 = measure_float32(Problem(sizes.f32_units, sizes.inputs, sizes.batch, sizes.f32_steps))
+    log(f"  (c) min cosine {f32['min_cosine']:.6f}, max |norm ratio - 1| "
+        f"{f32['max_norm_ratio_error']:.2e}")
+    figures = {
+        "rhel_mem_growth_1k_to_100k": growth("rhel"),
+        "bptt_mem_growth_1k_to_100k": growth("bptt"),
+        "rhel_over_bptt_time": timing["ratio"],
+        "f32_min_cosine": f32["min_cosine"],
+        "f32_max_norm_ratio_error": f32["max_norm_ratio_error"],
+    }
+    return dict(memory=memory, timing=timing, float32=f32, figures=figures)
+
+
+def format_table(result: dict, sizes: Sizes) -> str:
+    """Readable tables of (a), (b), (c) and the verdicts on the targets."""
+    f = result["figures"]
+    lengths = sizes.memory_lengths
+
+    def verdict(ok):
+        return "met" if ok else "MISSED"
+
+    lines = [f"(a) peak memory increase over inputs + warm-up, LinearHRU P={sizes.memory_units}, "
+             f"{sizes.inputs} inputs, batch {sizes.batch}, pooled cross-entropy (MB)",
+             f"{'L':>9}" + "".join(f"{m:>12}" for m in ("RHEL", "BPTT", "inputs"))]
+    for n_steps in lengths:
+        row = {r["method"]: r for r in result["memory"] if r["n_steps"] == n_steps}
+        lines.append(f"{n_steps:>9}{row['rhel']['increase_mb']:>12.1f}"
+                     f"{row['bptt']['increase_mb']:>12.1f}{row['rhel']['inputs_mb']:>12.1f}")
+    if not all(r["peak_reset"] for r in result["memory"]):
+        lines.append("(peak RSS could not be reset after the warm-up: peaks may include it)")
+    lines += [
+        f"growth {lengths[0]} -> {lengths[-1]} steps: RHEL x{f['rhel_mem_growth_1k_to_100k']:.3f} "
+        f"(target <= x{TARGET_RHEL_MEM_GROWTH}: "
+        f"{verdict(f['rhel_mem_growth_1k_to_100k'] <= TARGET_RHEL_MEM_GROWTH)}), "
+        f"BPTT x{f['bptt_mem_growth_1k_to_100k']:.1f} (x{lengths[-1] / lengths[0]:.0f} for linear)",
+        "",
+    ]
+    t = result["timing"]
+    lines += [
+        f"(b) one gradient, LinearHRU P={sizes.time_units}, {sizes.inputs} inputs, batch "
+        f"{sizes.batch}, L={sizes.time_steps}, float64 (best of {sizes.repeats}; "
+        f"{numba.get_num_threads()} numba threads)",
+        f"    RHEL (input_gradient=False) {t['rhel']:8.2f} s   "
+        f"[{', '.join(f'{x:.2f}' for x in t['rhel_all'])}]",
+        f"    BPTT (always with dL/du)    {t['bptt']:8.2f} s   "
+        f"[{', '.join(f'{x:.2f}' for x in t['bptt_all'])}]",
+        f"    bare forward simulate       {t['forward']:8.2f} s   (RHEL = forward + 2 echoes)",
+        f"RHEL / BPTT = {f['rhel_over_bptt_time']:.3f} (target <= {TARGET_TIME_RATIO}: "
+        f"{verdict(f['rhel_over_bptt_time'] <= TARGET_TIME_RATIO)})",
+        "",
+    ]
+    c = result["float32"]
+    lines += [
+        f"(c) float32 RHEL (defaults, eps={c['eps']:.3g}) vs float64 BPTT, LinearHRU "
+        f"P={sizes.f32_units}, {sizes.inputs} inputs, batch {sizes.batch}, L={sizes.f32_steps}",
+        f"{'tensor':>10}{'cosine':>12}{'norm ratio':>12}{'max rel err':>13}",
+    ]
+    for name, a in c["agreements"].items():
+        note = "" if name in c["targeted"] else "   (not in target)"
+        lines.append(f"{name:>10}{a.cosine:>12.6f}{a.norm_ratio:>12.6f}"
+                     f"{a.max_relative_error:>13.2e}{note}")
+    ok = (f["f32_min_cosine"] >= TARGET_COSINE
+          and f["f32_max_norm_ratio_error"] <= TARGET_NORM_RATIO_ERROR)
+    lines.append(f"min cosine {f['f32_min_cosine']:.6f} (>= {TARGET_COSINE}), "
+                 f"max |norm ratio - 1| {f['f32_max_norm_ratio_error']:.2e} "
+                 f"(<= {TARGET_NORM_RATIO_ERROR}): {verdict(ok)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark; print the tables, write JSON if asked, return the JSON figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (under a minute): memory at L=1k/3k/10k with P=32; "
+                             "P=32, L=2,000 for time and float32")
+    parser.add_argument("--json", metavar="FILE", help="write the figures as a flat JSON object")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed gradients per method in (b); the best is reported")
+    parser.add_argument("--memory-worker", metavar="SPEC", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_worker:
+        spec = json.loads(args.memory_worker)
+        method = spec.pop("method")
+        print(json.dumps(memory_worker(method, Problem(**spec))))
+        return {}
+    sizes = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error("--repeats must be a positive integer")
+        sizes = Sizes(**{**asdict(sizes), "repeats": args.repeats})
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"bench_rhel ({'quick' if args.quick else 'full'}): physsim from "
+          f"{os.path.dirname(physsim.__file__)}, numba {numba.__version__}, "
+          f"{numba.get_num_threads()} threads, load average {load:.2f}", flush=True)
+    result = run(sizes, log=lambda s: print(s, flush=True))
+    print(format_table(result, sizes))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result["figures"], fh, indent=2)
+        print(f"wrote {args.json}")
+    return result["figures"]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
