@@ -17,6 +17,10 @@ Figures (flat JSON with ``--json FILE``):
     Ratio of the two (target >= 1.7 on 2 cores at full size).
 ``seconds_1_worker``, ``seconds_2_workers``, ``n_points``, ``n_steps``, ``cores``
     Raw numbers.
+``load_average_before``
+    1-minute load average when the benchmark started: other processes on the
+    machine take cores from the workers, and the speed-up says nothing then
+    (a warning is printed when it is above 0.5).
 
 ``--quick`` uses 1,500 steps per sequence instead of 12,000 (worker start-up is
 then a larger share of the time, so the speed-up is lower).
@@ -64,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = sweep_config(n_steps)
     n_points = len(cfg.tasks())
     cores = len(os.sched_getaffinity(0))
-    out: dict = {"n_points": n_points, "n_steps": n_steps, "cores": cores}
+    load = os.getloadavg()[0]
+    out: dict = {"n_points": n_points, "n_steps": n_steps, "cores": cores,
+                 "load_average_before": load}
     with tempfile.TemporaryDirectory() as tmp:
         # compile/load the numba caches once, outside the timings
         run_sweep(sweep_config(50), output=Path(tmp) / "warm.h5", workers=0, progress=False)
@@ -91,6 +97,9 @@ def main(argv: list[str] | None = None) -> dict:
           "points/s")
     print(f"  speed-up : {out['speedup_2_workers']:.2f}  (target >= 1.7 on 2 cores); results "
           "identical")
+    if load > 0.5:
+        print(f"  warning: the load average was {load:.2f} when the benchmark started; other "
+              "processes shared the cores, so the speed-up understates the executor")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return out
