@@ -485,3 +485,37 @@ def test_hssm_tables_are_checked():
         parse_sweep_config({"sweep": {"metrics": ["hssm_training"]}})
     with pytest.raises(ValueError, match=r"missing table\(s\) \['\[system\]'"):
         parse_sweep_config({"sweep": {"metrics": ["gradient_fidelity"]}, "hssm": HSSM_TABLES})
+
+
+# ------------------------------------------------------------------ thresholds
+def _synthetic_results(axis, means):
+    """A one-axis sweep result with two seeds whose mean is ``means`` (spread +-0.001)."""
+    from physsim.sweeps import SweepResults
+
+    n = len(means)
+    values = np.array([[m - 0.001] for m in means] + [[m + 0.001] for m in means])
+    order = np.argsort(np.r_[np.arange(n), np.arange(n)], kind="stable")
+    return SweepResults(
+        path=Path("x.h5"), name="x", config={}, config_text="", mode="grid", axes=[axis],
+        coordinates=np.array([[axis.coordinate(v)] for v in axis.values]),
+        seeds=np.array([0, 1]), columns=["cosine/all"], values=values[order],
+        curves={}, status=np.full(2 * n, DONE, np.int8), errors=[""] * 2 * n,
+        warnings=[""] * 2 * n, workers=[""] * 2 * n, hardware=[""] * 2 * n,
+        seconds=np.zeros(2 * n), task_point=np.repeat(np.arange(n), 2),
+        task_seed=np.tile([0, 1], n))
+
+
+def test_threshold_interpolates_from_the_good_end():
+    from physsim.sweeps import Axis
+
+    noise = Axis("NoisyAnalog.flip_noise", "NoisyAnalog", "flip_noise", (1e-3, 1e-2, 1e-1), "log")
+    t = _synthetic_results(noise, [1.0, 0.995, 0.9]).threshold("cosine/all", "flip_noise", 0.99)
+    assert t.kind == "crossing" and (t.last_good, t.first_bad) == (1e-2, 1e-1)
+    assert t.value == pytest.approx(10 ** (-2 + 0.005 / 0.095), rel=1e-12)
+    bits = Axis("FinitePrecision.state_bits", "FinitePrecision", "state_bits", (2, 4, 8))
+    t = _synthetic_results(bits, [0.5, 0.98, 1.0]).threshold("cosine/all", "state_bits", 0.99)
+    assert (t.last_good, t.first_bad) == (8, 4) and t.value == pytest.approx(6.0)
+    assert _synthetic_results(bits, [0.995, 0.999, 1.0]).threshold(
+        "cosine/all", 0, 0.99).kind == "above"
+    assert _synthetic_results(bits, [0.1, 0.2, 0.3]).threshold(
+        "cosine/all", 0, 0.99).kind == "below"
