@@ -281,3 +281,20 @@ def test_cli_train_and_resume(tmp_path, capsys):
     bad.write_text('[data]\nname = "synthetic_frequencies"\n[model]\nunits = "many"\n')
     assert cli_train([str(bad), "--rule", "rhel", "--out", str(tmp_path / "b.h5"),
                       "--quiet"]) == 2
+
+
+def test_shipped_configs_are_valid():
+    """Every experiments/configs/hssm_*.toml parses, names a known dataset with options its
+    loader takes, and describes a valid model (nothing is loaded)."""
+    from pathlib import Path
+
+    from physsim.hssm import HSSMConfig
+    from physsim.hssm.training import check_data_table
+
+    folder = Path(__file__).resolve().parent.parent / "experiments" / "configs"
+    paths = sorted(folder.glob("hssm_*.toml"))
+    assert len(paths) >= 4
+    for path in paths:
+        cfg = RunConfig.from_file(path)
+        check_data_table(cfg.data)
+        HSSMConfig.from_dict(cfg.model, n_inputs=3, n_outputs=2, task="classification")

@@ -224,23 +224,8 @@ def dataset_names() -> list[str]:
     return list(SYNTHETIC_DATASETS) + list(DATASETS)
 
 
-def load_data(table: dict[str, Any], seed: int = 0) -> SequenceDataset:
-    """Load the dataset of a ``[data]`` table.
-
-    Parameters
-    ----------
-    table : dict
-        ``name`` (see :func:`dataset_names`) and the loader's keyword arguments.
-    seed : int
-        Passed as the loader's ``seed`` when the loader takes one and the table does not
-        set it.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a keyword the loader does not accept (the message lists
-        the valid ones).
-    """
+def _data_loader(table: dict[str, Any]):
+    """The loader of a ``[data]`` table and its keyword arguments, checked (nothing loaded)."""
     from ..data import DATASETS  # noqa: PLC0415
 
     kwargs = dict(table)
@@ -261,6 +246,38 @@ def load_data(table: dict[str, Any], seed: int = 0) -> SequenceDataset:
     if bad:
         raise ValueError(f"[data]: dataset {name!r} does not take {sorted(bad)}; its options "
                          f"are: {', '.join(sorted(accepted))}")
+    return loader, kwargs, accepted
+
+
+def check_data_table(table: dict[str, Any]) -> None:
+    """Check a ``[data]`` table (name and loader options) without loading anything.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or an option the loader does not take.
+    """
+    _data_loader(table)
+
+
+def load_data(table: dict[str, Any], seed: int = 0) -> SequenceDataset:
+    """Load the dataset of a ``[data]`` table.
+
+    Parameters
+    ----------
+    table : dict
+        ``name`` (see :func:`dataset_names`) and the loader's keyword arguments.
+    seed : int
+        Passed as the loader's ``seed`` when the loader takes one and the table does not
+        set it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a keyword the loader does not accept (the message lists
+        the valid ones).
+    """
+    loader, kwargs, accepted = _data_loader(table)
     if "seed" in accepted and "seed" not in kwargs:
         kwargs["seed"] = int(seed)
     return loader(**kwargs)
