@@ -113,6 +113,23 @@ def test_hru_layer_rhel_matches_bptt(kind, cplx, kw):
         assert np.linalg.norm(g) > 0, name
 
 
+@pytest.mark.parametrize("kind", ["linear", "nonlinear"])
+def test_hru_layer_one_sided_estimator(kind):
+    """Forward + one echo: an O(nudge) bias (for linear units too), small at the default."""
+    rng = np.random.default_rng(2)
+    x, r = rng.standard_normal((2, 3, 40, 3))
+    out = {}
+    for rule in ("bptt", "rhel"):
+        layer = HRULayer(kind, 3, 4, rng=np.random.default_rng(0), rule=rule,
+                         estimator="one_sided", nonlinear_step=0.3)
+        layer.forward(x)
+        gx = layer.backward(r)
+        out[rule] = {**layer.gradients(), "x": gx}
+    assert layer.last_backward_info["estimator"] == "one_sided"
+    for name, ref in out["bptt"].items():
+        assert _rel_err(out["rhel"][name], ref) < 1e-3, name
+
+
 def test_nonlinear_step_is_trained_by_rhel():
     """The step lives in H: RHEL returns its exact (non-zero) gradient, equal to BPTT's."""
     g = {}

@@ -105,7 +105,8 @@ class HRULayer(Layer):
     relative_nudge : float, optional
         RHEL nudge as a fraction of the state scale (default
         :func:`physsim.rhel.default_relative_nudge`: 1 for the linear unit, exact at any
-        size; 1e-4 in float64 for the nonlinear unit).
+        size with the centred estimator; 1e-4 in float64 for the nonlinear unit and for
+        the one-sided estimator, whose O(nudge) bias is there for linear units too).
     estimator : {"centred", "one_sided"}, default "centred"
         RHEL estimator.
     hardware : HardwareModel or str, optional
@@ -212,6 +213,19 @@ class HRULayer(Layer):
                             alpha=max(float(p["alpha_raw"][0]), 0.0), step=self._step(),
                             B=p["B"])
 
+    def _relative_nudge(self) -> float | None:
+        """The relative nudge handed to RHEL (None: its default).
+
+        The one-sided estimator has an O(nudge) bias even for linear units (the half-step
+        dH/dtheta is quadratic in the state), so RHEL's linear default of 1 does not apply
+        to it: without an explicit nudge it gets 1e-4 (float64) or 1e-2 (float32).
+        """
+        if self.relative_nudge is not None or self.eps is not None:
+            return self.relative_nudge
+        if self.estimator == "one_sided":
+            return 1e-4 if np.dtype(self.dtype) == np.float64 else 1e-2
+        return None
+
     def _step(self) -> float:
         p = self.params
         if self.step_parametrization == "log":
@@ -273,7 +287,7 @@ class HRULayer(Layer):
         loss = CotangentSequence(cot_y)
         if self.rule == "rhel":
             res = rhel_gradient(system, q0, None, x, loss, eps=self.eps,
-                                relative_nudge=self.relative_nudge, estimator=self.estimator,
+                                relative_nudge=self._relative_nudge(), estimator=self.estimator,
                                 input_gradient=True, **kwargs)
         else:
             res = bptt_gradient(system, q0, None, x, loss, **kwargs)
