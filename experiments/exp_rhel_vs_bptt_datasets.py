@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -145,15 +146,15 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int) -> 
     import tomllib  # noqa: PLC0415
 
     lines = ["# BPTT vs RHEL on offline real datasets", "",
-             f"Linear HSSMs trained from the same seeds ({', '.join(map(str, seeds))}) under "
+             f"HSSMs trained from the same seeds ({', '.join(map(str, seeds))}) under "
              "each rule; the test metric is taken at the best validation step (early stopping "
              "on the validation metric). Mean and sample standard deviation over the seeds. "
              "The seed sets the initialisation, the data split (where the loader draws one), "
              "the batch order and the dropout masks, so BPTT and RHEL runs with the same seed "
              "see the same data in the same order.", ""]
-    lines += ["| dataset | metric | trivial baseline | BPTT | RHEL | RHEL within 1 std of BPTT "
-              "| both beat baseline | steps (BPTT / RHEL) | s per step (BPTT / RHEL) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| dataset | model | metric | trivial baseline | BPTT | RHEL | RHEL within 1 std of "
+              "BPTT | both beat baseline | steps (BPTT / RHEL) | s per step (BPTT / RHEL) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     details = []
     for d in datasets:
         bp = records[(d, "bptt")]
@@ -174,7 +175,11 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int) -> 
         steps = {r: np.mean([rec.result["steps"] for rec in records[(d, r)]]) for r in RULES}
         sps = {r: np.mean([rec.result["wall_time_s"] / rec.result["steps"]
                            for rec in records[(d, r)]]) for r in RULES}
-        lines.append(f"| {d} | test {metric} | {base_s} | {fmt(mb, sb)} | {fmt(mr, sr)} | "
+        mc = json.loads(bp[0].attrs["model_config_json"])
+        model = (f"{mc['hru']}{' complex' if mc['hru'] == 'linear' and mc['complex'] else ''}, "
+                 f"{mc['n_blocks']} blocks, H {mc['hidden']}, P {mc['units']}")
+        lines.append(f"| {d} | {model} | test {metric} | {base_s} | {fmt(mb, sb)} | "
+                     f"{fmt(mr, sr)} | "
                      f"{'yes' if within else 'NO'} (diff {abs(mr - mb):.3g}, std {sb:.3g}) | "
                      f"{'yes' if beat else 'NO'} | {steps['bptt']:.0f} / {steps['rhel']:.0f} | "
                      f"{sps['bptt']:.2f} / {sps['rhel']:.2f} |")
