@@ -49,7 +49,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         raise TypeError(f"loss must be a physsim.losses.Loss, got {type(loss).__name__}")
     run = prepare_run(system, dt=dt, integrator=integrator, dtype=dtype, hardware=hardware,
                       seed=seed)
-    kern = run.system.kernels
+    kern = run.kernels
     if not kern.has_adjoint:
         raise ValueError(f"{type(run.system).__name__} does not provide the adjoint callbacks "
                          f"{kern.missing_adjoint()} that BPTT needs")

@@ -22,7 +22,7 @@ from ._kernels import loops
 from ._validation import as_finite_array, check_positive
 from .hardware import HardwareModel, resolve_hardware
 from .integrators import Integrator, get_integrator
-from .systems.base import HamiltonianSystem
+from .systems.base import HamiltonianSystem, SystemKernels
 
 _DTYPES = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32}
 DEFAULT_CHUNK = 1024
@@ -104,6 +104,7 @@ class _Run:
     hardware: HardwareModel
     hook: Callable
     hw_params: np.ndarray
+    kernels: SystemKernels
     q_quantum: Any
     p_quantum: Any
     seed: int
@@ -166,6 +167,7 @@ def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtyp
                 coefs=coefs, theta=device.pack_theta(dtype), theta64=device.pack_theta(np.float64),
                 input_matrix=np.asarray(device.input_matrix, dtype=np.float64), hardware=hw,
                 hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
+                kernels=device.kernels.typed(dtype),
                 q_quantum=dtype(qq), p_quantum=dtype(pq), seed=int(seed))
 
 
@@ -323,10 +325,10 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
         if start == 0 and record_energy:
             for b in range(B):
                 d0 = drives[0 if drives.shape[0] == 1 else b, 0]
-                rec_e[b, 0] = (run.system.kernels.kinetic(P[b], run.theta)
-                               + run.system.kernels.potential(Q[b], d0, run.theta))
+                rec_e[b, 0] = (run.kernels.kinetic(P[b], run.theta)
+                               + run.kernels.potential(Q[b], d0, run.theta))
         g_drive = np.zeros((B, stop - start, run.system.n_drive if measure else 0))
-        k = run.system.kernels
+        k = run.kernels
         loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential, k.kinetic,
                        k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
                        k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, drives,
@@ -436,7 +438,7 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     g_comp = np.zeros((B, nt))
     g_b = np.zeros((B, nd, run.system.n_inputs))
     drive_all = np.zeros((B, n_steps, nd)) if keep_drive else None
-    k = run.system.kernels
+    k = run.kernels
     dt = run.dtype
     # writeable C arrays: the compiled signature does not accept read-only (broadcast) views
     aux = np.require(aux, dtype=dt, requirements=["C", "W"])

@@ -169,3 +169,39 @@ def test_user_system_validation(fpu):
     chain = fpu.FPUChain(mass=1.0, stiffness=1.0, beta=0.0, input_matrix=np.zeros((3, 1)))
     with pytest.raises(ValueError, match="stability limit"):
         simulate(chain, np.zeros(3), n_steps=1, dt=2.0 / chain.max_frequency())
+
+
+def test_float32_run_after_kernels_were_called_from_python(fpu):
+    """A kernel first called from Python with float32 arrays (numba then infers a
+    float64 return for ``s = 0.0`` accumulators) must not break a float32 run:
+    the compiled loops need ``float32(...)``.  Fresh dispatchers make the call
+    order of this test independent of the rest of the suite."""
+    import dataclasses
+
+    from numba import njit
+
+    from physsim.systems import SystemKernels
+
+    fresh = SystemKernels(**{f.name: None if getattr(fpu.FPUChain.kernels, f.name) is None
+                             else njit(getattr(fpu.FPUChain.kernels, f.name).py_func)
+                             for f in dataclasses.fields(SystemKernels)})
+
+    class FreshChain(fpu.FPUChain):
+        kernels = fresh
+
+    chain = FreshChain(mass=1.0, stiffness=1.0, beta=0.5, input_matrix=np.eye(3)[:, :1])
+    p32 = np.ones(3, np.float32)
+    theta32 = chain.pack_theta(np.float32)
+    lazily = fresh.kinetic(p32, theta32)  # Python call: numba picks the return type
+    assert lazily == pytest.approx(1.5)
+    assert fresh.kinetic.overloads[tuple(fresh.kinetic.signatures[0])].signature.return_type \
+        .bitwidth == 64, "the scenario needs a lazily compiled float64-returning overload"
+
+    q0 = np.array([[0.1, -0.2, 0.05]])
+    u = np.sin(np.linspace(0, 3, 40))[None, :, None]
+    runs = {dt: simulate(chain, q0, None, u, dt=0.05, record_every=1, record_energy=True,
+                         dtype=dt) for dt in (np.float32, np.float64)}
+    assert runs[np.float32].positions.dtype == np.float32
+    np.testing.assert_allclose(runs[np.float32].positions, runs[np.float64].positions,
+                               atol=1e-5)
+    np.testing.assert_allclose(runs[np.float32].energy, runs[np.float64].energy, rtol=1e-4)

@@ -103,3 +103,69 @@ def callback_types(dtype) -> dict[str, types.FunctionType]:
         # cotangent(q, state_index, aux_of_trajectory, aux_shared, out)
         "cotangent": ft(void(a1, types.int64, a2, a2, a1)),
     }
+
+
+# Dispatchers with an overload of exactly a callback signature, by
+# (id(dispatcher), signature).  The value keeps the dispatcher alive so its id
+# cannot be reused.
+_EXACT: dict = {}
+
+
+def exact_callback(dispatcher, ftype: types.FunctionType, name: str = "callback"):
+    """A dispatcher whose overload for ``ftype``'s argument types has its return type.
+
+    Numba keeps one overload per argument types.  If a scalar-returning kernel
+    such as ``kinetic`` was first called from Python with float32 arrays, numba
+    inferred its return type (float64 when the kernel accumulates into
+    ``0.0``) and a compiled loop that expects ``float32(...)`` then refuses the
+    dispatcher.  This compiles the exact signature up front and, when an
+    overload with another return type already exists, uses a twin dispatcher of
+    the same Python function, so the result never depends on call order.
+
+    Parameters
+    ----------
+    dispatcher : numba.core.registry.CPUDispatcher
+        An ``@njit`` kernel.
+    ftype : numba.types.FunctionType
+        Its callback type, from :func:`callback_types`.
+    name : str
+        Callback name, for error messages.
+
+    Returns
+    -------
+    numba.core.registry.CPUDispatcher
+        ``dispatcher`` itself or its twin.
+
+    Raises
+    ------
+    TypeError
+        If the kernel is not an ``@njit`` function or does not compile for the
+        signature.
+    """
+    from numba.core import errors
+    from numba.core.registry import CPUDispatcher
+
+    if not isinstance(dispatcher, CPUDispatcher):
+        raise TypeError(f"the {name} kernel must be a numba @njit function, got "
+                        f"{type(dispatcher).__name__}")
+    sig = ftype.signature
+    key = (id(dispatcher), sig)
+    hit = _EXACT.get(key)
+    if hit is not None:
+        return hit[1]
+    args = tuple(sig.args)
+    try:
+        existing = dispatcher.overloads.get(args)
+        if existing is None:
+            dispatcher.compile(sig)
+            existing = dispatcher.overloads[args]
+        result = dispatcher
+        if existing.signature.return_type != sig.return_type:
+            import numba
+
+            result = numba.njit(sig, cache=False)(dispatcher.py_func)
+    except errors.TypingError as exc:
+        raise TypeError(f"the {name} kernel {dispatcher.py_func.__qualname__} does not compile "
+                        f"for the callback signature {sig}: {exc}") from None
+    _EXACT[key] = (dispatcher, result)
+    return result

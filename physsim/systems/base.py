@@ -8,7 +8,11 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from .._kernels.signatures import ADJOINT_CALLBACKS, SIMULATION_CALLBACKS
+from .._kernels.signatures import (ADJOINT_CALLBACKS, SIMULATION_CALLBACKS, callback_types,
+                                   exact_callback)
+
+
+_ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,32 @@ class SystemKernels:
     def missing_adjoint(self) -> list[str]:
         """Names of the adjoint callbacks that are missing."""
         return [name for name in ADJOINT_CALLBACKS if getattr(self, name) is None]
+
+    def typed(self, dtype: Any) -> SystemKernels:
+        """These kernels, each compiled for exactly its callback signature in ``dtype``.
+
+        The compiled loops take the callbacks as typed first-class functions;
+        this makes sure each one has an overload of that exact type (see
+        :func:`physsim._kernels.signatures.exact_callback`), whatever the
+        kernels were called with before.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+            State dtype, float64 or float32.
+
+        Returns
+        -------
+        SystemKernels
+        """
+        from numba import from_dtype
+
+        ftypes = callback_types(from_dtype(np.dtype(dtype)))
+        bound = {}
+        for name in _ALL_CALLBACKS:
+            kernel = getattr(self, name)
+            bound[name] = None if kernel is None else exact_callback(kernel, ftypes[name], name)
+        return SystemKernels(**bound)
 
 
 @dataclass(frozen=True)
