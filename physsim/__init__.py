@@ -8,7 +8,8 @@ differences.
 """
 
 from ._version import __version__
-from .hardware import HardwareModel
+from .bptt import bptt_gradient
+from .hardware import FixedChip, HardwareModel
 from .integrators import (
     INTEGRATORS,
     Integrator,
@@ -18,6 +19,7 @@ from .integrators import (
     Yoshida4,
     get_integrator,
 )
+from .rhel import rhel_gradient
 from .simulate import Trajectory, simulate
 from .systems import (
     Circuit,
@@ -30,7 +32,10 @@ from .systems import (
 )
 
 __all__ = [
-    "__version__", "HardwareModel", "INTEGRATORS", "Integrator", "StormerVerlet",
-    "SymplecticEuler", "VelocityVerlet", "Yoshida4", "get_integrator", "Trajectory", "simulate",
-    "Circuit", "CircuitSystem", "CoupledOscillators", "HamiltonianSystem", "LinearHRU", "NonlinearHRU", "SystemKernels",
+    "__version__", "bptt_gradient", "rhel_gradient", "simulate", "Trajectory",
+    "FixedChip", "HardwareModel",
+    "INTEGRATORS", "Integrator", "StormerVerlet", "SymplecticEuler", "VelocityVerlet", "Yoshida4",
+    "get_integrator",
+    "Circuit", "CircuitSystem", "CoupledOscillators", "HamiltonianSystem", "LinearHRU",
+    "NonlinearHRU", "SystemKernels",
 ]

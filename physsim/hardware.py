@@ -126,6 +126,87 @@ class HardwareModel:
 IDEAL = HardwareModel()
 
 
+class FixedChip(HardwareModel):
+    """A hardware model whose device instance is drawn from a fixed seed.
+
+    Training in situ runs many RHEL steps on *one* chip: the static mismatch
+    and parameter quantisation must stay the same while the per-step noise
+    changes from step to step.  The plug keys both by the same ``seed``, so
+    this wrapper realises the device with ``chip_seed`` and passes the run's
+    seed to every other hook.
+
+    Parameters
+    ----------
+    inner : HardwareModel
+        The model wrapped.
+    chip_seed : int
+        Seed of the device instance.
+    """
+
+    def __init__(self, inner: HardwareModel, chip_seed: int) -> None:
+        self.inner = inner
+        self.chip_seed = int(chip_seed)
+
+    @property
+    def is_ideal(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.is_ideal
+
+    @property
+    def has_step_noise(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.has_step_noise
+
+    @property
+    def per_trajectory_inputs(self) -> bool:  # type: ignore[override]
+        """As the inner model."""
+        return self.inner.per_trajectory_inputs
+
+    def realize(self, system, seed):
+        """The inner model's device instance for ``chip_seed`` (``seed`` is ignored)."""
+        return self.inner.realize(system, self.chip_seed)
+
+    def between_passes(self, system, seed, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.between_passes(system, seed, pass_index)
+
+    def write_inputs(self, inputs, seed, pass_index, step_offset):
+        """Delegate to the inner model."""
+        return self.inner.write_inputs(inputs, seed, pass_index, step_offset)
+
+    def write_nudges(self, cotangents, seed, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.write_nudges(cotangents, seed, pass_index)
+
+    def step_hook(self, system, dtype, dt):
+        """Delegate to the inner model."""
+        return self.inner.step_hook(system, dtype, dt)
+
+    def quanta(self, system):
+        """Delegate to the inner model."""
+        return self.inner.quanta(system)
+
+    def flip(self, q, p, seed, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.flip(q, p, seed, pass_index)
+
+    def read_outputs(self, values, seed, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.read_outputs(values, seed, pass_index)
+
+    def read_accumulators(self, values, seed, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.read_accumulators(values, seed, pass_index)
+
+    def end_of_pass(self, hw_params, pass_index):
+        """Delegate to the inner model."""
+        return self.inner.end_of_pass(hw_params, pass_index)
+
+    def describe(self):
+        """The inner model's description and the chip seed."""
+        return {**self.inner.describe(), "chip_seed": self.chip_seed}
+
+
 def resolve_hardware(hardware: HardwareModel | str | None) -> HardwareModel:
     """Return a hardware model from ``None`` (ideal), an instance, or a preset name.
 

@@ -81,7 +81,8 @@ from .config import (MODES, Axis, Point, SweepConfig, Task, load_sweep_config,
                      parse_sweep_config)
 from .executors import DaskExecutor, LocalExecutor, SerialExecutor
 from .metrics import METRICS, Metric, TaskResult, get_metric, run_task
-from .problem import FixedChip, Problem, build_hardware, build_problem
+from ..hardware import FixedChip
+from .problem import Problem, build_hardware, build_problem
 from .runner import SweepSummary, run_sweep
 from .store import SweepFileError, SweepResults, Threshold, load_sweep
 

@@ -50,7 +50,8 @@ from ..gradients import agreement
 from ..losses import PooledCrossEntropy, constant_cotangent
 from ..rhel import rhel_gradient
 from ..simulate import as_batch_states, as_input_sequence, prepare_run, run_echoes, simulate
-from .problem import FixedChip, Problem, build_hardware, build_problem
+from ..hardware import FixedChip
+from .problem import Problem, build_hardware, build_problem
 
 
 @dataclass
