@@ -20,9 +20,10 @@ import h5py
 import numpy as np
 
 from ._version import __version__
-from .bptt import bptt_gradient
+from .bptt import bptt_gradient, loss_of
 from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillator_springs, six_oscillators
 from .gradients import compare
+from .hardware import FixedChip, resolve_hardware
 from .losses import MSEReadout
 from .nn.optim import Adam
 from .plotting import (plot_echo_trajectories, plot_energy_error, plot_learning_curves,
@@ -88,6 +89,9 @@ def _train(label, rule, parametrisation, theta0, input_matrix, u, loss, *, steps
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     theta = {k: v.copy() for k, v in theta0.items()}
+    # Training in situ happens on one chip: its mismatch is drawn once from
+    # ``seed`` while the thermal and read-out noise is fresh at every step.
+    chip = None if hardware is None else FixedChip(resolve_hardware(hardware), chip_seed=seed)
     opt = Adam(lr=lr)
     run = TrainingRun(label)
     t0 = time.perf_counter()
@@ -95,15 +99,18 @@ def _train(label, rule, parametrisation, theta0, input_matrix, u, loss, *, steps
     for step in bar:
         system = parametrisation.to_system(theta, input_matrix)
         if rule == "rhel":
-            g = rhel_gradient(system, np.zeros(6), None, u, loss, dt=DT, hardware=hardware,
-                              seed=seed + step, input_gradient=False)
+            g = rhel_gradient(system, np.zeros(6), None, u, loss, dt=DT, hardware=chip,
+                              seed=step, input_gradient=False)
         else:
             g = bptt_gradient(system, np.zeros(6), None, u, loss, dt=DT)
         run.losses.append(float(g.loss))
         bar.set_postfix(loss=f"{g.loss:.3e}")
         opt.step(theta, parametrisation.chain(theta, g.params))
     final = parametrisation.to_system(theta, input_matrix)
-    run.final_loss = float(bptt_gradient(final, np.zeros(6), None, u, loss, dt=DT).loss)
+    # the loss the trained device achieves: on its own chip (one noisy forward
+    # pass with a seed no training step used) when trained in situ
+    run.final_loss = float(loss_of(final, np.zeros(6), None, u, loss, dt=DT, hardware=chip,
+                                   seed=steps))
     run.seconds = time.perf_counter() - t0
     run.theta = theta
     return run
@@ -131,7 +138,8 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
     progress : bool
         Show progress bars.
     seed : int
-        Seed of the hardware randomness.
+        Seed of the chip instance (static mismatch) of the hardware run; the
+        per-step noise of training step ``k`` uses seed ``k``.
 
     Returns
     -------

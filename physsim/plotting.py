@@ -135,8 +135,12 @@ def plot_learning_curves(histories: Mapping[str, Sequence[float]], *, ylabel: st
                          logy: bool = True, xlabel: str = "training step") -> Figure:
     """One line per run: e.g. ``{"RHEL, ideal": [...], "RHEL, noisy": [...], "BPTT": [...]}``."""
     fig, ax = _fig()
-    for label, values in histories.items():
-        ax[0, 0].plot(np.arange(len(values)), values, lw=1.2, label=label)
+    # cycle line styles too: runs that agree exactly (RHEL and BPTT on an ideal
+    # device) would otherwise hide one another
+    styles = ("-", "--", ":", "-.")
+    for i, (label, values) in enumerate(histories.items()):
+        ax[0, 0].plot(np.arange(len(values)), values, lw=1.4, ls=styles[i % len(styles)],
+                      label=label)
     if logy:
         ax[0, 0].set_yscale("log")
     ax[0, 0].set_xlabel(xlabel)
