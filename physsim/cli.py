@@ -44,6 +44,9 @@ def _cmd_info(args) -> int:
         print("Datasets: " + ", ".join(available_datasets()))
     except ImportError:
         pass
+    from .sweeps import METRICS
+
+    print("Sweep metrics: " + ", ".join(METRICS))
     return 0
 
 
