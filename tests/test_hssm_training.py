@@ -107,6 +107,32 @@ def test_rules_give_the_same_training_for_a_linear_model(tmp_path):
         np.testing.assert_allclose(p["rhel"][k], p["bptt"][k], rtol=1e-7, atol=1e-9)
 
 
+def test_step_batch_is_what_train_step_uses(tmp_path):
+    """step_batch(s) returns the cases and dropout generator of step s; an epoch's batches
+    are disjoint; bad step numbers are refused."""
+    tr = Trainer(_cfg(), rule="bptt", seed=7, run_file=tmp_path / "run.h5", progress=False)
+    seen = {}
+    exact = tr.model.loss_and_gradients
+
+    def spy(x, y, lengths, *, rng):
+        seen.update(x=x.copy(), y=y.copy(), lengths=lengths.copy(), draw=rng.random())
+        return exact(x, y, lengths, rng=rng)
+
+    tr.model.loss_and_gradients = spy
+    tr.train_step(3)
+    x, y, lengths, rng = tr.step_batch(3)
+    assert np.array_equal(x, seen["x"]) and np.array_equal(y, seen["y"])
+    assert np.array_equal(lengths, seen["lengths"]) and rng.random() == seen["draw"]
+    train = tr.dataset.train
+    per_epoch = train.n_cases // 16
+    rows = [tuple(r) for s in range(1, per_epoch + 1) for r in
+            tr.step_batch(s)[0].reshape(16, -1)]
+    assert len(set(rows)) == per_epoch * 16  # no case twice in an epoch
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="step must be a positive integer"):
+            tr.step_batch(bad)
+
+
 def _assert_same_run(a: Trainer, b: Trainer):
     pa, pb = a.model.parameters(), b.model.parameters()
     assert set(pa) == set(pb)

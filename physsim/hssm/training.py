@@ -519,14 +519,35 @@ class Trainer:
             self._perm_epoch = epoch
         return self._perm[pos * self._batch:(pos + 1) * self._batch]
 
+    def step_batch(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                             np.random.Generator]:
+        """Inputs, targets, lengths and dropout generator of optimisation step ``step``.
+
+        Parameters
+        ----------
+        step : int
+            1-based step number.
+
+        Returns
+        -------
+        x : ndarray, shape (batch, L, n_inputs)
+        y : ndarray
+            Labels (batch,) or targets (batch, L // output_step, n_out).
+        lengths : ndarray of int, shape (batch,)
+        rng : numpy.random.Generator
+            A fresh generator of the step's dropout masks (``default_rng([seed, 2, step])``).
+        """
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+            raise ValueError(f"step must be a positive integer, got {step!r}")
+        tr = self.dataset.train
+        idx = self._batch_indices(int(step))
+        return tr.x[idx], tr.y[idx], tr.lengths[idx], np.random.default_rng([self.seed, 2, step])
+
     def train_step(self, step: int) -> tuple[float, float]:
         """Run optimisation step number ``step`` (1-based); returns its loss and metric."""
-        tr = self.dataset.train
-        idx = self._batch_indices(step)
+        x, y, lengths, dropout_rng = self.step_batch(step)
         self.model.set_hardware_seed(_hardware_seed(self.seed, 3, step))
-        res, grads = self.model.loss_and_gradients(
-            tr.x[idx], tr.y[idx], tr.lengths[idx],
-            rng=np.random.default_rng([self.seed, 2, step]))
+        res, grads = self.model.loss_and_gradients(x, y, lengths, rng=dropout_rng)
         self.optimizer.step(self.model.parameters(), grads)
         metric = res.accuracy if self.dataset.task == "classification" else res.loss
         return float(res.loss), float(metric)
