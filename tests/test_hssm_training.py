@@ -317,10 +317,35 @@ def test_shipped_configs_are_valid():
     from physsim.hssm import HSSMConfig
     from physsim.hssm.training import check_data_table
 
+    from physsim.data import DATASETS
+
     folder = Path(__file__).resolve().parent.parent / "experiments" / "configs"
     paths = sorted(folder.glob("hssm_*.toml"))
     assert len(paths) >= 4
+    covered = set()
     for path in paths:
         cfg = RunConfig.from_file(path)
         check_data_table(cfg.data)
         HSSMConfig.from_dict(cfg.model, n_inputs=3, n_outputs=2, task="classification")
+        covered.add(cfg.data["name"])
+    missing = set(DATASETS) - covered
+    assert not missing, f"no config in experiments/configs for {sorted(missing)}"
+
+
+def test_physsim_train_command(tmp_path, capsys):
+    """``physsim train CONFIG --rule R --seed N`` through the console script's dispatcher,
+    then ``--resume`` of a paused run, and an unknown rule refused by argparse."""
+    from physsim.cli import main
+
+    config = tmp_path / "cfg.toml"
+    config.write_text(CLASSIFY.format(hru="linear", steps=6, eval_every=3, ckpt=3))
+    run = tmp_path / "run.h5"
+    assert main(["train", str(config), "--rule", "bptt", "--seed", "2", "--out", str(run),
+                 "--quiet", "--stop-after", "3"]) == 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert "max_steps after 6 steps" in capsys.readouterr().out
+    rec = read_run(run)
+    assert rec.attrs["rule"] == "bptt" and rec.attrs["seed"] == 2 and rec.step == 6
+    with pytest.raises(SystemExit):
+        main(["train", str(config), "--rule", "hebbian"])
+    assert "invalid choice: 'hebbian'" in capsys.readouterr().err
