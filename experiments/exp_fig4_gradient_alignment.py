@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ import numpy as np
 
 from physsim.gradients import agreement
 from physsim.hssm import HSSM, HSSMConfig
+
+from _provenance import code_version  # experiments/_provenance.py, next to this script
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hssm"
 #: Hamiltonian parameters shown in the figure, with the paper's labels.
@@ -132,7 +135,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", help="2 blocks, 16 units, 256 steps")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=1,
+                   help="numba threads (the gradients do not depend on it; only the timings)")
     args = p.parse_args(argv)
+    import numba  # noqa: PLC0415
+
+    if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+        raise SystemExit(f"--threads must be in [1, {numba.config.NUMBA_NUM_THREADS}]")
+    numba.set_num_threads(args.threads)
+    args.load = os.getloadavg()[0]
     x, y, ds = load_sample(256 if args.quick else None)
     results: dict = {}
     for hru in ("linear", "nonlinear"):
@@ -200,8 +211,10 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
                   + ", ".join(f"{e:.3g}" for e in r["eps"]) + ". "
                   f"Worst over all {len(r['rows'])} tensors: cosine {worst_cos:.12f}, "
                   f"|norm ratio - 1| = {worst_ratio:.2e}."
-                  + (f" Time per gradient (1 numba thread unless set otherwise): BPTT "
-                     f"{r['bptt_s']:.1f} s, RHEL {r['rhel_s']:.1f} s." if panel == hru else ""),
+                  + (f" Time per gradient ({args.threads} numba thread"
+                     f"{'s' if args.threads > 1 else ''}, load average {args.load:.1f} at the "
+                     f"start, so indicative only): BPTT {r['bptt_s']:.1f} s, RHEL "
+                     f"{r['rhel_s']:.1f} s." if panel == hru else ""),
                   "",
                   "| block | parameter | 1 - cosine | norm ratio - 1 |", "|---|---|---|---|"]
         for blk, name, cos, ratio in r["rows"]:
@@ -217,7 +230,9 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
         lines.append(f"| {rel:g} | {cos:.12f} | {ratio:.2e} |")
     lines += ["", f"![per-layer deviations]({png})", "", "Reproduce:", "", "```",
               "python experiments/exp_fig4_gradient_alignment.py"
-              + (" --quick" if args.quick else ""), "```", ""]
+              + (" --quick" if args.quick else "")
+              + (f" --threads {args.threads}" if args.threads != 1 else ""), "```", "",
+              f"Code: git commit {code_version()}.", ""]
     path.write_text("\n".join(lines))
 
 

@@ -50,6 +50,8 @@ import numpy as np
 
 from physsim.hssm import read_run
 
+from _provenance import code_version  # experiments/_provenance.py, next to this script
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "experiments" / "configs"
 DEFAULT_OUT = ROOT / "experiments" / "results" / "hssm"
@@ -132,17 +134,6 @@ def control_run(dataset: str, seed: int, runs: Path, noise: float):
     return trainer.train()
 
 
-def _code_version() -> str:
-    """Git commit of the code and whether physsim/ has uncommitted changes."""
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "physsim")
-    return commit + (" (with uncommitted changes in physsim/)" if dirty else "")
-
-
 def run_all(datasets, seeds, runs: Path, jobs: int, control_datasets, noise: float) -> list[str]:
     """Run (or resume) every missing run; returns the commands that were executed."""
     runs.mkdir(parents=True, exist_ok=True)
@@ -153,7 +144,7 @@ def run_all(datasets, seeds, runs: Path, jobs: int, control_datasets, noise: flo
         return []
     with open(runs / CODE_VERSIONS, "a") as fh:
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
-        fh.write(f"{stamp} {_code_version()}: {len(todo)} runs\n")
+        fh.write(f"{stamp} {code_version()}: {len(todo)} runs\n")
 
     # the runs use the physsim of the checkout this script belongs to (not another
     # installed copy), so a copy of the repository can run while the original changes
