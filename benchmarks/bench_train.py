@@ -19,14 +19,16 @@ Usage::
 
     python benchmarks/bench_train.py [--quick] [--json FILE] [--repeats N] [--threads N]
 
-JSON keys: ``rhel_step_s``, ``bptt_step_s``, ``rhel_over_bptt`` (plus the settings and
-the breakdown under other keys).  ``--quick``: L = 200, hidden 16, 16 oscillators.
+JSON keys: ``rhel_step_s``, ``bptt_step_s``, ``rhel_over_bptt`` (plus the settings, the
+breakdown and the 1-minute load average at the start and the end under other keys).
+``--quick``: L = 200, hidden 16, 16 oscillators.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -126,7 +128,9 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or (5 if args.quick else 3)
     if args.threads:
         numba.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     res = {rule: time_steps(rule, sizes, repeats) for rule in ("rhel", "bptt")}
+    load_end = os.getloadavg()[0]
     out = {
         "rhel_step_s": res["rhel"]["best_s"],
         "bptt_step_s": res["bptt"]["best_s"],
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
         "repeats": repeats,
         "numba_threads": numba.get_num_threads(),
         "quick": bool(args.quick),
+        "load_average_start": load_start,
+        "load_average_end": load_end,
     }
     print(f"HSSM training step: 2-block complex LinearHRU, hidden {sizes.hidden}, units "
           f"{sizes.units}, batch {sizes.batch}, L = {sizes.n_steps}, float64, "
@@ -151,6 +157,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {rule:<6}{r['best_s']:>10.3f}{r['median_s']:>10.3f}{r['cpu_s']:>10.3f}"
               f"{b['hru_forward']:>10.3f}{b['hru_backward']:>10.3f}{b['other']:>10.3f}")
     print(f"  RHEL / BPTT time per step: {out['rhel_over_bptt']:.2f}")
+    print(f"  1-minute load average: {load_start:.2f} at the start, {load_end:.2f} at the end "
+          f"({os.cpu_count()} CPUs)")
+    if max(load_start, load_end) > 0.5:
+        print("  warning: other processes shared the cores; wall times may be inflated (the "
+              "CPU-time column is less affected)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
