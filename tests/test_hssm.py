@@ -208,7 +208,8 @@ def _batch(task, L=50):
 
 MODEL_CASES = [pytest.param("linear", "classification", id="linear-classification"),
                pytest.param("nonlinear", "classification", id="nonlinear-classification"),
-               pytest.param("linear", "regression", id="linear-regression")]
+               pytest.param("linear", "regression", id="linear-regression"),
+               pytest.param("nonlinear", "regression", id="nonlinear-regression")]
 
 
 @pytest.mark.parametrize("hru, task", MODEL_CASES)
