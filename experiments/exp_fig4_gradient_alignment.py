@@ -196,7 +196,8 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
         "adjoint) and under RHEL (two echoes per layer, chained through the digital layers); "
         "the encoder, GLU, C, D and read-out gradients are explicit backprop in both cases "
         "but receive RHEL's input gradients from the layers above, so they measure the "
-        "chaining too.")
+        "chaining too. Entries of a few 1e-16, negative ones included, are the round-off of "
+        "the cosine and norm computations themselves (float64 resolution), i.e. exact agreement.")
     lines.append("")
     for panel in PANELS:
         hru = panel.split("_")[0]
