@@ -8,7 +8,7 @@ under every learning rule (RHEL, BPTT, finite differences alike).
 Linear HRU (one bank of P oscillators, or two banks for complex inputs)::
 
     H = sum_i delta_i (z_i^2 / 2 + A_i y_i^2 / 2 - d_i y_i)
-    theta = [A (P), delta (P)];  state of n = P * banks, oscillator i uses index i % P
+    theta = [A (P), delta (P)];  state of n = P * banks, bank by bank
 
 Nonlinear HRU (log-cosh potential, RHEL paper Eq. 18)::
 
@@ -24,99 +24,135 @@ from numba import njit
 
 
 # ------------------------------------------------------------------ linear HRU
+# The state is one or two banks of P oscillators sharing ``A = theta[:P]`` and
+# ``delta = theta[P:]``.  Every kernel walks the banks one at a time on slices,
+# so the inner loops index with a plain ``range(P)`` counter: no ``i % P`` and no
+# offset arithmetic, which lets LLVM drop numba's negative-index checks and
+# vectorise (about 4x faster than indexing with ``i % P``).  The arithmetic per
+# element and the order of every sum (bank 0 then bank 1) are unchanged.
+@njit(cache=True, inline="always")
+def _lin_blocks(theta, out_theta):
+    """``P``, the views ``A``, ``delta`` of ``theta`` and ``dA``, ``d delta`` of a gradient."""
+    P = theta.shape[0] // 2
+    return P, theta[:P], theta[P:], out_theta[:P], out_theta[P:2 * P]
+
+
 @njit(cache=True)
 def lin_grad_kinetic(p, theta, out):
-    P = theta.shape[0] // 2
-    for i in range(p.shape[0]):
-        out[i] = theta[P + i % P] * p[i]
+    P, _, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, p.shape[0], P):
+        pb = p[b0:b0 + P]
+        ob = out[b0:b0 + P]
+        for k in range(P):
+            ob[k] = delta[k] * pb[k]
 
 
 @njit(cache=True)
 def lin_kinetic(p, theta):
-    P = theta.shape[0] // 2
+    P, _, delta, _, _ = _lin_blocks(theta, theta)
     s = 0.0
-    for i in range(p.shape[0]):
-        s += theta[P + i % P] * p[i] * p[i]
+    for b0 in range(0, p.shape[0], P):
+        pb = p[b0:b0 + P]
+        for k in range(P):
+            s += delta[k] * pb[k] * pb[k]
     return 0.5 * s
 
 
 @njit(cache=True)
 def lin_theta_grad_kinetic(p, theta, w, out):
-    P = theta.shape[0] // 2
-    for i in range(p.shape[0]):
-        out[P + i % P] += 0.5 * w * p[i] * p[i]
+    P, _, _, _, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, p.shape[0], P):
+        pb = p[b0:b0 + P]
+        for k in range(P):
+            g_delta[k] += 0.5 * w * pb[k] * pb[k]
 
 
 @njit(cache=True)
 def lin_grad_potential(q, d, theta, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        k = i % P
-        out[i] = theta[P + k] * (theta[k] * q[i] - d[i])
+    P, a, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, q.shape[0], P):
+        qb = q[b0:b0 + P]
+        db = d[b0:b0 + P]
+        ob = out[b0:b0 + P]
+        for k in range(P):
+            ob[k] = delta[k] * (a[k] * qb[k] - db[k])
 
 
 @njit(cache=True)
 def lin_potential(q, d, theta):
-    P = theta.shape[0] // 2
+    P, a, delta, _, _ = _lin_blocks(theta, theta)
     s = 0.0
-    for i in range(q.shape[0]):
-        k = i % P
-        s += theta[P + k] * (0.5 * theta[k] * q[i] * q[i] - d[i] * q[i])
+    for b0 in range(0, q.shape[0], P):
+        qb = q[b0:b0 + P]
+        db = d[b0:b0 + P]
+        for k in range(P):
+            s += delta[k] * (0.5 * a[k] * qb[k] * qb[k] - db[k] * qb[k])
     return s
 
 
 @njit(cache=True)
 def lin_theta_grad_potential(q, d, theta, w, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        k = i % P
-        out[k] += w * 0.5 * theta[P + k] * q[i] * q[i]
-        out[P + k] += w * (0.5 * theta[k] * q[i] * q[i] - d[i] * q[i])
+    P, a, delta, g_a, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, q.shape[0], P):
+        qb = q[b0:b0 + P]
+        db = d[b0:b0 + P]
+        for k in range(P):
+            g_a[k] += w * 0.5 * delta[k] * qb[k] * qb[k]
+            g_delta[k] += w * (0.5 * a[k] * qb[k] * qb[k] - db[k] * qb[k])
 
 
 @njit(cache=True)
 def lin_drive_grad_potential(q, d, theta, w, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        out[i] -= w * theta[P + i % P] * q[i]
+    P, _, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, q.shape[0], P):
+        qb = q[b0:b0 + P]
+        ob = out[b0:b0 + P]
+        for k in range(P):
+            ob[k] -= w * delta[k] * qb[k]
 
 
 @njit(cache=True)
 def lin_hvp_kinetic(p, theta, v, out):
-    P = theta.shape[0] // 2
-    for i in range(p.shape[0]):
-        out[i] = theta[P + i % P] * v[i]
+    # T is quadratic in p: T''(p) v = dT/dp at v
+    lin_grad_kinetic(v, theta, out)
 
 
 @njit(cache=True)
 def lin_hvp_potential(q, d, theta, v, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        k = i % P
-        out[i] = theta[P + k] * theta[k] * v[i]
+    P, a, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, q.shape[0], P):
+        vb = v[b0:b0 + P]
+        ob = out[b0:b0 + P]
+        for k in range(P):
+            ob[k] = delta[k] * a[k] * vb[k]
 
 
 @njit(cache=True)
 def lin_theta_vjp_kinetic(p, theta, v, w, out):
-    P = theta.shape[0] // 2
-    for i in range(p.shape[0]):
-        out[P + i % P] += w * v[i] * p[i]
+    P, _, _, _, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, p.shape[0], P):
+        pb = p[b0:b0 + P]
+        vb = v[b0:b0 + P]
+        for k in range(P):
+            g_delta[k] += w * vb[k] * pb[k]
 
 
 @njit(cache=True)
 def lin_theta_vjp_potential(q, d, theta, v, w, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        k = i % P
-        out[k] += w * v[i] * theta[P + k] * q[i]
-        out[P + k] += w * v[i] * (theta[k] * q[i] - d[i])
+    P, a, delta, g_a, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, q.shape[0], P):
+        qb = q[b0:b0 + P]
+        db = d[b0:b0 + P]
+        vb = v[b0:b0 + P]
+        for k in range(P):
+            g_a[k] += w * vb[k] * delta[k] * qb[k]
+            g_delta[k] += w * vb[k] * (a[k] * qb[k] - db[k])
 
 
 @njit(cache=True)
 def lin_drive_vjp_potential(q, d, theta, v, w, out):
-    P = theta.shape[0] // 2
-    for i in range(q.shape[0]):
-        out[i] -= w * theta[P + i % P] * v[i]
+    # dV/dd = -delta * q is linear in q: d/dd (v . dV/dq) = -delta * v = dV/dd at q = v
+    lin_drive_grad_potential(v, d, theta, w, out)
 
 
 # --------------------------------------------------------------- nonlinear HRU

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 from numba import njit
 
+from .linalg import combine_rows
+
 
 @njit(cache=True)
 def sym_matvec(theta, offset, v, out):
-    """``out = M v`` for the n-by-n block of ``theta`` starting at ``offset``."""
+    """``out = M v`` for the symmetric n-by-n block of ``theta`` starting at ``offset``.
+
+    Column by column (``out += M[:, j] v_j``, reading column j as the
+    contiguous row j of the symmetric block), which vectorises; the sum per
+    entry runs over j in the same order as a row-times-vector product, so for
+    an exactly symmetric block (the systems store ``(K + K^T) / 2``) the result
+    is bit-identical to it (see :mod:`physsim._kernels.linalg`).
+    """
     n = v.shape[0]
-    for i in range(n):
-        s = 0.0
-        base = offset + i * n
-        for j in range(n):
-            s += theta[base + j] * v[j]
-        out[i] = s
+    combine_rows(theta[offset:offset + n * n].reshape((n, n)), v, out)
 
 
 @njit(cache=True)
