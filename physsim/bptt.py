@@ -15,12 +15,12 @@ import numpy as np
 from ._kernels import loops
 from .gradients import GradientResult
 from .losses import Loss
-from .simulate import as_batch_states, as_input_sequence, prepare_run, simulate
+from .simulate import DEFAULT_CHUNK, as_batch_states, as_input_sequence, prepare_run, simulate
 
 
 def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   n_steps: int | None = None, integrator="leapfrog", dt: float | None = None,
-                  hardware=None, seed: int = 0, dtype=np.float64, chunk_size: int = 1024,
+                  hardware=None, seed: int = 0, dtype=np.float64, chunk_size: int = DEFAULT_CHUNK,
                   progress: bool = False) -> GradientResult:
     """Gradient of ``loss`` by back-propagation through time (the discrete adjoint).
 
@@ -66,30 +66,33 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         loss.n_steps = L
     fwd = simulate(run.system, Q0, P0, u, record_every=1, chunk_size=chunk_size,
                    progress=progress, _run=run)
-    positions = fwd.positions[:, 1:].astype(float)
+    positions = np.asarray(fwd.positions[:, 1:], dtype=float)  # no copy in a float64 run
     loss_value = loss.value(positions)
     cot = np.ascontiguousarray(loss.cotangents(positions), dtype=run.dtype)
+    del positions
     lam_q = np.zeros((B, n), dtype=run.dtype)
     lam_p = np.zeros((B, n), dtype=run.dtype)
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
     g_theta = np.zeros((B, nt))
-    g_b = np.zeros((B, nd, m))
-    g_u = np.zeros((B, L, m)) if u is not None else None
-    starts = list(range(0, L, chunk_size))
-    for start in reversed(starts):
+    g_input_t = np.zeros((B, m, nd))  # input-matrix gradient, transposed
+    g_u = np.zeros((B, L if u is not None else 0, m))
+    u_read = u if u is not None else np.zeros((1, 0, m))
+    bt = run.input_matrix_t
+    input_matrix = np.ascontiguousarray(run.input_matrix, dtype=np.float64)
+    rows = None
+    for start in reversed(range(0, L, chunk_size)):
+        del rows  # the previous chunk's written inputs, if any, before the next are made
         stop = min(L, start + chunk_size)
-        drives = run.drives(u, start, stop, B, 0)
-        g_drive = np.zeros((B, stop - start, nd))
+        rows, u_offset, driven = run.input_rows(u, start, stop, B, 0)
         loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic, kern.grad_potential,
                           kern.hvp_kinetic, kern.hvp_potential, kern.theta_vjp_kinetic,
                           kern.theta_vjp_potential, kern.drive_vjp_potential, run.theta,
-                          np.ascontiguousarray(fwd.positions[:, start:stop + 1]),
-                          np.ascontiguousarray(fwd.momenta[:, start:stop + 1]), drives,
-                          np.ascontiguousarray(cot[:, start:stop]), lam_q, lam_p, g_theta, g_drive)
-        if u is not None:
-            uc = np.broadcast_to(u[:, start:stop], (B, stop - start, m))
-            g_b += np.einsum("bkd,bkm->bdm", g_drive, uc)
-            g_u[:, start:stop] = g_drive @ run.input_matrix
+                          fwd.positions, fwd.momenta, rows, bt, driven, u_offset, cot, start,
+                          stop - start, lam_q, lam_p, g_theta, u_read, g_input_t, input_matrix,
+                          u is not None, g_u)
+    g_b = g_input_t.transpose(0, 2, 1)
+    if u is None:
+        g_u = None
     params = run.system.gradient_to_params(g_theta.sum(axis=0), g_b.sum(axis=0))
     return GradientResult(params=params, input_gradient=g_u,
                           initial_position_gradient=lam_q.astype(float),

@@ -45,7 +45,8 @@ import numpy as np
 from . import hardware as hw_plug
 from .gradients import GradientResult
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
-from .simulate import as_batch_states, as_input_sequence, prepare_run, run_echoes, simulate
+from .simulate import (DEFAULT_CHUNK, as_batch_states, as_input_sequence, prepare_run,
+                       run_echoes, simulate)
 
 ESTIMATORS = ("centred", "one_sided")
 NUDGES = ("recorded", "online")
@@ -64,7 +65,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   estimator: Literal["centred", "one_sided"] = "centred",
                   nudge: Literal["recorded", "online"] = "recorded",
                   integrator="leapfrog", dt: float | None = None, hardware=None, seed: int = 0,
-                  dtype=np.float64, input_gradient: bool = True, chunk_size: int = 1024,
+                  dtype=np.float64, input_gradient: bool = True,
+                  chunk_size: int = DEFAULT_CHUNK,
                   progress: bool = False, record_echoes: bool = False) -> GradientResult:
     """Gradient of ``loss`` by Recurrent Hamiltonian Echo Learning.
 
@@ -104,7 +106,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     input_gradient : bool
         Also return dL/du (B, L, m) (O(L) memory).
     chunk_size : int
-        Steps per compiled call.
+        Steps per compiled call of every pass (the inputs a hardware model
+        writes are made chunk by chunk; nothing else depends on it).
     progress : bool
         Show progress bars.
     record_echoes : bool
@@ -145,7 +148,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
 
     # 1. forward (free) pass
     record = (nudge == "recorded" and loss.needs == "trajectory") or record_echoes
-    measure = {"drive_chunks": []} if estimator == "one_sided" else None
+    measure = {"keep_drive": input_gradient} if estimator == "one_sided" else None
     fwd = simulate(run.system, Q0, P0, u, record_every=1 if record else 0,
                    sum_positions=loss.needs == "position_sum", chunk_size=chunk_size,
                    progress=progress, _run=run, _pass_index=hw_plug.FORWARD_PASS,
@@ -231,13 +234,9 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         dev_a = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_PLUS_PASS)
         m = run_echoes(_with_device(run, dev_a), (qf, pf), None, u, L, nudge_a=eps, nudge_b=0.0,
                        **echo_kwargs)
-        g_fwd_drive = np.concatenate(measure["drive_chunks"], axis=1)
         g_theta = m.theta_difference - measure["theta"]
-        g_b = m.input_matrix_difference
-        if u is not None:
-            g_b = g_b - np.einsum("bkd,bkm->bdm", g_fwd_drive,
-                                  np.broadcast_to(u, (B,) + u.shape[1:]))
-        g_drive = None if not input_gradient else m.drive_difference - g_fwd_drive
+        g_b = m.input_matrix_difference - measure["input_matrix"]
+        g_drive = None if not input_gradient else m.drive_difference - measure["drive"]
         # the reference "echo" is the time-reversed forward pass: its end is the flipped start
         end_a, end_b = m.final_a, (Q0, -P0)
         denom = eps
@@ -248,7 +247,9 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     params = run.system.gradient_to_params(g_theta_total, g_b_total)
     g_u = None
     if input_gradient and u is not None:
-        g_u = -(g_drive @ run.input_matrix) / denom
+        # one 2-D BLAS product: (B L, n_drive) @ (n_drive, m)
+        g_u = -(g_drive.reshape(-1, g_drive.shape[-1]) @ run.input_matrix).reshape(
+            g_drive.shape[:2] + (run.input_matrix.shape[1],)) / denom
     # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
     dq = (np.asarray(end_a[0], float) - np.asarray(end_b[0], float)) / denom
     dp = (np.asarray(end_a[1], float) - np.asarray(end_b[1], float)) / denom

@@ -5,9 +5,13 @@ copies of a device from given states, with momentum forcing (the nudges) and
 the half-step read-out of dH/dtheta that RHEL measures; it is the physical
 operation the RHEL controller (:mod:`physsim.rhel`) is built on.
 
-Both work chunk by chunk: inputs are projected onto drives (``d = B u``) with
-BLAS for ``chunk_size`` steps at a time, so memory is O(batch x state +
-chunk) unless states are recorded.
+Both work chunk by chunk (``chunk_size`` steps per compiled call).  The drive
+of every step (``d = B u``) is projected inside the compiled loops from the
+step's input row, and the input-matrix read-out is accumulated there step by
+step, so no drive array is stored: memory is O(batch x state) plus what is
+asked for (recorded states, per-step drive gradients for input gradients),
+and the inputs are read in place unless the hardware model writes them (then
+chunk by chunk).
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from typing import Any, Callable
 import numpy as np
 
 from . import hardware as hw_plug
-from ._kernels import loops
+from ._kernels import loops, steps
 from ._validation import as_finite_array, check_positive
 from .hardware import HardwareModel, resolve_hardware
 from .integrators import Integrator, get_integrator
 from .systems.base import HamiltonianSystem, SystemKernels
 
 _DTYPES = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32}
-DEFAULT_CHUNK = 1024
+#: Steps per compiled call.  The loops keep nothing per chunk, except the inputs a
+#: hardware model writes (B x chunk x m float64); a call costs about a millisecond of
+#: dispatch, so chunks are long.
+DEFAULT_CHUNK = 16384
 
 
 @dataclass
@@ -112,20 +119,50 @@ class _Run:
     def key(self, pass_index: int) -> np.ndarray:
         return np.array([self.seed, pass_index], dtype=np.int64)
 
-    def drives(self, inputs: np.ndarray | None, start: int, stop: int, batch_in: int,
-               pass_index: int, reverse: bool = False) -> np.ndarray:
-        """Drives (B|1, C, n_drive) for forward steps [start, stop), optionally reversed."""
-        n_steps = stop - start
+    @property
+    def input_matrix_t(self) -> np.ndarray:
+        """``B^T``, shape (n_inputs, n_drive), float64, C-contiguous: as the loops take it."""
+        return np.ascontiguousarray(self.input_matrix.T, dtype=np.float64)
+
+    def input_rows(self, inputs: np.ndarray | None, start: int, stop: int, batch_in: int,
+                   pass_index: int) -> tuple[np.ndarray, int, bool]:
+        """Input rows the loops project for forward steps [start, stop).
+
+        Returns
+        -------
+        rows : ndarray, shape (B|1, Lu, n_inputs), float64
+            The whole input sequence, read in place, when the hardware model's
+            DAC returns the chunk untouched (the ideal device); otherwise the
+            chunk it wrote.  Empty for an undriven run.
+        u_offset : int
+            Forward step of ``rows[:, 0]`` (0 or ``start``).
+        driven : bool
+            False for an undriven run (zero drive).
+        """
         if inputs is None:
-            return np.zeros((1, n_steps, self.system.n_drive), dtype=self.dtype)
+            return np.zeros((1, 0, self.system.n_inputs)), 0, False
         chunk = inputs[:, start:stop]
         if self.hardware.per_trajectory_inputs and chunk.shape[0] != batch_in:
             chunk = np.broadcast_to(chunk, (batch_in,) + chunk.shape[1:])
-        chunk = self.hardware.write_inputs(chunk, self.seed, pass_index, start)
-        if reverse:
-            chunk = chunk[:, ::-1]
-        d = np.matmul(chunk, self.input_matrix.T)
-        return np.ascontiguousarray(d, dtype=self.dtype)
+        written = self.hardware.write_inputs(chunk, self.seed, pass_index, start)
+        if written is chunk:
+            return np.ascontiguousarray(inputs, dtype=np.float64), 0, True
+        return np.ascontiguousarray(written, dtype=np.float64), start, True
+
+    def drive(self, rows: np.ndarray, u_offset: int, driven: bool, step: int,
+              trajectory: int) -> np.ndarray:
+        """Drive of forward step ``step`` for one trajectory, (n_drive,) of the state dtype.
+
+        Projected by the same compiled function as in the loops, so it is
+        bit-identical to the drive they use.
+        """
+        d64 = np.zeros(self.system.n_drive)
+        # as in the loops (precision.work_array): the float64 drive is the state's drive itself
+        d = d64 if self.dtype is np.float64 else np.zeros(d64.size, dtype=self.dtype)
+        if driven:
+            row = rows[0 if rows.shape[0] == 1 else trajectory, step - u_offset]
+            steps.project_drive(row, self.input_matrix_t, d64, d)
+        return d
 
 
 def _resolve_dtype(dtype) -> Any:
@@ -276,7 +313,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     dtype : float64 or float32
         Arithmetic precision of the state.
     chunk_size : int
-        Steps per compiled call (memory of the projected drives).
+        Steps per compiled call (the memory of the inputs the hardware model
+        writes, and of progress updates).
     check_stability : bool
         Refuse ``dt`` beyond the integrator's linear stability limit.
     progress : bool
@@ -315,29 +353,35 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
         rec_p[:, 0] = P
     pos_sum = np.zeros((B, n if sum_positions else 0))
     measure = _measure is not None
-    nt = run.theta.size
+    nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
     g_acc = np.zeros((B, nt if measure else 0))
     g_comp = np.zeros_like(g_acc)
+    # one-sided RHEL reference: input-matrix read-out (transposed) and, for input
+    # gradients, the per-step drive read-out (B, L, n_drive)
+    g_input_t = np.zeros((B, m, nd) if measure and u is not None else (B, 0, 0))
+    keep_drive = measure and bool(_measure.get("keep_drive", False))
+    g_drive = np.zeros((B, L if keep_drive else 0, nd))
+    u_read = u if u is not None else np.zeros((1, 0, m))
     bar = _progress(L, progress, f"simulate {type(run.system).__name__}")
+    bt = run.input_matrix_t
+    k = run.kernels
+    rows = None
     for start in range(0, L, chunk_size):
+        del rows  # the previous chunk's written inputs, if any, before the next are made
         stop = min(L, start + chunk_size)
-        drives = run.drives(u, start, stop, B, _pass_index)
+        rows, u_offset, driven = run.input_rows(u, start, stop, B, _pass_index)
         if start == 0 and record_energy:
             for b in range(B):
-                d0 = drives[0 if drives.shape[0] == 1 else b, 0]
+                d0 = run.drive(rows, u_offset, driven, 0, b)
                 rec_e[b, 0] = (run.kernels.kinetic(P[b], run.theta)
                                + run.kernels.potential(Q[b], d0, run.theta))
-        g_drive = np.zeros((B, stop - start, run.system.n_drive if measure else 0))
-        k = run.kernels
         loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential, k.kinetic,
                        k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
-                       k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, drives,
-                       start,
-                       record_every, rec_q, rec_p, rec_e, record_energy, pos_sum, sum_positions,
-                       measure, g_acc, g_comp, g_drive, run.hw_params, run.key(_pass_index),
+                       k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, rows, bt,
+                       driven, u_offset, start, stop - start, record_every, rec_q, rec_p, rec_e,
+                       record_energy, pos_sum, sum_positions, measure, g_acc, g_comp, u_read,
+                       g_input_t, keep_drive, g_drive, run.hw_params, run.key(_pass_index),
                        run.q_quantum, run.p_quantum)
-        if measure:
-            _measure["drive_chunks"].append(g_drive)
         if bar is not None:
             bar.update(stop - start)
     if bar is not None:
@@ -345,6 +389,9 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     report = run.hardware.end_of_pass(run.hw_params, _pass_index)
     if measure:
         _measure["theta"] = g_acc + g_comp
+        _measure["input_matrix"] = (np.ascontiguousarray(g_input_t.transpose(0, 2, 1))
+                                    if u is not None else np.zeros((B, nd, m)))
+        _measure["drive"] = g_drive if keep_drive else None
     if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
         raise FloatingPointError("the state became NaN or infinite during the run; the step is "
                                  "likely unstable for this (nonlinear) system, or the drive too large")
@@ -372,7 +419,8 @@ class EchoMeasurement:
         Per echo step, the same difference for ``h * dH/dd``, indexed by the
         *forward* step whose drive the echo step consumed; None when not kept.
     input_matrix_difference : ndarray, shape (batch, n_drive, n_inputs)
-        ``sum_k drive_difference[k] outer u_k``: the input-matrix read-out.
+        ``sum_k drive_difference[k] outer u_k``: the input-matrix read-out,
+        accumulated step by step in the loop (the same bits for any chunking).
     final_a, final_b : tuple of ndarray (q, p), each (batch, n_dof)
         Final states of the echoes (b is None for a single echo).
     hardware_report : dict
@@ -433,45 +481,45 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
         qb, pb = np.zeros_like(qa), np.zeros_like(pa)
     B = qa.shape[0]
     nt = run.theta.size
-    nd = run.system.n_drive
+    nd, m = run.system.n_drive, run.system.n_inputs
     g_acc = np.zeros((B, nt))
     g_comp = np.zeros((B, nt))
-    g_b = np.zeros((B, nd, run.system.n_inputs))
-    drive_all = np.zeros((B, n_steps, nd)) if keep_drive else None
+    g_input_t = np.zeros((B, m, nd) if inputs is not None else (B, 0, 0))
+    drive_all = np.zeros((B, n_steps if keep_drive else 0, nd))
+    u_read = inputs if inputs is not None else np.zeros((1, 0, m))
     k = run.kernels
     dt = run.dtype
     # writeable C arrays: the compiled signature does not accept read-only (broadcast) views
     aux = np.require(aux, dtype=dt, requirements=["C", "W"])
     aux_shared = np.require(aux_shared, dtype=dt, requirements=["C", "W"])
     bar = _progress(n_steps, progress, "echo")
+    bt = run.input_matrix_t
+    rows = None
     for j0 in range(0, n_steps, chunk_size):
+        del rows  # the previous chunk's written inputs, if any, before the next are made
         j1 = min(n_steps, j0 + chunk_size)
         # echo steps j0+1..j1 consume forward steps L-j0-1 down to L-j1
         fstart, fstop = n_steps - j1, n_steps - j0
-        drives = run.drives(inputs, fstart, fstop, B, pass_a, reverse=True)
-        g_drive = np.zeros((B, j1 - j0, nd))
+        rows, u_offset, driven = run.input_rows(inputs, fstart, fstop, B, pass_a)
         loops.echo_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
                        k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
-                       run.hook, cotangent, run.theta, run.theta64, qa, pa, qb, pb, drives, j0,
-                       n_steps,
-                       dt(nudge_a), dt(nudge_b), two, aux, aux_shared, g_acc, g_comp, g_drive,
+                       run.hook, cotangent, run.theta, run.theta64, qa, pa, qb, pb, rows, bt,
+                       driven, u_offset, j0, j1 - j0, n_steps, dt(nudge_a), dt(nudge_b), two,
+                       aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, drive_all,
                        run.hw_params, run.key(pass_a), run.key(pass_b), run.q_quantum,
                        run.p_quantum)
-        g_fwd = g_drive[:, ::-1]  # forward order: steps fstart..fstop-1
-        if inputs is not None:
-            u = inputs[:, fstart:fstop]
-            g_b += np.einsum("bkd,bkm->bdm", g_fwd, np.broadcast_to(u, (B,) + u.shape[1:]))
-        if keep_drive:
-            drive_all[:, fstart:fstop] = g_fwd
         if bar is not None:
             bar.update(j1 - j0)
         if on_chunk is not None:
             on_chunk(j1, (qa, pa), (qb, pb) if two else None)
     if bar is not None:
         bar.close()
+    g_b = (np.ascontiguousarray(g_input_t.transpose(0, 2, 1)) if inputs is not None
+           else np.zeros((B, nd, m)))
     report = run.hardware.end_of_pass(run.hw_params, pass_a)
     if not (np.all(np.isfinite(qa)) and np.all(np.isfinite(pa))):
         raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
-    return EchoMeasurement(theta_difference=g_acc + g_comp, drive_difference=drive_all,
+    return EchoMeasurement(theta_difference=g_acc + g_comp,
+                           drive_difference=drive_all if keep_drive else None,
                            input_matrix_difference=g_b, final_a=(qa, pa),
                            final_b=(qb, pb) if two else None, hardware_report=report)

@@ -3,7 +3,10 @@
 - ``combine_rows`` (drive projection, symmetric matrix-vector product) against
   a scalar Python loop with the documented order and precision, bit for bit;
 - the LinearHRU callbacks, which walk the banks one at a time, against numpy
-  formulas on the tiled parameters, bit for bit.
+  formulas on the tiled parameters, bit for bit;
+- the two ways the loops read inputs (the sequence in place, or chunks that a
+  hardware model wrote) and every chunk size: the same bits for simulation,
+  RHEL (both estimators, input gradients) and BPTT.
 """
 
 from __future__ import annotations
@@ -11,9 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import physsim
+from physsim import CoupledOscillators, LinearHRU
 from physsim._kernels import hru as hk
 from physsim._kernels import quadratic as qk
 from physsim._kernels.linalg import combine_rows
+from physsim.bptt import bptt_gradient
+from physsim.hardware import HardwareModel
+from physsim.losses import MSEReadout, PooledCrossEntropy
+from physsim.rhel import rhel_gradient
 
 DTYPES = [np.float64, np.float32]
 
@@ -114,3 +123,79 @@ def test_linear_hru_callbacks_against_tiled_numpy(rng, dtype, banks):
     assert hk.lin_kinetic(p, theta) == pytest.approx(0.5 * np.sum(dt * p * p), rel=1e-6)
     assert hk.lin_potential(q, d, theta) == pytest.approx(
         np.sum(dt * (0.5 * at * q * q - d * q)), rel=1e-5)
+
+
+# ------------------------------------------------------------ input paths
+class CopyingDAC(HardwareModel):
+    """An exact DAC that returns a copy: the loops then read the inputs it wrote, chunk by chunk."""
+
+    def write_inputs(self, inputs, seed, pass_index, step_offset):
+        return np.array(inputs, dtype=float, copy=True)
+
+
+def _systems(rng):
+    k = rng.uniform(0.0, 0.2, (5, 5))
+    dense = CoupledOscillators(mass=rng.uniform(0.5, 2.0, 5),
+                               stiffness=np.diag(rng.uniform(2.0, 3.0, 5)) + k + k.T,
+                               input_matrix=rng.standard_normal((5, 3)))
+    return {"linear_hru_complex": (LinearHRU.random(6, 3, complex=True, rng=rng), None),
+            "coupled_dense": (dense, 0.05)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["linear_hru_complex", "coupled_dense"])
+def test_inputs_in_place_and_written_chunks_give_the_same_bits(rng, dtype, name):
+    system, dt = _systems(rng)[name]
+    B, L = 3, 120
+    u = rng.standard_normal((B, L, system.n_inputs))
+    q0 = 0.1 * rng.standard_normal((B, system.n_dof))
+    runs = [physsim.simulate(system, q0, None, u, dt=dt, dtype=dtype, record_every=1,
+                             record_energy=True, hardware=hw, chunk_size=chunk)
+            for hw, chunk in ((None, 10_000), (CopyingDAC(), 7), (None, 13))]
+    for other in runs[1:]:
+        for field in ("positions", "momenta", "energy"):
+            np.testing.assert_array_equal(getattr(other, field), getattr(runs[0], field))
+    # the energy of the initial state uses the drive of step 0, B u_0 (numpy reference)
+    np.testing.assert_allclose(runs[0].energy[:, 0], system.energy(q0, np.zeros_like(q0), u[:, 0]),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+    readout = rng.standard_normal((2, system.n_dof))
+    loss = MSEReadout(readout, rng.standard_normal((B, L, 2)))
+    grads = {}
+    for estimator in ("centred", "one_sided"):
+        for hw, chunk in ((None, 10_000), (CopyingDAC(), 7), (None, 50)):
+            grads[estimator, chunk] = rhel_gradient(system, q0, None, u, loss, dt=dt, dtype=dtype,
+                                                    estimator=estimator, hardware=hw,
+                                                    chunk_size=chunk, eps=1e-3)
+    if dtype == np.float64:
+        for hw, chunk in ((None, 10_000), (CopyingDAC(), 7)):
+            grads["bptt", chunk] = bptt_gradient(system, q0, None, u, loss, dt=dt,
+                                                 hardware=hw, chunk_size=chunk)
+    for (method, chunk), g in grads.items():
+        ref = grads[method, 10_000]
+        for key in g.params:
+            np.testing.assert_array_equal(g.params[key], ref.params[key], err_msg=key)
+        np.testing.assert_array_equal(g.input_gradient, ref.input_gradient)
+        np.testing.assert_array_equal(g.initial_position_gradient, ref.initial_position_gradient)
+
+
+def test_rhel_equals_bptt_through_the_in_loop_read_outs(rng):
+    """Input-matrix and input gradients accumulated in the loops: RHEL = BPTT (linear system).
+
+    Centred: every gradient exact.  One-sided: the read-outs linear in the state
+    (input matrix, inputs) are exact for any nudge; the quadratic ones (A, step)
+    have an O(eps) bias and are not compared.
+    """
+    system = LinearHRU.random(16, 4, rng=rng)
+    B, L = 4, 300
+    u = rng.standard_normal((B, L, 4))
+    q0 = rng.standard_normal((B, 16))
+    loss = PooledCrossEntropy(rng.standard_normal((3, 16)) / 4, rng.integers(0, 3, B))
+    ref = bptt_gradient(system, q0, None, u, loss)
+    for estimator, keys in (("centred", ("A", "step", "B_re")), ("one_sided", ("B_re",))):
+        got = rhel_gradient(system, q0, None, u, loss, estimator=estimator)
+        for key in keys:
+            np.testing.assert_allclose(got.params[key], ref.params[key], rtol=1e-9,
+                                       atol=1e-9 * np.abs(ref.params[key]).max())
+        np.testing.assert_allclose(got.input_gradient, ref.input_gradient, rtol=1e-9,
+                                   atol=1e-9 * np.abs(ref.input_gradient).max())

@@ -1,17 +1,31 @@
 """Compiled time loops: free run, paired echo run, and the discrete adjoint.
 
-All loops work on one *chunk* of the sequence: the caller (``physsim.simulate``,
-``physsim.rhel``, ``physsim.bptt``) projects a chunk of inputs onto drives with
-BLAS, calls the loop, and carries the state to the next chunk.  That keeps
-memory O(batch x state + chunk) whatever the sequence length.
+All loops work on a range of steps (a *chunk*) of the sequence: the caller
+(``physsim.simulate``, ``physsim.rhel``, ``physsim.bptt``) calls the loop and
+carries the state to the next chunk.  The drive of every step, ``d = B u``, is
+projected inside the loop from the step's input row into a small buffer that
+is reused (:func:`physsim._kernels.steps.project_drive`), and the
+input-matrix read-out ``sum_k dH/dd_k u_k^T`` is accumulated step by step, so
+nothing of length L is stored unless asked for (recorded states, per-step
+drive gradients for input gradients): memory is O(batch x state), and no BLAS
+call runs between chunks.
 
 Layouts (``B`` batch, ``C`` chunk steps, ``n`` degrees of freedom, ``nd``
-drive channels, ``nt`` packed parameters):
+drive channels, ``m`` input channels, ``nt`` packed parameters):
 
 - ``Q, P``: (B, n) positions and momenta, advanced in place.
-- ``drives``: (B or 1, C, nd); a leading 1 means shared by the batch.
+- ``inputs``: (B or 1, Lu, m) float64 input rows; a leading 1 means shared by
+  the batch.  Row ``r`` holds the input of forward step ``u_offset + r``: the
+  whole sequence (``u_offset = 0``) or just the chunk the hardware model wrote.
+  ``driven=False`` means an undriven run (zero drive; ``inputs`` unused).
+- ``bt``: (m, nd) float64, the transposed input matrix ``B^T``.
+- ``u_read``: (B or 1, L, m) float64, the nominal input sequence the
+  input-matrix read-out multiplies (the hardware model may have written other
+  values into ``inputs``); indexed by forward step.
 - ``theta``: (nt,) packed system parameters (state dtype).
-- gradient accumulators are float64.
+- gradient accumulators are float64; ``g_input_t`` (B, m, nd) is the
+  transposed input-matrix gradient, ``g_drive`` (B, L, nd) the per-step drive
+  gradient indexed by forward step (or (B, 0, nd) when not kept).
 
 Loops are compiled eagerly for float64 and float32 states, with every system
 callback typed by signature (see :mod:`physsim._kernels.signatures`), so they
@@ -24,7 +38,9 @@ import numpy as np
 from numba import njit, prange, types
 
 from .signatures import SUPPORTED_DTYPES, array, callback_types
-from .steps import kahan_add, step, step_measured
+from .linalg import add_outer, combine_rows
+from .precision import copy_between, work_array
+from .steps import drive_buffers, kahan_add, project_drive, step, step_measured
 
 i64 = types.int64
 f64 = types.float64
@@ -40,11 +56,14 @@ def _free_run_signature(dt):
         cb64["theta_grad_kinetic"], cb64["theta_grad_potential"], cb64["drive_grad_potential"],
         cb["hook"],
         array(dt, 1), array(f64, 1),                            # theta, theta64
-        array(dt, 2), array(dt, 2), array(dt, 3),               # Q, P, drives
-        i64, i64,                                               # k0, record_every
+        array(dt, 2), array(dt, 2),                             # Q, P
+        array(f64, 3), array(f64, 2), b1, i64,                  # inputs, bt, driven, u_offset
+        i64, i64, i64,                                          # k0, n_steps, record_every
         array(dt, 3), array(dt, 3), array(dt, 2), b1,           # rec_q, rec_p, rec_e, want_e
         array(f64, 2), b1,                                      # position sums, want them
-        b1, array(f64, 2), array(f64, 2), array(f64, 3),        # measure, g_acc, g_comp, g_drive
+        b1, array(f64, 2), array(f64, 2),                       # measure, g_acc, g_comp
+        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, g_drive, keep
+        array(f64, 3),
         array(f64, 1), array(i64, 1), dt, dt,                   # hw, key, q_quantum, p_quantum
     )
 
@@ -52,35 +71,42 @@ def _free_run_signature(dt):
 @njit([_free_run_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
 def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
              theta_grad_kinetic, theta_grad_potential, drive_grad_potential, hook,
-             theta, theta64, Q, P, drives, k0, record_every, rec_q, rec_p, rec_e, want_energy,
-             pos_sum, want_pos_sum, measure, g_acc, g_comp, g_drive, hw, key,
-             q_quantum, p_quantum):
-    """Advance a batch through one chunk of drives.
+             theta, theta64, Q, P, inputs, bt, driven, u_offset, k0, n_steps, record_every,
+             rec_q, rec_p, rec_e, want_energy, pos_sum, want_pos_sum, measure, g_acc, g_comp,
+             u_read, g_input_t, keep_drive, g_drive, hw, key, q_quantum, p_quantum):
+    """Advance a batch through forward steps ``k0 .. k0 + n_steps - 1``.
 
-    Global step index of chunk step ``j`` is ``k0 + j``; after it, the state is
+    Global step index of chunk step ``j`` is ``k0 + j``; its drive is projected
+    from input row ``k0 + j - u_offset``.  After it, the state is
     state number ``k0 + j + 1`` and is recorded at row ``(k0 + j + 1) //
     record_every`` when ``record_every > 0`` divides that number.  With
     ``measure`` the half-step Hamiltonian gradients are accumulated (one-sided
-    RHEL uses the free pass as its reference echo).
+    RHEL uses the free pass as its reference echo): the parameter part into
+    ``g_acc``/``g_comp``, the input-matrix part into ``g_input_t`` (when
+    driven), and the drive part of step k into ``g_drive[b, k]`` when
+    ``keep_drive``.
     """
     n_batch = Q.shape[0]
-    n_steps = drives.shape[1]
     n = Q.shape[1]
     nt = theta.shape[0]
-    nd = drives.shape[2]
-    shared = drives.shape[0] == 1
+    nd = bt.shape[1]
+    shared = inputs.shape[0] == 1
+    shared_read = u_read.shape[0] == 1
     for b in prange(n_batch):
         q = Q[b]
         p = P[b]
         buf = np.empty(n, dtype=Q.dtype)
-        q64 = np.empty(n)
-        p64 = np.empty(n)
-        d64 = np.empty(nd)
+        q64 = work_array(q, np.float64)  # q itself in float64
+        p64 = work_array(p, np.float64)
+        d64, d = drive_buffers(nd, buf)
         gt = np.zeros(nt)
         gd = np.zeros(nd)
-        bd = np.int64(0) if shared else np.int64(b)
+        bu = np.int64(0) if shared else np.int64(b)
+        br = np.int64(0) if shared_read else np.int64(b)
         for j in range(n_steps):
-            d = drives[bd, j]
+            kglob = k0 + j
+            if driven:
+                project_drive(inputs[bu, kglob - u_offset], bt, d64, d)
             if measure:
                 gt[:] = 0.0
                 gd[:] = 0.0
@@ -88,12 +114,13 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
                               theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
                               buf, theta64, q64, p64, d64, gt, gd, q_quantum, p_quantum)
                 kahan_add(g_acc[b], g_comp[b], gt)
-                for i in range(nd):
-                    g_drive[b, j, i] = gd[i]
+                if driven:
+                    add_outer(g_input_t[b], u_read[br, kglob], gd)
+                if keep_drive:
+                    g_drive[b, kglob, :] = gd
             else:
                 step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf,
                      q_quantum, p_quantum)
-            kglob = k0 + j
             hook(q, p, hw, key, np.int64(b), kglob)
             if want_pos_sum:
                 for i in range(n):
@@ -118,15 +145,16 @@ def _echo_signature(dt):
         cb["hook"], cb["cotangent"],
         array(dt, 1), array(f64, 1),                            # theta, theta64
         array(dt, 2), array(dt, 2), array(dt, 2), array(dt, 2),  # Qa, Pa, Qb, Pb
-        array(dt, 3),                                           # reversed drives chunk
-        i64, i64, dt, dt, b1,                                   # j0, L, nudge_a, nudge_b, two
+        array(f64, 3), array(f64, 2), b1, i64,                  # inputs, bt, driven, u_offset
+        i64, i64, i64, dt, dt, b1,                              # j0, n_steps, L, nudges, two
         array(dt, 3), array(dt, 2),                             # aux, aux_shared
-        array(f64, 2), array(f64, 2), array(f64, 3),            # g_acc, g_comp, g_drive
+        array(f64, 2), array(f64, 2),                           # g_acc, g_comp
+        array(f64, 3), array(f64, 3), b1, array(f64, 3),        # u_read, g_input_t, keep, g_drive
         array(f64, 1), array(i64, 1), array(i64, 1), dt, dt,    # hw, key_a, key_b, quanta
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
     """``p += scale * dL/dq_k`` with the cotangent source evaluated at the echo's own ``q``."""
     cotangent(q, k, aux, aux_shared, cot)
@@ -137,27 +165,29 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
 @njit([_echo_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
              theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
-             Qa, Pa, Qb, Pb, drives_rev, j0, n_total, nudge_a, nudge_b, two,
-             aux, aux_shared, g_acc, g_comp, g_drive, hw, key_a, key_b, q_quantum, p_quantum):
-    """Run one or two nudged echoes in lock-step through one chunk of reversed drives.
+             Qa, Pa, Qb, Pb, inputs, bt, driven, u_offset, j0, n_steps, n_total, nudge_a, nudge_b,
+             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_drive, hw,
+             key_a, key_b, q_quantum, p_quantum):
+    """Run one or two nudged echoes in lock-step through echo steps ``j0 + 1 .. j0 + n_steps``.
 
     Echo step ``j`` (1-based, global ``j0 + jj + 1``) consumes the drive of
-    forward step ``n_total - j`` (the chunk is passed already reversed) and
-    reconstructs forward state ``k = n_total - j``; after it the momentum is
-    nudged by ``nudge * dL/dq_k`` when ``k >= 1``.  Before the very first step
-    (``j0 == 0``) the flipped final state is nudged with ``dL/dq_L``.
+    forward step ``k = n_total - j`` (input row ``k - u_offset``; both echoes
+    use the same drive) and reconstructs forward state ``k``; after it the
+    momentum is nudged by ``nudge * dL/dq_k`` when ``k >= 1``.  Before the very
+    first step (``j0 == 0``) the flipped final state is nudged with ``dL/dq_L``.
 
     Per step the difference of the two echoes' half-step gradients (echo a
     minus echo b, or echo a alone when ``two`` is false) is added to
-    ``g_acc``/``g_comp`` with compensated summation, and the per-step drive
-    gradient difference is written to ``g_drive[b, jj]``.
+    ``g_acc``/``g_comp`` with compensated summation; its drive part times the
+    nominal input ``u_read[k]`` is added to ``g_input_t`` (when driven) and,
+    with ``keep_drive``, stored in ``g_drive[b, k]``.
     """
     n_batch = Qa.shape[0]
-    n_steps = drives_rev.shape[1]
     n = Qa.shape[1]
     nt = theta.shape[0]
-    nd = drives_rev.shape[2]
-    shared = drives_rev.shape[0] == 1
+    nd = bt.shape[1]
+    shared = inputs.shape[0] == 1
+    shared_read = u_read.shape[0] == 1
     aux_shared_b = aux.shape[0] == 1
     for b in prange(n_batch):
         qa = Qa[b]
@@ -166,46 +196,50 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
         pb = Pb[b]
         buf = np.empty(n, dtype=Qa.dtype)
         cot = np.empty(n, dtype=Qa.dtype)
-        q64 = np.empty(n)
-        p64 = np.empty(n)
-        d64 = np.empty(nd)
+        qa64 = work_array(qa, np.float64)  # the echo states themselves in float64
+        pa64 = work_array(pa, np.float64)
+        qb64 = work_array(qb, np.float64)
+        pb64 = work_array(pb, np.float64)
+        d64, d = drive_buffers(nd, buf)
         gta = np.zeros(nt)
         gtb = np.zeros(nt)
         gda = np.zeros(nd)
         gdb = np.zeros(nd)
-        diff = np.zeros(nt, dtype=np.float64)
-        bd = np.int64(0) if shared else np.int64(b)
+        bu = np.int64(0) if shared else np.int64(b)
+        br = np.int64(0) if shared_read else np.int64(b)
         ab = aux[0] if aux_shared_b else aux[np.int64(b)]
         if j0 == 0:
             _nudge(qa, pa, n_total, nudge_a, cotangent, ab, aux_shared, cot)
             if two:
                 _nudge(qb, pb, n_total, nudge_b, cotangent, ab, aux_shared, cot)
         for jj in range(n_steps):
-            d = drives_rev[bd, jj]
             jglob = j0 + jj + 1
             k = n_total - jglob
+            if driven:
+                project_drive(inputs[bu, k - u_offset], bt, d64, d)
             gta[:] = 0.0
             gda[:] = 0.0
             step_measured(kinds, coefs, h, qa, pa, d, theta, grad_kinetic, grad_potential,
                           theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
-                          buf, theta64, q64, p64, d64, gta, gda, q_quantum, p_quantum)
+                          buf, theta64, qa64, pa64, d64, gta, gda, q_quantum, p_quantum)
             hook(qa, pa, hw, key_a, np.int64(b), jglob - 1)
             if two:
                 gtb[:] = 0.0
                 gdb[:] = 0.0
                 step_measured(kinds, coefs, h, qb, pb, d, theta, grad_kinetic, grad_potential,
                               theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
-                              buf, theta64, q64, p64, d64, gtb, gdb, q_quantum, p_quantum)
+                              buf, theta64, qb64, pb64, d64, gtb, gdb, q_quantum, p_quantum)
                 hook(qb, pb, hw, key_b, np.int64(b), jglob - 1)
-            # per-step differencing before the long sum keeps float32 usable
-            for i in range(nt):
-                diff[i] = gta[i] - gtb[i] if two else gta[i]
-            kahan_add(g_acc[b], g_comp[b], diff)
-            for i in range(nd):
-                if two:
-                    g_drive[b, jj, i] = gda[i] - gdb[i]
-                else:
-                    g_drive[b, jj, i] = gda[i]
+                # per-step differencing before the long sums keeps float32 usable
+                for i in range(nt):
+                    gta[i] -= gtb[i]
+                for i in range(nd):
+                    gda[i] -= gdb[i]
+            kahan_add(g_acc[b], g_comp[b], gta)
+            if driven:
+                add_outer(g_input_t[b], u_read[br, k], gda)
+            if keep_drive:
+                g_drive[b, k, :] = gda
             if k >= 1:
                 _nudge(qa, pa, k, nudge_a, cotangent, ab, aux_shared, cot)
                 if two:
@@ -220,31 +254,40 @@ def _adjoint_signature(dt):
         cb["hvp_kinetic"], cb["hvp_potential"],
         cb["theta_vjp_kinetic"], cb["theta_vjp_potential"], cb["drive_vjp_potential"],
         array(dt, 1),                                 # theta
-        array(dt, 3), array(dt, 3),                   # states q, p of the chunk: (B, C+1, n)
-        array(dt, 3), array(dt, 3),                   # drives (B|1, C, nd), cotangents (B|1, C, n)
+        array(dt, 3), array(dt, 3),                   # recorded states q, p: (B, L+1, n)
+        array(f64, 3), array(f64, 2), b1, i64,        # inputs, bt, driven, u_offset
+        array(dt, 3),                                 # cotangents (B|1, L, n)
+        i64, i64,                                     # k0, n_steps of the chunk
         array(dt, 2), array(dt, 2),                   # lam_q, lam_p (B, n)
-        array(f64, 2), array(f64, 3),                 # g_theta (B, nt), g_drive (B, C, nd)
+        array(f64, 2),                                # g_theta (B, nt)
+        array(f64, 3), array(f64, 3),                 # u_read, g_input_t (B, m, nd)
+        array(f64, 2), b1, array(f64, 3),             # input matrix (nd, m), want g_u, g_u
     )
 
 
 @njit([_adjoint_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
 def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_potential,
                 theta_vjp_kinetic, theta_vjp_potential, drive_vjp_potential, theta,
-                states_q, states_p, drives, cots, lam_q, lam_p, g_theta, g_drive):
-    """Discrete adjoint (reverse-mode) of one chunk of integrator steps.
+                states_q, states_p, inputs, bt, driven, u_offset, cots, k0, n_steps,
+                lam_q, lam_p, g_theta, u_read, g_input_t, input_matrix, want_g_u, g_u):
+    """Discrete adjoint (reverse-mode) of forward steps ``k0 .. k0 + n_steps - 1``.
 
-    ``states_q[b, j]`` is the state before chunk step ``j`` (``j = C`` the state
-    after the last).  ``cots[b, j]`` is dL/dq of the state after chunk step
-    ``j``; it is added to ``lam_q`` before back-propagating through that step.
-    On return ``lam_q, lam_p`` hold the adjoint of the state before the chunk.
+    ``states_q[b, k]`` is the state before forward step ``k`` (the recorded
+    trajectory).  ``cots[b, k]`` is dL/dq of the state after step ``k``; it is
+    added to ``lam_q`` before back-propagating through that step.  The drive of
+    step ``k`` is projected from input row ``k - u_offset`` exactly as in the
+    forward run.  Its gradient ``g`` (n_drive,) gives the input-matrix gradient
+    ``g u_read[k]^T`` (added to ``g_input_t``, transposed) and, with
+    ``want_g_u``, the input gradient ``g_u[b, k] = input_matrix^T g``.  On
+    return ``lam_q, lam_p`` hold the adjoint of the state before step ``k0``.
     """
     n_batch = states_q.shape[0]
-    n_steps = drives.shape[1]
     n = states_q.shape[2]
     n_ops = kinds.shape[0]
     nt = theta.shape[0]
-    nd = drives.shape[2]
-    shared = drives.shape[0] == 1
+    nd = bt.shape[1]
+    shared = inputs.shape[0] == 1
+    shared_read = u_read.shape[0] == 1
     shared_cot = cots.shape[0] == 1
     for b in prange(n_batch):
         lq = lam_q[b]
@@ -256,15 +299,20 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
         p = np.empty(n, dtype=lam_q.dtype)
         gt = np.zeros(nt, dtype=lam_q.dtype)
         gd = np.zeros(nd, dtype=lam_q.dtype)
-        bd = np.int64(0) if shared else np.int64(b)
+        gd64 = work_array(gd, np.float64)
+        d64, d = drive_buffers(nd, buf)
+        bu = np.int64(0) if shared else np.int64(b)
+        br = np.int64(0) if shared_read else np.int64(b)
         bc = np.int64(0) if shared_cot else np.int64(b)
         for j in range(n_steps - 1, -1, -1):
-            d = drives[bd, j]
+            k = k0 + j
+            if driven:
+                project_drive(inputs[bu, k - u_offset], bt, d64, d)
             for i in range(n):
-                lq[i] += cots[bc, j, i]
+                lq[i] += cots[bc, k, i]
             # recompute the sub-step states of this step from its start state
-            q[:] = states_q[b, j]
-            p[:] = states_p[b, j]
+            q[:] = states_q[b, k]
+            p[:] = states_p[b, k]
             for o in range(n_ops):
                 op_q[o, :] = q
                 op_p[o, :] = p
@@ -296,5 +344,8 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
                         lq[i] -= c * buf[i]
             for i in range(nt):
                 g_theta[b, i] += gt[i]
-            for i in range(nd):
-                g_drive[b, j, i] = gd[i]
+            if driven:
+                copy_between(gd, gd64)
+                add_outer(g_input_t[b], u_read[br, k], gd64)
+                if want_g_u:
+                    combine_rows(input_matrix, gd64, g_u[b, k])

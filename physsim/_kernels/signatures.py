@@ -29,7 +29,8 @@ name                          signature                       meaning
 ============================  ==============================  ===========================================
 
 ``d`` is the *drive*: the input projected by the system's input matrix,
-``d_k = B u_k``; the projection itself is done outside the loops with BLAS.
+``d_k = B u_k``; the loops project it from the step's input row
+(:func:`physsim._kernels.steps.project_drive`), the callbacks only see ``d``.
 """
 
 from __future__ import annotations

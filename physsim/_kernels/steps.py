@@ -11,6 +11,10 @@ added.  Rounding is odd (``round(-x) = -round(x)``), so a step followed by a
 momentum flip, the same step and another flip lands exactly back on the
 grid point it started from (Levesque & Verlet, J. Stat. Phys. 72, 519, 1993).
 
+The drive of each step is projected here too (:func:`project_drive`), from
+the step's input row, inside the time loops: no drive array of the sequence
+is ever stored.
+
 No ``fastmath`` anywhere: reassociation would break bitwise reversibility.
 """
 
@@ -19,11 +23,43 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .linalg import combine_rows
+from .precision import copy_between, work_array
+
 DRIFT = 0
 KICK = 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def drive_buffers(n_drive, like):
+    """Zeroed drive buffers of a trajectory: ``(d64, d)``, float64 and the dtype of ``like``.
+
+    In a float64 run ``d`` is ``d64`` (see :mod:`physsim._kernels.precision`).
+    """
+    d64 = np.zeros(n_drive)
+    d = work_array(d64, like.dtype)
+    d[:] = 0.0
+    return d64, d
+
+
+@njit(cache=True, inline="always")
+def project_drive(u, bt, d64, d):
+    """Drive of one step, ``B u``, in float64 and in the state dtype.
+
+    ``d64 = B u`` is computed in float64 from the input row ``u`` (m,) and
+    ``bt = B^T`` (m, n_drive) by :func:`physsim._kernels.linalg.combine_rows`;
+    ``d`` (from :func:`drive_buffers`) receives it in the state dtype, and
+    ``d64`` is then reset to exactly that rounded value, so the float64
+    read-outs see the drive the dynamics used.  In float64 ``d`` is ``d64``.
+    Every loop (free run, echoes, adjoint) projects with this one function, so
+    they all see bit-identical drives.
+    """
+    combine_rows(bt, u, d64)
+    copy_between(d64, d)
+    copy_between(d, d64)
+
+
+@njit(cache=True, inline="always")
 def _add_scaled(x, c, inc, quantum):
     """``x += c * inc``; the increment rounded to ``quantum`` when it is positive."""
     if quantum > 0.0:
@@ -34,21 +70,21 @@ def _add_scaled(x, c, inc, quantum):
             x[i] += c * inc[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def drift(q, p, theta, c, grad_kinetic, buf, q_quantum):
     """Position drift ``q += c dT/dp(p)`` (``c`` is coefficient times step)."""
     grad_kinetic(p, theta, buf)
     _add_scaled(q, c, buf, q_quantum)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kick(q, p, d, theta, c, grad_potential, buf, p_quantum):
     """Momentum kick ``p -= c dV/dq(q, d)`` (``c`` is coefficient times step)."""
     grad_potential(q, d, theta, buf)
     _add_scaled(p, -c, buf, p_quantum)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf, q_quantum,
          p_quantum):
     """Advance ``(q, p)`` in place by one integrator step of size ``h`` with drive ``d``."""
@@ -60,7 +96,7 @@ def step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf, q_q
             kick(q, p, d, theta, c, grad_potential, buf, p_quantum)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
                   theta_grad_kinetic, theta_grad_potential, drive_grad_potential, buf,
                   theta64, q64, p64, d64, g_theta, g_drive, q_quantum, p_quantum):
@@ -73,30 +109,29 @@ def step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
     composition it is the sum of the same over its sub-steps.
 
     The read-out callbacks are the float64 versions, evaluated on float64
-    copies of the state (``q64, p64, d64``, ``theta64``): the dynamics keep the
+    copies of the state (``q64, p64``, ``theta64``, and ``d64``, the float64
+    value of the drive from :func:`project_drive`): the dynamics keep the
     state's precision, but the measured gradients of the two echoes, large and
-    nearly equal, are not rounded to it before they are differenced.
-    ``g_theta`` and ``g_drive`` (float64) are accumulated into.
+    nearly equal, are not rounded to it before they are differenced.  ``q64``
+    and ``p64`` come from ``work_array(q, np.float64)``: in a float64 run they
+    are ``q`` and ``p`` themselves and nothing is copied.  ``g_theta`` and
+    ``g_drive`` (float64) are accumulated into.
     """
-    for i in range(d.shape[0]):
-        d64[i] = d[i]
     for j in range(kinds.shape[0]):
         c = coefs[j] * h
         c64 = np.float64(coefs[j]) * np.float64(h)
         if kinds[j] == DRIFT:
-            for i in range(p.shape[0]):
-                p64[i] = p[i]
+            copy_between(p, p64)
             theta_grad_kinetic(p64, theta64, c64, g_theta)
             drift(q, p, theta, c, grad_kinetic, buf, q_quantum)
         else:
-            for i in range(q.shape[0]):
-                q64[i] = q[i]
+            copy_between(q, q64)
             theta_grad_potential(q64, d64, theta64, c64, g_theta)
             drive_grad_potential(q64, d64, theta64, c64, g_drive)
             kick(q, p, d, theta, c, grad_potential, buf, p_quantum)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kahan_add(acc, comp, x):
     """Compensated (Kahan-Babuska) ``acc += x`` elementwise, ``comp`` holds the lost bits."""
     for i in range(acc.shape[0]):
