@@ -234,6 +234,26 @@ def as_batch_states(system: HamiltonianSystem, q0, p0, dtype) -> tuple[np.ndarra
     return np.array(q, dtype=dtype, order="C", copy=True), np.array(p, dtype=dtype, order="C", copy=True)
 
 
+def _finite_inputs(inputs) -> np.ndarray:
+    """``as_finite_array("inputs", inputs, ndim=(2, 3))`` without its O(L) temporary.
+
+    A sum is NaN or infinite if any entry is, and needs no boolean array of the
+    inputs' size (12.5 MB for 100,000 steps of 16 inputs and batch 8: RHEL's
+    whole memory increase otherwise); the full check, with its messages, runs
+    only when the sum is not finite or the conversion fails.
+    """
+    try:
+        u = np.ascontiguousarray(inputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        u = None
+    if u is not None and u.ndim in (2, 3):
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = bool(np.isfinite(np.sum(u)))
+        if finite:
+            return u
+    return as_finite_array("inputs", inputs, ndim=(2, 3))
+
+
 def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, batch: int
                       ) -> tuple[np.ndarray | None, int]:
     """Inputs as (B|1, L, m) float64 (or None for an undriven run) and the number of steps."""
@@ -246,7 +266,7 @@ def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, ba
         if n < 1:
             raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
         return None, n
-    u = as_finite_array("inputs", inputs, ndim=(2, 3))
+    u = _finite_inputs(inputs)
     if u.shape[-1] != m:
         raise ValueError(f"inputs must have shape (L, {m}) or (batch, L, {m}) for a system "
                          f"with {m} input channel(s), got {u.shape}")
