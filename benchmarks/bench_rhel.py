@@ -3,8 +3,10 @@
 (a) **Peak memory** of one RHEL gradient and one BPTT gradient at
     L = 1,000, 10,000 and 100,000 steps, each in its own process.  The worker
     builds the inputs, runs a tiny warm-up gradient (numba compilation or cache
-    load, thread pool, imports), records its resident set size (RSS) and
-    resets the peak RSS to it (Linux ``/proc/self/clear_refs``); the figure is
+    load, thread pool, imports), returns the heap it freed to the OS (glibc
+    ``malloc_trim``, so the gradient cannot hide in it), records its resident
+    set size (RSS) and resets the peak RSS to it (Linux
+    ``/proc/self/clear_refs``); the figure is
     the peak RSS after the gradient (``VmHWM``; ``ru_maxrss`` off Linux) minus
     that baseline, i.e. the increase over the inputs, the code and the warm-up.
     RHEL runs in its O(1)-memory configuration: mean-pooled cross-entropy
@@ -177,6 +179,20 @@ def _reset_peak_rss() -> bool:
     return True
 
 
+def _release_free_heap() -> bool:
+    """Give memory freed by the warm-up back to the OS (glibc ``malloc_trim``); False elsewhere.
+
+    Otherwise the gradient would reuse the warm-up's freed blocks without its
+    RSS growing, and an O(1)-memory gradient would show no increase at all.
+    """
+    try:
+        import ctypes  # noqa: PLC0415
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
+    except (OSError, AttributeError):
+        return False
+
+
 def memory_worker(method: str, problem: Problem) -> dict:
     """Measure one gradient's memory in this process (run in a fresh subprocess).
 
@@ -191,6 +207,7 @@ def memory_worker(method: str, problem: Problem) -> dict:
     system, q0, u, make_loss = build(problem)
     gradient(method, system, q0, np.ascontiguousarray(u[:, :WARMUP_STEPS]), make_loss())
     gc.collect()
+    _release_free_heap()
     reset = _reset_peak_rss()
     baseline = _current_rss_bytes()
     t0 = time.perf_counter()
@@ -272,7 +289,7 @@ def run(sizes: Sizes, log=print) -> dict:
         for n_steps in sizes.memory_lengths:
             problem = Problem(sizes.memory_units, sizes.inputs, sizes.batch, n_steps)
             r = measure_memory_in_subprocess(method, problem)
-            log(f"  (a) {method:4s} L={n_steps:>7}: +{r['increase_mb']:.1f} MB "
+            log(f"  (a) {method:4s} L={n_steps:>7}: +{r['increase_mb']:.3f} MB "
                 f"(inputs {r['inputs_mb']:.1f} MB, {r['seconds']:.1f} s)")
             memory.append(r)
 
@@ -310,10 +327,12 @@ def format_table(result: dict, sizes: Sizes) -> str:
              f"{'L':>9}" + "".join(f"{m:>12}" for m in ("RHEL", "BPTT", "inputs"))]
     for n_steps in lengths:
         row = {r["method"]: r for r in result["memory"] if r["n_steps"] == n_steps}
-        lines.append(f"{n_steps:>9}{row['rhel']['increase_mb']:>12.1f}"
+        lines.append(f"{n_steps:>9}{row['rhel']['increase_mb']:>12.3f}"
                      f"{row['bptt']['increase_mb']:>12.1f}{row['rhel']['inputs_mb']:>12.1f}")
     if not all(r["peak_reset"] for r in result["memory"]):
         lines.append("(peak RSS could not be reset after the warm-up: peaks may include it)")
+    lines.append("(RSS counts 4 KiB pages: increases below about 0.1 MB differ by a few pages "
+                 "from run to run)")
     lines += [
         f"growth {lengths[0]} -> {lengths[-1]} steps: RHEL x{f['rhel_mem_growth_1k_to_100k']:.3f} "
         f"(target <= x{TARGET_RHEL_MEM_GROWTH}: "
