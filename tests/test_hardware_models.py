@@ -473,14 +473,12 @@ def test_same_seed_same_bits_whatever_threads_and_chunks():
                                            chunk_size=chunk).params)
     finally:
         numba.set_num_threads(n_threads)
+    # the noise is keyed by (seed, pass, trajectory, step) and every accumulator,
+    # the input-matrix read-out included, is summed step by step in the loops:
+    # thread count and chunking must not change a bit
     for g in grads[1:]:
-        for k in ("A", "step"):  # the noise (keyed) and the compensated per-step sums
+        for k in ("A", "step", "B_re"):
             np.testing.assert_array_equal(g[k], grads[0][k])
-    np.testing.assert_array_equal(grads[1]["B_re"], grads[0]["B_re"])
-    # physsim.run_echoes sums the input-matrix read-out chunk by chunk (einsum per chunk),
-    # so another chunk size changes its last bits; the hardware noise is not involved
-    np.testing.assert_allclose(grads[2]["B_re"], grads[0]["B_re"], rtol=1e-13,
-                               atol=1e-13 * np.abs(grads[0]["B_re"]).max())
     other = physsim.simulate(system, q0, None, u, hardware=hw, seed=8, record_every=10)
     assert not np.array_equal(other.positions, ref.positions)
 

@@ -95,8 +95,12 @@ class CoupledOscillators(HamiltonianSystem):
 
     @property
     def inverse_mass(self) -> np.ndarray:
-        """Inverse masses (n,) or inverse mass matrix (n, n)."""
-        return 1.0 / self.mass if self.mass.ndim == 1 else np.linalg.inv(self.mass)
+        """Inverse masses (n,) or inverse mass matrix (n, n, symmetrised), in 1/kg."""
+        if self.mass.ndim == 1:
+            return 1.0 / self.mass
+        # the kernels read one triangle (column-wise matvec): keep it exactly symmetric
+        inv = np.linalg.inv(self.mass)
+        return 0.5 * (inv + inv.T)
 
     def _theta_blocks(self) -> tuple[ThetaField, ...]:
         n = self.n_dof
