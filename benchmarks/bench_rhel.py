@@ -65,6 +65,8 @@ from physsim.gradients import compare
 from physsim.losses import PooledCrossEntropy
 from physsim.rhel import rhel_gradient
 
+from _common import load_average, report, with_repeats
+
 # issue 3 targets (reported, not asserted)
 TARGET_RHEL_MEM_GROWTH = 1.10
 TARGET_TIME_RATIO = 1.5
@@ -388,22 +390,13 @@ def main(argv: list[str] | None = None) -> dict:
         method = spec.pop("method")
         print(json.dumps(memory_worker(method, Problem(**spec))))
         return {}
-    sizes = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        if args.repeats < 1:
-            parser.error("--repeats must be a positive integer")
-        sizes = Sizes(**{**asdict(sizes), "repeats": args.repeats})
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    sizes = with_repeats(parser, QUICK if args.quick else FULL, args.repeats)
+    load = load_average()
     print(f"bench_rhel ({'quick' if args.quick else 'full'}): physsim from "
           f"{os.path.dirname(physsim.__file__)}, numba {numba.__version__}, "
           f"{numba.get_num_threads()} threads, load average {load:.2f}", flush=True)
     result = run(sizes, log=lambda s: print(s, flush=True))
-    print(format_table(result, sizes))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result["figures"], fh, indent=2)
-        print(f"wrote {args.json}")
-    return result["figures"]
+    return report(result, format_table(result, sizes), args.json)
 
 
 if __name__ == "__main__":

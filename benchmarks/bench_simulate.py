@@ -39,7 +39,6 @@ JSON keys: ``linear_hru_f64_osc_steps_per_s``, ``linear_hru_f32_osc_steps_per_s`
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -51,6 +50,8 @@ import numba
 import numpy as np
 
 from physsim import CoupledOscillators, LinearHRU, simulate
+
+from _common import load_average, report, with_repeats
 
 # issue 2 targets (reported, not asserted)
 TARGET_PER_CORE_F64 = 150e6
@@ -308,22 +309,13 @@ def main(argv: list[str] | None = None) -> dict:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             parser.error(f"--threads must lie in [1, {numba.config.NUMBA_NUM_THREADS}]")
         numba.set_num_threads(args.threads)
-    sizes = QUICK if args.quick else FULL
-    if args.repeats is not None:
-        if args.repeats < 1:
-            parser.error("--repeats must be a positive integer")
-        sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    sizes = with_repeats(parser, QUICK if args.quick else FULL, args.repeats)
+    load = load_average()
     print(f"bench_simulate ({'quick' if args.quick else 'full'}): numba {numba.__version__}, "
           f"numpy {np.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {load:.2f}", flush=True)
     result = run(sizes, log=lambda s: print(s, flush=True))
-    print(format_table(result, sizes))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result["figures"], fh, indent=2)
-        print(f"wrote {args.json}")
-    return result["figures"]
+    return report(result, format_table(result, sizes), args.json)
 
 
 if __name__ == "__main__":
