@@ -38,6 +38,8 @@ import numpy as np
 from physsim.hssm import HSSM, HSSMConfig, HRULayer
 from physsim.nn import Adam
 
+from _common import load_average  # benchmarks/_common.py, next to this script
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -124,13 +126,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=None, help="timed steps per rule")
     p.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
     args = p.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        p.error("--repeats must be a positive integer")
     sizes = QUICK if args.quick else FULL
     repeats = args.repeats or (5 if args.quick else 3)
     if args.threads:
         numba.set_num_threads(args.threads)
-    load_start = os.getloadavg()[0]
+    load_start = load_average()
     res = {rule: time_steps(rule, sizes, repeats) for rule in ("rhel", "bptt")}
-    load_end = os.getloadavg()[0]
+    load_end = load_average()
     out = {
         "rhel_step_s": res["rhel"]["best_s"],
         "bptt_step_s": res["bptt"]["best_s"],
