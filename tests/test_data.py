@@ -351,10 +351,16 @@ def test_load_uea_through_aeon_call(monkeypatch, tmp_path):
     assert "extract_path" in ds.source
 
 
-def test_missing_package_error_names_extra(monkeypatch):
+def test_missing_package_error_names_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "aeon", None)
     monkeypatch.setitem(sys.modules, "aeon.datasets", None)
     with pytest.raises(ImportError, match=r"physsim\[data\]"):
+        load_dataset("EigenWorms", cache_dir=tmp_path)
+    # the bundled sets need the files of aeon or sktime, not an import of either
+    import physsim.data.uea as uea
+
+    monkeypatch.setattr(uea, "BUNDLING_PACKAGES", (("physsim_no_such_package", "data"),))
+    with pytest.raises(ImportError, match=r"'aeon' or 'sktime'.*physsim\[data\].*data_dir"):
         load_dataset("BasicMotions")
 
 
@@ -554,9 +560,16 @@ def test_vic_elec_windows_match_source():
     _assert_standardised_on_train(std)
 
 
-def test_aeon_bundled_japanese_vowels_and_basic_motions():
-    pytest.importorskip("aeon")
+def test_bundled_japanese_vowels_and_basic_motions():
+    """The real archive files shipped in the aeon or sktime wheel (sktime is in the test extra)."""
+    from physsim.data.uea import bundled_folder
+
+    try:
+        bundled_folder("JapaneseVowels")
+    except ImportError as exc:
+        pytest.skip(str(exc))
     jv = load_dataset("JapaneseVowels", seed=0)
+    assert "wheel" in jv.source
     assert jv.n_classes == 9 and jv.n_channels == 12
     assert jv.train.n_cases + jv.val.n_cases == 270 and jv.test.n_cases == 370
     lens = np.concatenate([s.lengths for s in jv.splits.values()])

@@ -6,8 +6,10 @@ Three ways to get the ``<Name>_TRAIN.ts`` / ``<Name>_TEST.ts`` files, tried in t
    ``.ts`` reader (:mod:`physsim.data.ts_format`); no third-party package needed.
    Accepted layouts: ``<folder>/<Name>/<Name>_TRAIN.ts`` (the archive's layout) or
    ``<folder>/<Name>_TRAIN.ts``.
-2. Datasets that ship inside the aeon wheel (:data:`AEON_BUNDLED`, e.g. JapaneseVowels,
-   BasicMotions): ``aeon.datasets.load_classification(name, split=...)``, offline.
+2. Datasets whose ``.ts`` files ship inside the aeon or sktime wheels
+   (:data:`AEON_BUNDLED`: JapaneseVowels, BasicMotions): read offline from the
+   installed package's data folder with the same reader.  The package is found,
+   not imported, so either one serves (aeon pins an older numba; sktime does not).
 3. Anything else: ``aeon.datasets.load_classification(name, split=...,
    extract_path=cache_dir)``, which reads the cache and otherwise downloads the
    archive into it. Offline and uncached, this raises
@@ -28,6 +30,7 @@ datasets whose configs add a time channel (Heartbeat, SelfRegulationSCP1/2, PPG)
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Literal
@@ -35,6 +38,7 @@ from typing import Literal
 import numpy as np
 
 from ._core import (
+    DATA_EXTRA_HINT,
     DatasetUnavailableError,
     SequenceDataset,
     VariableLength,
@@ -64,8 +68,11 @@ UEA_PAPER_DATASETS = (
     "EigenWorms",
 )
 
-#: UEA/UCR datasets that ship inside the aeon wheel and load offline.
+#: UEA/UCR datasets that ship inside the aeon (and sktime) wheels and load offline.
 AEON_BUNDLED = ("JapaneseVowels", "BasicMotions")
+
+#: PyPI packages that ship :data:`AEON_BUNDLED` and the data folder inside each.
+BUNDLING_PACKAGES = (("aeon", "datasets/data"), ("sktime", "datasets/data"))
 
 # Sampling intervals (s) where the UEA archive documentation states a rate: SCP1/SCP2
 # are EEG at 256 Hz (BCI competition II), MotorImagery ECoG at 1000 Hz (BCI
@@ -140,6 +147,41 @@ def read_uea_folder(
     )
 
 
+def bundled_folder(name: str) -> tuple[Path, str]:
+    """Folder of ``<name>_TRAIN.ts``/``_TEST.ts`` inside an installed aeon or sktime.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`AEON_BUNDLED`.
+
+    Returns
+    -------
+    folder : Path
+        The dataset's folder in the package.
+    package : str
+        ``"aeon"`` or ``"sktime"``.
+
+    Raises
+    ------
+    ImportError
+        If neither package (with the files) is installed.
+    """
+    for package, relative in BUNDLING_PACKAGES:
+        spec = importlib.util.find_spec(package)  # locates without importing it
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        folder = Path(list(spec.submodule_search_locations)[0]) / relative / name
+        if (folder / f"{name}_TRAIN.ts").is_file() and (folder / f"{name}_TEST.ts").is_file():
+            return folder, package
+    raise ImportError(
+        f"Loading dataset {name!r} needs its .ts files from the PyPI package 'aeon' or "
+        f"'sktime' (both ship them); neither is installed with them. Install one "
+        f"(`pip install sktime`, or the data extra `{DATA_EXTRA_HINT}`), or pass "
+        f"data_dir=<folder> holding {name}_TRAIN.ts and {name}_TEST.ts."
+    )
+
+
 def _aeon_to_cases(X) -> list[np.ndarray]:
     """Convert aeon's (cases, channels, length) arrays or lists to (length, channels)."""
     return [np.asarray(c, dtype=np.float64).T for c in X]
@@ -147,14 +189,11 @@ def _aeon_to_cases(X) -> list[np.ndarray]:
 
 def _read_with_aeon(name: str, cache_dir: Path) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
     datasets = require_package("aeon.datasets", "aeon", name)
-    extract = None if name in AEON_BUNDLED else str(cache_dir)
     out = {}
     for s in ("train", "test"):
         try:
-            X, y = datasets.load_classification(name, split=s, extract_path=extract)
+            X, y = datasets.load_classification(name, split=s, extract_path=str(cache_dir))
         except Exception as exc:  # aeon raises ValueError/URLError/OSError when offline
-            if name in AEON_BUNDLED:
-                raise
             raise DatasetUnavailableError(
                 _unavailable_message(name, cache_dir, f"{type(exc).__name__}: {exc}")
             ) from exc
@@ -220,7 +259,8 @@ def load_uea(
     DatasetUnavailableError
         Offline, with no cached or local copy.
     ImportError
-        If aeon is needed (no ``data_dir``) but not installed.
+        If aeon is needed (no ``data_dir``) but not installed, or neither aeon
+        nor sktime is installed for a bundled dataset.
     FileNotFoundError
         If ``data_dir`` lacks the files.
     """
@@ -231,14 +271,14 @@ def load_uea(
     if data_dir is not None:
         raw = read_uea_folder(name, data_dir)
         source = f"local .ts files in {Path(data_dir).expanduser()}"
+    elif name in AEON_BUNDLED:
+        folder, package = bundled_folder(name)
+        raw = read_uea_folder(name, folder)
+        source = f"{name}_TRAIN/TEST.ts shipped in the {package} wheel ({folder})"
     else:
         cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         raw = _read_with_aeon(name, cache)
-        source = (
-            f"aeon.datasets.load_classification({name!r})"
-            if name in AEON_BUNDLED
-            else f"aeon.datasets.load_classification({name!r}, extract_path={str(cache)!r})"
-        )
+        source = f"aeon.datasets.load_classification({name!r}, extract_path={str(cache)!r})"
     train_cases, train_lab = raw["train"]
     test_cases, test_lab = raw["test"]
     y_all, class_names = encode_labels(np.concatenate([train_lab, test_lab]))
