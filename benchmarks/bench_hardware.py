@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="L = 1,000 instead of 10,000")
     ap.add_argument("--json", metavar="FILE", help="write the figures as flat JSON")
-    ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 5, quick 3)")
+    ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 8, quick 4)")
     args = ap.parse_args(argv)
 
     P, m, B = 256, 16, 8
     L = 1_000 if args.quick else 10_000
-    rounds = args.rounds or (3 if args.quick else 5)
+    rounds = args.rounds or (4 if args.quick else 8)
     rng = np.random.default_rng(0)
     system = physsim.LinearHRU.random(P, m, rng=1)
     u = rng.uniform(-1.0, 1.0, (B, L, m))
@@ -103,9 +103,15 @@ def main(argv: list[str] | None = None) -> dict:
         for fn in tasks.values():       # warm-up: compilation, caches
             for hw in models.values():
                 fn(hw)
+        keys = list(models)
         for r in range(rounds):
+            # rotate the order every round: a run's speed depends a little on what
+            # ran just before it (allocator and thread wake-up state), and a fixed
+            # order would charge that to one model
+            order = keys[r % len(keys):] + keys[:r % len(keys)]
             for tname, fn in tasks.items():
-                for key, hw in models.items():
+                for key in order:
+                    hw = models[key]
                     c0, t0 = time.process_time(), time.perf_counter()
                     fn(hw)
                     times[(tname, key)].append(time.perf_counter() - t0)
