@@ -7,10 +7,17 @@ Recurrent Hamiltonian Echo Learning (RHEL), checked against BPTT and finite
 differences.
 """
 
-from ._version import __version__
-from .bptt import bptt_gradient
-from .hardware import FixedChip, HardwareModel
-from .integrators import (
+from pathlib import Path as _Path
+
+from ._cache import refresh_numba_caches as _refresh_numba_caches
+
+# before any kernel is compiled or loaded: caches built from other sources are stale
+_refresh_numba_caches([_Path(__file__).parent, _Path(__file__).parent.parent / "hardware_models"])
+
+from ._version import __version__  # noqa: E402
+from .bptt import bptt_gradient  # noqa: E402
+from .hardware import FixedChip, HardwareModel  # noqa: E402
+from .integrators import (  # noqa: E402
     INTEGRATORS,
     Integrator,
     StormerVerlet,
@@ -19,9 +26,9 @@ from .integrators import (
     Yoshida4,
     get_integrator,
 )
-from .rhel import rhel_gradient
-from .simulate import Trajectory, simulate
-from .systems import (
+from .rhel import rhel_gradient  # noqa: E402
+from .simulate import Trajectory, simulate  # noqa: E402
+from .systems import (  # noqa: E402
     Circuit,
     CircuitSystem,
     CoupledOscillators,
