@@ -49,7 +49,12 @@ def as_finite_array(name: str, value: Any, *, ndim: int | Sequence[int] | None =
         if not ok:
             expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {expected}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    # a sum is NaN or infinite if any entry is, and needs no boolean temporary of
+    # the array's size (for long input sequences that was RHEL's whole memory
+    # growth); the entry-wise count runs only to word the error
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(np.sum(arr)))
+    if not finite and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
     return arr

@@ -35,7 +35,10 @@ name                          signature                       meaning
 
 from __future__ import annotations
 
+import numba
 from numba import types
+from numba.core import errors
+from numba.core.registry import CPUDispatcher
 
 #: Callback names every system must provide for simulation and RHEL.
 SIMULATION_CALLBACKS = (
@@ -143,9 +146,6 @@ def exact_callback(dispatcher, ftype: types.FunctionType, name: str = "callback"
         If the kernel is not an ``@njit`` function or does not compile for the
         signature.
     """
-    from numba.core import errors
-    from numba.core.registry import CPUDispatcher
-
     if not isinstance(dispatcher, CPUDispatcher):
         raise TypeError(f"the {name} kernel must be a numba @njit function, got "
                         f"{type(dispatcher).__name__}")
@@ -162,8 +162,6 @@ def exact_callback(dispatcher, ftype: types.FunctionType, name: str = "callback"
             existing = dispatcher.overloads[args]
         result = dispatcher
         if existing.signature.return_type != sig.return_type:
-            import numba
-
             result = numba.njit(sig, cache=False)(dispatcher.py_func)
     except errors.TypingError as exc:
         raise TypeError(f"the {name} kernel {dispatcher.py_func.__qualname__} does not compile "
