@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numba import njit, prange
 from physsim.hardware import ECHO_MINUS_PASS, ECHO_PLUS_PASS, FORWARD_PASS, HardwareModel
 from physsim.hardware import no_step_hook
 
 from . import _hooks
-from ._rng import STREAM_STRIDE, uniform_array
+from ._rng import STREAM_STRIDE, key_layout, per_trajectory, stream_key, uniform_at
 
 PASS_NAMES = {FORWARD_PASS: "forward", ECHO_PLUS_PASS: "echo+", ECHO_MINUS_PASS: "echo-"}
 
@@ -134,6 +135,33 @@ def replace_parameters(system: Any, new: dict[str, np.ndarray], what: str) -> An
 
 
 # ----------------------------------------------------------- converters
+@njit(cache=True, parallel=True)
+def _quantize(x, step, n_levels, stochastic, out, seed, pass_index, stream, step0):
+    """``out = clip(round(x / step), +-n_levels) * step``; returns the number clipped."""
+    n_traj, n_steps, n_units = x.shape
+    n_saturated = 0
+    for b in prange(n_traj):
+        h = step[b]
+        count = 0
+        for s in range(n_steps):
+            key = stream_key(seed, pass_index, stream, b, step0 + s)
+            for u in range(n_units):
+                if h > 0.0:
+                    y = x[b, s, u] / h
+                else:  # an all-zero trajectory under auto-ranging: nothing to convert
+                    y = 0.0
+                if stochastic:
+                    k = math.floor(y + uniform_at(key, u))
+                else:
+                    k = np.round(y)
+                if abs(k) > n_levels:
+                    count += 1
+                    k = n_levels if k > 0 else -n_levels
+                out[b, s, u] = k * h
+        n_saturated += count
+    return n_saturated
+
+
 def quantize_symmetric(x: np.ndarray, bits: int, full_scale, rounding: str, *, seed: int,
                        pass_index: int, stream: int, step_offset: int = 0,
                        step_axis: bool = False) -> tuple[np.ndarray, int]:
@@ -146,7 +174,8 @@ def quantize_symmetric(x: np.ndarray, bits: int, full_scale, rounding: str, *, s
     bits : int
         Converter width (>= 2).
     full_scale : float or ndarray
-        Largest representable magnitude (broadcast against ``x``).
+        Largest representable magnitude (units of ``x``): one number, or one per
+        trajectory (shape ``(n_traj, 1, ...)``, as :func:`auto_full_scale` gives).
     rounding : {"nearest", "stochastic"}
         Rounding to the levels; stochastic rounding is keyed like any noise.
     seed, pass_index, stream, step_offset, step_axis
@@ -161,19 +190,13 @@ def quantize_symmetric(x: np.ndarray, bits: int, full_scale, rounding: str, *, s
     """
     x = np.asarray(x, dtype=np.float64)
     n_levels = float(2 ** (bits - 1) - 1)
-    scale = np.asarray(full_scale, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = scale / n_levels
-        y = np.where(step > 0, x / np.where(step > 0, step, 1.0), 0.0)
-    if rounding == "stochastic":
-        k = np.floor(y + uniform_array(x.shape, seed, pass_index, stream,
-                                       step_offset=step_offset, step_axis=step_axis))
-    else:
-        k = np.round(y)
-    over = np.abs(k) > n_levels
-    n_sat = int(np.count_nonzero(over))
-    k = np.clip(k, -n_levels, n_levels)
-    return k * step, n_sat
+    step = per_trajectory(full_scale, x.shape) / n_levels
+    layout = key_layout(x.shape, step_axis)
+    out = np.empty(layout)
+    n_sat = _quantize(np.ascontiguousarray(x).reshape(layout), step, n_levels,
+                      rounding == "stochastic", out, np.int64(seed), np.int64(pass_index),
+                      np.int64(stream), np.int64(step_offset))
+    return out.reshape(x.shape), int(n_sat)
 
 
 def auto_full_scale(x: np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 
 from . import _hooks
 from ._rng import (CHIP_PASS, STREAM_ACCUMULATOR, STREAM_DRIFT, STREAM_FLIP,
-                   STREAM_INPUT, STREAM_MISMATCH, STREAM_NUDGE, STREAM_READOUT, keyed_normals,
-                   normal_array)
+                   STREAM_INPUT, STREAM_MISMATCH, STREAM_NUDGE, STREAM_READOUT,
+                   add_normal_noise, keyed_normals)
 from .base import (DeviceModel, as_spread_table, check_level, dof_physics, hessians_at_rest,
                    parameter_key, replace_parameters, spreads_for, symmetric_like)
 
@@ -330,17 +330,16 @@ class NoisyAnalog(DeviceModel):
             return q, p
         out = (1.0 + self.flip_gain_error) * p.astype(np.float64)
         if self.flip_noise > 0:
-            out = out + self.flip_noise * normal_array(p.shape, seed, pass_index,
-                                                       self._stream(STREAM_FLIP, salt))
+            out = add_normal_noise(out, self.flip_noise, seed, pass_index,
+                                   self._stream(STREAM_FLIP, salt))
         return q, out.astype(p.dtype)
 
     def _write_inputs(self, inputs, seed, pass_index, step_offset, salt):
         if self.input_noise == 0:
             return inputs
-        x = np.asarray(inputs, dtype=np.float64)
-        return x + self.input_noise * normal_array(x.shape, seed, pass_index,
-                                                   self._stream(STREAM_INPUT, salt),
-                                                   step_offset=step_offset, step_axis=True)
+        return add_normal_noise(inputs, self.input_noise, seed, pass_index,
+                                self._stream(STREAM_INPUT, salt), step_offset=step_offset,
+                                step_axis=True)
 
     def _write_nudges(self, cotangents, seed, pass_index, salt):
         if self.nudge_noise == 0:
@@ -348,15 +347,14 @@ class NoisyAnalog(DeviceModel):
         x = np.asarray(cotangents, dtype=np.float64)
         scale = np.max(np.abs(x), axis=tuple(range(1, x.ndim)), keepdims=True) if x.ndim > 1 \
             else np.max(np.abs(x), initial=0.0)
-        return x + self.nudge_noise * scale * normal_array(
-            x.shape, seed, pass_index, self._stream(STREAM_NUDGE, salt), step_axis=True)
+        return add_normal_noise(x, self.nudge_noise * scale, seed, pass_index,
+                                self._stream(STREAM_NUDGE, salt), step_axis=True)
 
     def _read_outputs(self, values, seed, pass_index, salt):
         if self.readout_noise == 0:
             return values
-        x = np.asarray(values, dtype=np.float64)
-        return x + self.readout_noise * normal_array(x.shape, seed, pass_index,
-                                                     self._stream(STREAM_READOUT, salt))
+        return add_normal_noise(values, self.readout_noise, seed, pass_index,
+                                self._stream(STREAM_READOUT, salt))
 
     def _read_accumulators(self, values, seed, pass_index, salt):
         if self.accumulator_noise == 0:
@@ -366,5 +364,5 @@ class NoisyAnalog(DeviceModel):
             rms = np.sqrt(np.mean(x * x, axis=tuple(range(1, x.ndim)), keepdims=True))
         else:
             rms = np.sqrt(np.mean(x * x))
-        return x + self.accumulator_noise * rms * normal_array(
-            x.shape, seed, pass_index, self._stream(STREAM_ACCUMULATOR, salt))
+        return add_normal_noise(x, self.accumulator_noise * rms, seed, pass_index,
+                                self._stream(STREAM_ACCUMULATOR, salt))

@@ -22,7 +22,8 @@ from hardware_models import (PRESET_SUMMARIES, PRESETS, Composite, FinitePrecisi
                              NoisyAnalog, SaturationWarning, compose, dof_physics, get_preset,
                              thermal_energy)
 from hardware_models import _hooks
-from hardware_models._rng import normal_array, uniform_array
+from hardware_models._rng import (ZIGGURAT_LAYERS, ZIGGURAT_R, normal_array, uniform_array,
+                                  ziggurat_radius, ziggurat_tables)
 from physsim import CoupledOscillators, LinearHRU, NonlinearHRU
 from physsim.bptt import bptt_gradient
 from physsim.gradients import agreement
@@ -58,12 +59,33 @@ def test_counter_normals_are_standard_normal():
     assert abs(z.mean()) < 5 / np.sqrt(z.size)
     assert abs(z.var() - 1) < 5 * np.sqrt(2 / z.size)
     assert scipy.stats.kstest(z, "norm").pvalue > 1e-3
-    # tails: the ziggurat's tail branch must reproduce P(|z| > 3.6541528853610088)
-    r = 3.6541528853610088
+    # tails: the ziggurat's tail branch (beyond its base strip R) must reproduce P(|z| > R)
+    r = ZIGGURAT_R
     expected = 2 * scipy.stats.norm.sf(r) * z.size
     assert abs(np.count_nonzero(np.abs(z) > r) - expected) < 5 * np.sqrt(expected)
     u = uniform_array((1000, 1000), seed=11, pass_index=0, stream=2).ravel()
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
+
+
+def test_ziggurat_tables_close_at_the_mode():
+    # Marsaglia & Tsang's published 256-layer radius, recomputed from scratch
+    assert ziggurat_radius(256) == pytest.approx(3.6541528853610088, rel=1e-14)
+    assert ziggurat_radius(ZIGGURAT_LAYERS) == pytest.approx(ZIGGURAT_R, rel=1e-14)
+    x, f = ziggurat_tables(ZIGGURAT_LAYERS, ZIGGURAT_R)
+    # every layer has the base strip's area v, and the top layer ends at the mode
+    v = x[0] * np.exp(-0.5 * ZIGGURAT_R ** 2)
+    areas = x[1:-1] * (f[2:] - f[1:-1])
+    np.testing.assert_allclose(areas, v, rtol=1e-9)  # the last one reaches f(0) = 1
+
+
+def test_normals_beyond_the_fast_path_follow_the_density():
+    # a sample large enough that the wedge and tail branches run thousands of times:
+    # compare the histogram with the normal density, bin by bin (chi-square)
+    z = normal_array((2, 500, 2000), seed=3, pass_index=1, stream=1, step_axis=True).ravel()
+    edges = np.concatenate([[-np.inf], np.linspace(-4.5, 4.5, 91), [np.inf]])
+    counts = np.histogram(z, edges)[0]
+    expected = np.diff(scipy.stats.norm.cdf(edges)) * z.size
+    assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
 
 
 def test_counter_draws_are_keyed_not_streamed():
@@ -507,8 +529,10 @@ def test_trajectories_of_a_batch_get_independent_noise():
 _KNOBS = {
     # name: (grid from large to small knob value, model factory)
     "momentum_noise": ([1e-4, 1e-5, 1e-6, 1e-7], lambda v: NoisyAnalog(momentum_noise=v)),
-    "thermal_energy": ([1e-1, 1e-3, 1e-5, 1e-7],
-                       lambda v: NoisyAnalog(quality_factor=1e4, thermal_energy=v)),
+    # Q high enough that the damping's own error (1 - cosine ~ 4e-11 at Q = 1e6) stays
+    # well below the noise's (~ kT / Q) over the whole grid
+    "thermal_energy": ([1e-1, 1e-2, 1e-3, 1e-4],
+                       lambda v: NoisyAnalog(quality_factor=1e6, thermal_energy=v)),
     "1/quality_factor": ([1e-1, 1e-2, 1e-3, 1e-4], lambda v: NoisyAnalog(quality_factor=1 / v)),
     "mismatch": ([1e-1, 1e-2, 1e-3, 1e-4], lambda v: NoisyAnalog(mismatch=v)),
     "flip_gain_error": ([1e-1, 1e-2, 1e-3, 1e-4], lambda v: NoisyAnalog(flip_gain_error=v)),
@@ -563,12 +587,18 @@ def test_readout_noise_and_adc_bits_reach_the_observed_loss():
 
 
 def test_rhel_converges_as_drift_between_passes_vanishes():
+    # with drift the two echoes run one after the other on two devices, the second
+    # subtracting its drive part from the first's: the input gradient checks that path
     system, q0, u, loss = _hru_problem()
-    ideal = _flat(bptt_gradient(system, q0, None, u, loss))
-    cos = [agreement(_flat(rhel_gradient(system, q0, None, u, loss,
-                                         hardware=NoisyAnalog(drift=v), seed=5)), ideal).cosine
-           for v in (1e-2, 1e-3, 1e-4, 1e-5)]
+    bptt = bptt_gradient(system, q0, None, u, loss)
+    ideal = _flat(bptt)
+    cos, cos_input = [], []
+    for v in (1e-2, 1e-3, 1e-4, 1e-5):
+        g = rhel_gradient(system, q0, None, u, loss, hardware=NoisyAnalog(drift=v), seed=5)
+        cos.append(agreement(_flat(g), ideal).cosine)
+        cos_input.append(agreement(g.input_gradient.ravel(), bptt.input_gradient.ravel()).cosine)
     assert np.all(np.diff(cos) > 0) and cos[-1] > 0.999, cos
+    assert np.all(np.diff(cos_input) > 0) and cos_input[-1] > 0.999, cos_input
 
 
 # ------------------------------------------------------------- presets, errors
