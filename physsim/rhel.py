@@ -222,11 +222,12 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                 echo_record["minus"], echo_record["plus"] = echo_record["plus"], [qf.astype(float)]
             mb = run_echoes(_with_device(run, dev_b), (qf.copy(), pf.copy()), None, u, L,
                             nudge_a=-eps, nudge_b=0.0, pass_a=hw_plug.ECHO_MINUS_PASS,
-                            **echo_kwargs)
+                            subtract_drive_from=ma.drive_difference, **echo_kwargs)
             if record_echoes:
                 echo_record["minus"], echo_record["plus"] = echo_record["plus"], echo_record["minus"]
             g_theta = ma.theta_difference - mb.theta_difference
-            g_drive = None if not input_gradient else ma.drive_difference - mb.drive_difference
+            # the second echo subtracted its drive part from the first's, in place
+            g_drive = mb.drive_difference if input_gradient else None
             g_b = ma.input_matrix_difference - mb.input_matrix_difference
             end_a, end_b = ma.final_a, mb.final_a
         denom = 2.0 * eps
@@ -236,7 +237,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                        **echo_kwargs)
         g_theta = m.theta_difference - measure["theta"]
         g_b = m.input_matrix_difference - measure["input_matrix"]
-        g_drive = None if not input_gradient else m.drive_difference - measure["drive"]
+        g_drive = None
+        if input_gradient:
+            g_drive = m.drive_difference
+            g_drive -= measure["drive"]
         # the reference "echo" is the time-reversed forward pass: its end is the flipped start
         end_a, end_b = m.final_a, (Q0, -P0)
         denom = eps

@@ -441,7 +441,8 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
                aux: np.ndarray, aux_shared: np.ndarray, keep_drive: bool,
                pass_a: int = hw_plug.ECHO_PLUS_PASS, pass_b: int = hw_plug.ECHO_MINUS_PASS,
                chunk_size: int = DEFAULT_CHUNK, progress: bool = False,
-               on_chunk: Callable | None = None) -> EchoMeasurement:
+               on_chunk: Callable | None = None,
+               subtract_drive_from: np.ndarray | None = None) -> EchoMeasurement:
     """Run one or two nudged echoes in lock-step over the reversed inputs.
 
     Parameters
@@ -467,6 +468,11 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     on_chunk : callable, optional
         ``on_chunk(n_done, (qa, pa), (qb, pb) or None)`` after each chunk, with
         the echo steps done so far (for figures: ``chunk_size=1`` records every step).
+    subtract_drive_from : ndarray (B, L, n_drive), optional
+        With ``keep_drive``: the drive part of a single echo run earlier; this
+        echo's is subtracted from it in place, and it is returned as
+        ``drive_difference`` (two echoes run one after the other need one
+        O(L) array, not two).
 
     Returns
     -------
@@ -485,7 +491,14 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     g_acc = np.zeros((B, nt))
     g_comp = np.zeros((B, nt))
     g_input_t = np.zeros((B, m, nd) if inputs is not None else (B, 0, 0))
-    drive_all = np.zeros((B, n_steps if keep_drive else 0, nd))
+    subtract_drive = subtract_drive_from is not None and keep_drive
+    if subtract_drive:
+        if two or subtract_drive_from.shape != (B, n_steps, nd):
+            raise ValueError(f"subtract_drive_from must be a ({B}, {n_steps}, {nd}) array of a "
+                             f"single echo, got shape {subtract_drive_from.shape}")
+        drive_all = subtract_drive_from
+    else:
+        drive_all = np.zeros((B, n_steps if keep_drive else 0, nd))
     u_read = inputs if inputs is not None else np.zeros((1, 0, m))
     k = run.kernels
     dt = run.dtype
@@ -506,8 +519,8 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
                        run.hook, cotangent, run.theta, run.theta64, qa, pa, qb, pb, rows, bt,
                        driven, u_offset, j0, j1 - j0, n_steps, dt(nudge_a), dt(nudge_b), two,
                        aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, drive_all,
-                       run.hw_params, run.key(pass_a), run.key(pass_b), run.q_quantum,
-                       run.p_quantum)
+                       subtract_drive, run.hw_params, run.key(pass_a), run.key(pass_b),
+                       run.q_quantum, run.p_quantum)
         if bar is not None:
             bar.update(j1 - j0)
         if on_chunk is not None:

@@ -150,6 +150,7 @@ def _echo_signature(dt):
         array(dt, 3), array(dt, 2),                             # aux, aux_shared
         array(f64, 2), array(f64, 2),                           # g_acc, g_comp
         array(f64, 3), array(f64, 3), b1, array(f64, 3),        # u_read, g_input_t, keep, g_drive
+        b1,                                                     # subtract_drive
         array(f64, 1), array(i64, 1), array(i64, 1), dt, dt,    # hw, key_a, key_b, quanta
     )
 
@@ -166,8 +167,8 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
              theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
              Qa, Pa, Qb, Pb, inputs, bt, driven, u_offset, j0, n_steps, n_total, nudge_a, nudge_b,
-             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_drive, hw,
-             key_a, key_b, q_quantum, p_quantum):
+             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_drive,
+             subtract_drive, hw, key_a, key_b, q_quantum, p_quantum):
     """Run one or two nudged echoes in lock-step through echo steps ``j0 + 1 .. j0 + n_steps``.
 
     Echo step ``j`` (1-based, global ``j0 + jj + 1``) consumes the drive of
@@ -180,7 +181,8 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
     minus echo b, or echo a alone when ``two`` is false) is added to
     ``g_acc``/``g_comp`` with compensated summation; its drive part times the
     nominal input ``u_read[k]`` is added to ``g_input_t`` (when driven) and,
-    with ``keep_drive``, stored in ``g_drive[b, k]``.
+    with ``keep_drive``, stored in ``g_drive[b, k]`` (subtracted from it with
+    ``subtract_drive``: the second of two echoes run one after the other).
     """
     n_batch = Qa.shape[0]
     n = Qa.shape[1]
@@ -239,7 +241,11 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
             if driven:
                 add_outer(g_input_t[b], u_read[br, k], gda)
             if keep_drive:
-                g_drive[b, k, :] = gda
+                if subtract_drive:
+                    for i in range(nd):
+                        g_drive[b, k, i] -= gda[i]
+                else:
+                    g_drive[b, k, :] = gda
             if k >= 1:
                 _nudge(qa, pa, k, nudge_a, cotangent, ab, aux_shared, cot)
                 if two:
