@@ -10,6 +10,7 @@ plug (:class:`physsim.hardware.HardwareModel`) call the twin with salt 0.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 import zlib
@@ -219,13 +220,11 @@ def warn_saturation(what: str, n: int, total: int, advice: str, pass_index: int 
 
 
 # ------------------------------------------------------------ device physics
-def _columns(system: Any, which: str) -> np.ndarray:
+def _columns(kernels: Any, n: int, n_drive: int, theta: np.ndarray, which: str) -> np.ndarray:
     """Hessian of T (at p = 0) or V (at q = 0, zero drive) by columns, shape (n, n)."""
-    k = system.kernels
-    n = system.n_dof
-    theta = system.pack_theta(np.float64)
+    k = kernels
     zero = np.zeros(n)
-    d = np.zeros(system.n_drive)
+    d = np.zeros(n_drive)
     out = np.empty(n)
     cols = np.empty((n, n))
     hvp = k.hvp_kinetic if which == "kinetic" else k.hvp_potential
@@ -263,8 +262,14 @@ def hessians_at_rest(system: Any) -> tuple[np.ndarray, np.ndarray]:
     kinetic, potential : ndarray, shape (n_dof, n_dof)
         In the system's units (1 / mass and stiffness).
     """
-    tk = _columns(system, "kinetic")
-    tv = _columns(system, "potential")
+    theta = np.ascontiguousarray(system.pack_theta(np.float64), dtype=np.float64)
+    return _hessians(system.kernels, int(system.n_dof), int(system.n_drive), theta)
+
+
+def _hessians(kernels: Any, n: int, n_drive: int, theta: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    tk = _columns(kernels, n, n_drive, theta, "kinetic")
+    tv = _columns(kernels, n, n_drive, theta, "potential")
     return 0.5 * (tk + tk.T), 0.5 * (tv + tv.T)
 
 
@@ -281,15 +286,26 @@ def dof_physics(system: Any) -> tuple[np.ndarray, np.ndarray, bool]:
 
     Returns
     -------
-    mass : ndarray, shape (n_dof,)
+    mass : ndarray, shape (n_dof,), read-only
         In the system's mass unit (kg, F, or 1/Delta for an HRU).
-    omega : ndarray, shape (n_dof,)
-        Rad per time unit (zero for a free coordinate).
+    omega : ndarray, shape (n_dof,), read-only
+        Rad per time unit (zero for a free coordinate).  Both are cached per
+        kernels and parameter values.
     kinetic_is_diagonal : bool
         Whether ``T`` has a diagonal Hessian (then the momentum bath acts
         coordinate by coordinate; otherwise it is a dense matrix update).
     """
-    tk, tv = hessians_at_rest(system)
+    theta = np.ascontiguousarray(system.pack_theta(np.float64), dtype=np.float64)
+    return _dof_physics(system.kernels, int(system.n_dof), int(system.n_drive), theta.tobytes())
+
+
+# Cached by kernels and parameter values (O(n) per entry): every run on a device, and
+# every pass of RHEL, builds its step hook from these, and the 2 n kernel calls from
+# Python behind the Hessians cost milliseconds at n = 256.
+@functools.lru_cache(maxsize=64)
+def _dof_physics(kernels: Any, n: int, n_drive: int, theta_bytes: bytes
+                 ) -> tuple[np.ndarray, np.ndarray, bool]:
+    tk, tv = _hessians(kernels, n, n_drive, np.frombuffer(theta_bytes, dtype=np.float64).copy())
     t_diag = np.diag(tk).copy()
     v_diag = np.diag(tv).copy()
     off = tk - np.diag(t_diag)
@@ -298,6 +314,8 @@ def dof_physics(system: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     with np.errstate(divide="ignore"):
         mass = np.where(t_diag > 0, 1.0 / np.where(t_diag > 0, t_diag, 1.0), np.inf)
     omega = np.sqrt(np.clip(t_diag * v_diag, 0.0, None))
+    mass.setflags(write=False)  # shared by every caller of the cache
+    omega.setflags(write=False)
     return mass, omega, diagonal
 
 

@@ -148,6 +148,11 @@ def test_dof_physics_masses_and_frequencies(systems):
     np.testing.assert_allclose(omega, np.sqrt(np.diag(osc.stiffness) / osc.mass), rtol=1e-12)
     assert diagonal
     assert not dof_physics(systems["coupled_dense"])[2]
+    # cached by parameter values: another device of the same kind gets its own numbers
+    stiffer = lin.replace(A=4.0 * lin.A)
+    np.testing.assert_allclose(dof_physics(stiffer)[1], 2.0 * lin.step * np.sqrt(lin.A),
+                               rtol=1e-12)
+    assert not dof_physics(lin)[0].flags.writeable
 
 
 def test_raw_momentum_noise_has_the_specified_variance():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar
 
@@ -84,14 +85,21 @@ class SystemKernels:
         -------
         SystemKernels
         """
-        from numba import from_dtype
+        return _typed_kernels(self, np.dtype(dtype).str)
 
-        ftypes = callback_types(from_dtype(np.dtype(dtype)))
-        bound = {}
-        for name in _ALL_CALLBACKS:
-            kernel = getattr(self, name)
-            bound[name] = None if kernel is None else exact_callback(kernel, ftypes[name], name)
-        return SystemKernels(**bound)
+
+@functools.lru_cache(maxsize=128)
+def _typed_kernels(kernels: SystemKernels, dtype_str: str) -> SystemKernels:
+    # cached: every run calls this, and the signature checks cost about a millisecond;
+    # once an exact overload exists it stays, so the answer cannot change
+    from numba import from_dtype
+
+    ftypes = callback_types(from_dtype(np.dtype(dtype_str)))
+    bound = {}
+    for name in _ALL_CALLBACKS:
+        kernel = getattr(kernels, name)
+        bound[name] = None if kernel is None else exact_callback(kernel, ftypes[name], name)
+    return SystemKernels(**bound)
 
 
 @dataclass(frozen=True)
