@@ -211,7 +211,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         if dev_a is run.system and dev_b is run.system:
             m = run_echoes(run, (qf, pf), (qf.copy(), pf.copy()), u, L, nudge_a=eps,
                            nudge_b=-eps, **echo_kwargs)
-            g_theta, g_drive, g_b = m.theta_difference, m.drive_difference, \
+            g_theta, g_inputs, g_b = m.theta_difference, m.input_difference, \
                 m.input_matrix_difference
             end_a, end_b = m.final_a, m.final_b
         else:
@@ -222,12 +222,12 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                 echo_record["minus"], echo_record["plus"] = echo_record["plus"], [qf.astype(float)]
             mb = run_echoes(_with_device(run, dev_b), (qf.copy(), pf.copy()), None, u, L,
                             nudge_a=-eps, nudge_b=0.0, pass_a=hw_plug.ECHO_MINUS_PASS,
-                            subtract_drive_from=ma.drive_difference, **echo_kwargs)
+                            subtract_drive_from=ma.input_difference, **echo_kwargs)
             if record_echoes:
                 echo_record["minus"], echo_record["plus"] = echo_record["plus"], echo_record["minus"]
             g_theta = ma.theta_difference - mb.theta_difference
             # the second echo subtracted its drive part from the first's, in place
-            g_drive = mb.drive_difference if input_gradient else None
+            g_inputs = mb.input_difference if input_gradient else None
             g_b = ma.input_matrix_difference - mb.input_matrix_difference
             end_a, end_b = ma.final_a, mb.final_a
         denom = 2.0 * eps
@@ -237,10 +237,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                        **echo_kwargs)
         g_theta = m.theta_difference - measure["theta"]
         g_b = m.input_matrix_difference - measure["input_matrix"]
-        g_drive = None
-        if input_gradient:
-            g_drive = m.drive_difference
-            g_drive -= measure["drive"]
+        g_inputs = None
+        if input_gradient and u is not None:
+            g_inputs = m.input_difference
+            g_inputs -= measure["inputs"]
         # the reference "echo" is the time-reversed forward pass: its end is the flipped start
         end_a, end_b = m.final_a, (Q0, -P0)
         denom = eps
@@ -251,9 +251,9 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     params = run.system.gradient_to_params(g_theta_total, g_b_total)
     g_u = None
     if input_gradient and u is not None:
-        # one 2-D BLAS product: (B L, n_drive) @ (n_drive, m)
-        g_u = -(g_drive.reshape(-1, g_drive.shape[-1]) @ run.input_matrix).reshape(
-            g_drive.shape[:2] + (run.input_matrix.shape[1],)) / denom
+        # the loops projected each step's drive part onto the inputs (B^T): (B, L, m)
+        g_u = g_inputs
+        g_u /= -denom
     # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
     dq = (np.asarray(end_a[0], float) - np.asarray(end_b[0], float)) / denom
     dp = (np.asarray(end_a[1], float) - np.asarray(end_b[1], float)) / denom

@@ -203,8 +203,8 @@ def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtyp
     qq, pq = hw.quanta(device)
     return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt), kinds=kinds,
                 coefs=coefs, theta=device.pack_theta(dtype), theta64=device.pack_theta(np.float64),
-                input_matrix=np.asarray(device.input_matrix, dtype=np.float64), hardware=hw,
-                hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
+                input_matrix=np.ascontiguousarray(device.input_matrix, dtype=np.float64),
+                hardware=hw, hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
                 kernels=device.kernels.typed(dtype),
                 q_quantum=dtype(qq), p_quantum=dtype(pq), seed=int(seed))
 
@@ -358,10 +358,10 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     g_acc = np.zeros((B, nt if measure else 0))
     g_comp = np.zeros_like(g_acc)
     # one-sided RHEL reference: input-matrix read-out (transposed) and, for input
-    # gradients, the per-step drive read-out (B, L, n_drive)
+    # gradients, the per-step drive read-out projected onto the inputs (B, L, m)
     g_input_t = np.zeros((B, m, nd) if measure and u is not None else (B, 0, 0))
-    keep_drive = measure and bool(_measure.get("keep_drive", False))
-    g_drive = np.zeros((B, L if keep_drive else 0, nd))
+    keep_drive = measure and bool(_measure.get("keep_drive", False)) and u is not None
+    g_inputs = np.zeros((B, L if keep_drive else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))
     bar = _progress(L, progress, f"simulate {type(run.system).__name__}")
     bt = run.input_matrix_t
@@ -380,7 +380,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
                        k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, rows, bt,
                        driven, u_offset, start, stop - start, record_every, rec_q, rec_p, rec_e,
                        record_energy, pos_sum, sum_positions, measure, g_acc, g_comp, u_read,
-                       g_input_t, keep_drive, g_drive, run.hw_params, run.key(_pass_index),
+                       g_input_t, keep_drive, g_inputs, run.input_matrix, run.hw_params,
+                       run.key(_pass_index),
                        run.q_quantum, run.p_quantum)
         if bar is not None:
             bar.update(stop - start)
@@ -391,7 +392,7 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
         _measure["theta"] = g_acc + g_comp
         _measure["input_matrix"] = (np.ascontiguousarray(g_input_t.transpose(0, 2, 1))
                                     if u is not None else np.zeros((B, nd, m)))
-        _measure["drive"] = g_drive if keep_drive else None
+        _measure["inputs"] = g_inputs if keep_drive else None
     if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
         raise FloatingPointError("the state became NaN or infinite during the run; the step is "
                                  "likely unstable for this (nonlinear) system, or the drive too large")
@@ -415,12 +416,14 @@ class EchoMeasurement:
     theta_difference : ndarray, shape (batch, n_theta)
         Sum over echo steps of the half-step ``h * dH/dtheta`` of echo a minus
         that of echo b (or of echo a alone), float64, compensated summation.
-    drive_difference : ndarray, shape (batch, L, n_drive)
-        Per echo step, the same difference for ``h * dH/dd``, indexed by the
-        *forward* step whose drive the echo step consumed; None when not kept.
+    input_difference : ndarray, shape (batch, L, n_inputs)
+        Per echo step, the same difference for ``h * dH/dd`` projected onto the
+        inputs (``B^T``, in the loop: O(L m) memory, not O(L n_drive)), indexed
+        by the *forward* step whose drive the echo step consumed; None when not
+        kept.
     input_matrix_difference : ndarray, shape (batch, n_drive, n_inputs)
-        ``sum_k drive_difference[k] outer u_k``: the input-matrix read-out,
-        accumulated step by step in the loop (the same bits for any chunking).
+        ``sum_k (h dH/dd)_k outer u_k``: the input-matrix read-out, accumulated
+        step by step in the loop (the same bits for any chunking).
     final_a, final_b : tuple of ndarray (q, p), each (batch, n_dof)
         Final states of the echoes (b is None for a single echo).
     hardware_report : dict
@@ -428,7 +431,7 @@ class EchoMeasurement:
     """
 
     theta_difference: np.ndarray
-    drive_difference: np.ndarray | None
+    input_difference: np.ndarray | None
     input_matrix_difference: np.ndarray
     final_a: tuple[np.ndarray, np.ndarray]
     final_b: tuple[np.ndarray, np.ndarray] | None
@@ -464,14 +467,15 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     aux, aux_shared : ndarray
         Data of the cotangent source: (B|1, rows, cols) and (rows, cols).
     keep_drive : bool
-        Keep the per-step drive differences (O(L) memory) for input gradients.
+        Keep the per-step drive differences, projected onto the inputs (O(L m)
+        memory), for input gradients.
     on_chunk : callable, optional
         ``on_chunk(n_done, (qa, pa), (qb, pb) or None)`` after each chunk, with
         the echo steps done so far (for figures: ``chunk_size=1`` records every step).
-    subtract_drive_from : ndarray (B, L, n_drive), optional
-        With ``keep_drive``: the drive part of a single echo run earlier; this
-        echo's is subtracted from it in place, and it is returned as
-        ``drive_difference`` (two echoes run one after the other need one
+    subtract_drive_from : ndarray (B, L, n_inputs), optional
+        With ``keep_drive``: the ``input_difference`` of a single echo run
+        earlier; this echo's is subtracted from it in place, and it is returned
+        as ``input_difference`` (two echoes run one after the other need one
         O(L) array, not two).
 
     Returns
@@ -491,14 +495,15 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     g_acc = np.zeros((B, nt))
     g_comp = np.zeros((B, nt))
     g_input_t = np.zeros((B, m, nd) if inputs is not None else (B, 0, 0))
+    keep_drive = keep_drive and inputs is not None
     subtract_drive = subtract_drive_from is not None and keep_drive
     if subtract_drive:
-        if two or subtract_drive_from.shape != (B, n_steps, nd):
-            raise ValueError(f"subtract_drive_from must be a ({B}, {n_steps}, {nd}) array of a "
+        if two or subtract_drive_from.shape != (B, n_steps, m):
+            raise ValueError(f"subtract_drive_from must be a ({B}, {n_steps}, {m}) array of a "
                              f"single echo, got shape {subtract_drive_from.shape}")
-        drive_all = subtract_drive_from
+        inputs_all = subtract_drive_from
     else:
-        drive_all = np.zeros((B, n_steps if keep_drive else 0, nd))
+        inputs_all = np.zeros((B, n_steps if keep_drive else 0, m))
     u_read = inputs if inputs is not None else np.zeros((1, 0, m))
     k = run.kernels
     dt = run.dtype
@@ -518,9 +523,9 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
                        k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
                        run.hook, cotangent, run.theta, run.theta64, qa, pa, qb, pb, rows, bt,
                        driven, u_offset, j0, j1 - j0, n_steps, dt(nudge_a), dt(nudge_b), two,
-                       aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, drive_all,
-                       subtract_drive, run.hw_params, run.key(pass_a), run.key(pass_b),
-                       run.q_quantum, run.p_quantum)
+                       aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, inputs_all,
+                       run.input_matrix, subtract_drive, run.hw_params, run.key(pass_a),
+                       run.key(pass_b), run.q_quantum, run.p_quantum)
         if bar is not None:
             bar.update(j1 - j0)
         if on_chunk is not None:
@@ -533,6 +538,6 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     if not (np.all(np.isfinite(qa)) and np.all(np.isfinite(pa))):
         raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
     return EchoMeasurement(theta_difference=g_acc + g_comp,
-                           drive_difference=drive_all if keep_drive else None,
+                           input_difference=inputs_all if keep_drive else None,
                            input_matrix_difference=g_b, final_a=(qa, pa),
                            final_b=(qb, pb) if two else None, hardware_report=report)

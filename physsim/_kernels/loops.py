@@ -24,8 +24,9 @@ drive channels, ``m`` input channels, ``nt`` packed parameters):
   values into ``inputs``); indexed by forward step.
 - ``theta``: (nt,) packed system parameters (state dtype).
 - gradient accumulators are float64; ``g_input_t`` (B, m, nd) is the
-  transposed input-matrix gradient, ``g_drive`` (B, L, nd) the per-step drive
-  gradient indexed by forward step (or (B, 0, nd) when not kept).
+  transposed input-matrix gradient, ``g_inputs`` (B, L, m) the per-step drive
+  gradient projected onto the inputs, ``B^T dH/dd``, indexed by forward step
+  (or (B, 0, m) when not kept); ``input_matrix`` (nd, m) is ``B``.
 
 Loops are compiled eagerly for float64 and float32 states, with every system
 callback typed by signature (see :mod:`physsim._kernels.signatures`), so they
@@ -62,8 +63,8 @@ def _free_run_signature(dt):
         array(dt, 3), array(dt, 3), array(dt, 2), b1,           # rec_q, rec_p, rec_e, want_e
         array(f64, 2), b1,                                      # position sums, want them
         b1, array(f64, 2), array(f64, 2),                       # measure, g_acc, g_comp
-        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, g_drive, keep
-        array(f64, 3),
+        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, keep
+        array(f64, 3), array(f64, 2),                           # g_inputs, input_matrix
         array(f64, 1), array(i64, 1), dt, dt,                   # hw, key, q_quantum, p_quantum
     )
 
@@ -73,7 +74,8 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
              theta_grad_kinetic, theta_grad_potential, drive_grad_potential, hook,
              theta, theta64, Q, P, inputs, bt, driven, u_offset, k0, n_steps, record_every,
              rec_q, rec_p, rec_e, want_energy, pos_sum, want_pos_sum, measure, g_acc, g_comp,
-             u_read, g_input_t, keep_drive, g_drive, hw, key, q_quantum, p_quantum):
+             u_read, g_input_t, keep_drive, g_inputs, input_matrix, hw, key, q_quantum,
+             p_quantum):
     """Advance a batch through forward steps ``k0 .. k0 + n_steps - 1``.
 
     Global step index of chunk step ``j`` is ``k0 + j``; its drive is projected
@@ -83,8 +85,8 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
     ``measure`` the half-step Hamiltonian gradients are accumulated (one-sided
     RHEL uses the free pass as its reference echo): the parameter part into
     ``g_acc``/``g_comp``, the input-matrix part into ``g_input_t`` (when
-    driven), and the drive part of step k into ``g_drive[b, k]`` when
-    ``keep_drive``.
+    driven), and the drive part of step k, projected onto the inputs, into
+    ``g_inputs[b, k]`` when ``keep_drive``.
     """
     n_batch = Q.shape[0]
     n = Q.shape[1]
@@ -117,7 +119,7 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
                 if driven:
                     add_outer(g_input_t[b], u_read[br, kglob], gd)
                 if keep_drive:
-                    g_drive[b, kglob, :] = gd
+                    combine_rows(input_matrix, gd, g_inputs[b, kglob])
             else:
                 step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf,
                      q_quantum, p_quantum)
@@ -149,8 +151,8 @@ def _echo_signature(dt):
         i64, i64, i64, dt, dt, b1,                              # j0, n_steps, L, nudges, two
         array(dt, 3), array(dt, 2),                             # aux, aux_shared
         array(f64, 2), array(f64, 2),                           # g_acc, g_comp
-        array(f64, 3), array(f64, 3), b1, array(f64, 3),        # u_read, g_input_t, keep, g_drive
-        b1,                                                     # subtract_drive
+        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, keep
+        array(f64, 3), array(f64, 2), b1,                       # g_inputs, input_matrix, subtract
         array(f64, 1), array(i64, 1), array(i64, 1), dt, dt,    # hw, key_a, key_b, quanta
     )
 
@@ -167,8 +169,8 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
              theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
              Qa, Pa, Qb, Pb, inputs, bt, driven, u_offset, j0, n_steps, n_total, nudge_a, nudge_b,
-             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_drive,
-             subtract_drive, hw, key_a, key_b, q_quantum, p_quantum):
+             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_inputs,
+             input_matrix, subtract_drive, hw, key_a, key_b, q_quantum, p_quantum):
     """Run one or two nudged echoes in lock-step through echo steps ``j0 + 1 .. j0 + n_steps``.
 
     Echo step ``j`` (1-based, global ``j0 + jj + 1``) consumes the drive of
@@ -181,8 +183,9 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
     minus echo b, or echo a alone when ``two`` is false) is added to
     ``g_acc``/``g_comp`` with compensated summation; its drive part times the
     nominal input ``u_read[k]`` is added to ``g_input_t`` (when driven) and,
-    with ``keep_drive``, stored in ``g_drive[b, k]`` (subtracted from it with
-    ``subtract_drive``: the second of two echoes run one after the other).
+    with ``keep_drive``, projected onto the inputs (``B^T``) and stored in
+    ``g_inputs[b, k]`` (subtracted from it with ``subtract_drive``: the second
+    of two echoes run one after the other).
     """
     n_batch = Qa.shape[0]
     n = Qa.shape[1]
@@ -207,6 +210,7 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
         gtb = np.zeros(nt)
         gda = np.zeros(nd)
         gdb = np.zeros(nd)
+        gu = np.zeros(g_inputs.shape[2])
         bu = np.int64(0) if shared else np.int64(b)
         br = np.int64(0) if shared_read else np.int64(b)
         ab = aux[0] if aux_shared_b else aux[np.int64(b)]
@@ -242,10 +246,11 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
                 add_outer(g_input_t[b], u_read[br, k], gda)
             if keep_drive:
                 if subtract_drive:
-                    for i in range(nd):
-                        g_drive[b, k, i] -= gda[i]
+                    combine_rows(input_matrix, gda, gu)
+                    for j in range(gu.shape[0]):
+                        g_inputs[b, k, j] -= gu[j]
                 else:
-                    g_drive[b, k, :] = gda
+                    combine_rows(input_matrix, gda, g_inputs[b, k])
             if k >= 1:
                 _nudge(qa, pa, k, nudge_a, cotangent, ab, aux_shared, cot)
                 if two:
