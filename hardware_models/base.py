@@ -23,7 +23,8 @@ from physsim.hardware import ECHO_MINUS_PASS, ECHO_PLUS_PASS, FORWARD_PASS, Hard
 from physsim.hardware import no_step_hook
 
 from . import _hooks
-from ._rng import STREAM_STRIDE, key_layout, per_trajectory, stream_key, uniform_at
+from ._rng import STREAM_STRIDE, key_layout, per_trajectory, step_key, trajectory_key
+from ._rng import uniform_at
 
 PASS_NAMES = {FORWARD_PASS: "forward", ECHO_PLUS_PASS: "echo+", ECHO_MINUS_PASS: "echo-"}
 
@@ -144,8 +145,9 @@ def _quantize(x, step, n_levels, stochastic, out, seed, pass_index, stream, step
     for b in prange(n_traj):
         h = step[b]
         count = 0
+        prefix = trajectory_key(seed, pass_index, stream, b)
         for s in range(n_steps):
-            key = stream_key(seed, pass_index, stream, b, step0 + s)
+            key = step_key(prefix, step0 + s)
             for u in range(n_units):
                 if h > 0.0:
                     y = x[b, s, u] / h
