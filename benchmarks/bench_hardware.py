@@ -32,6 +32,11 @@ Figures (flat JSON with ``--json FILE``):
     from other processes.
 ``*_seconds``
     the fastest round of every configuration (wall clock).
+``none_ns_per_oscillator_step_per_core``, ``thermal_deviate_ns``
+    what the simulate ratio is made of: the baseline's time per
+    oscillator-step and core, and the momentum bath's time per degree of
+    freedom and step on one thread (one normal deviate, the damping multiply
+    and the hook call).
 
 Usage::
 
@@ -47,7 +52,9 @@ import time
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
+from numba import njit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -68,6 +75,32 @@ def noisy_model(drift: float = 1e-6):
         FinitePrecision(input_bits=8, input_range=4.0, nudge_bits=8, output_bits=8,
                         output_range=64.0, accumulator_bits=8),
     )
+
+
+@njit
+def _hook_loop(hook, q, p, hw, key, n_steps):
+    for step in range(n_steps):
+        hook(q, p, hw, key, np.int64(0), np.int64(step))
+
+
+def thermal_deviate_ns(system, n_steps: int) -> float:
+    """Cost of the momentum bath per degree of freedom and step, one thread (ns).
+
+    The per-step hook of ``NoisyAnalog(quality_factor=1e5, thermal_energy=1e-8)``
+    applied alone to one trajectory: one normal deviate, a damping multiply and
+    the hook call, per degree of freedom.
+    """
+    hook, hw = NoisyAnalog(quality_factor=1e5, thermal_energy=1e-8).step_hook(
+        system, np.float64, system.default_dt)
+    q, p = np.zeros(system.n_dof), np.ones(system.n_dof)
+    key = np.array([1, 0], dtype=np.int64)
+    _hook_loop(hook, q, p, hw, key, 10)
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        _hook_loop(hook, q, p, hw, key, n_steps)
+        best = min(best, time.perf_counter() - t0)
+    return best / (n_steps * system.n_dof) * 1e9
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -131,6 +164,12 @@ def main(argv: list[str] | None = None) -> dict:
                 best_cpu[(tname, key)] / best_cpu[(tname, "none")]
         for key in models:
             figures[f"{key}_{tname}_seconds"] = best[(tname, key)]
+    # what the simulate ratio is made of, per core: the baseline's cost of an
+    # oscillator-step and the bath's cost of one deviate (the bulk of the noisy extra)
+    threads = numba.get_num_threads()
+    figures["none_ns_per_oscillator_step_per_core"] = \
+        best[("simulate", "none")] * threads / (B * L * P) * 1e9
+    figures["thermal_deviate_ns"] = thermal_deviate_ns(system, 2_000 if args.quick else 20_000)
     print(f"LinearHRU P={P}, m={m}, batch {B}, L={L:,}, float64, {rounds} interleaved rounds "
           f"(fastest round)")
     for tname in tasks:
@@ -142,6 +181,9 @@ def main(argv: list[str] | None = None) -> dict:
               f"; CPU-time ratios: ideal {figures[f'ideal_slowdown_{tname}_cpu']:.3f}x, noisy "
               f"{figures[f'noisy_slowdown_{tname}_cpu']:.3f}x, without drift "
               f"{figures[f'noisy_no_drift_slowdown_{tname}_cpu']:.3f}x")
+    print(f"  per core: {figures['none_ns_per_oscillator_step_per_core']:.2f} ns per "
+          f"oscillator-step without a model ({threads} threads); thermal bath alone "
+          f"{figures['thermal_deviate_ns']:.2f} ns per degree of freedom and step (one thread)")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return figures
