@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import h5py
 import numba
@@ -349,3 +350,45 @@ def test_physsim_train_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", str(config), "--rule", "hebbian"])
     assert "invalid choice: 'hebbian'" in capsys.readouterr().err
+
+
+def _experiment_module(name, monkeypatch):
+    import importlib.util
+
+    folder = Path(__file__).resolve().parent.parent / "experiments"
+    monkeypatch.syspath_prepend(str(folder))  # the scripts import their helpers from there
+    path = folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rhel_vs_bptt_report_tells_chaos_from_a_gradient_bias(monkeypatch):
+    """The report calls same-seed runs chaotic only when round-off alone (the control) parts
+    them too; a control that never parts points to the rules' own gradient difference."""
+    exp = _experiment_module("exp_rhel_vs_bptt_datasets", monkeypatch)
+    ctrl = exp.CONTROL
+
+    def summary(name, rhel, control, parted_rhel, parted_ctrl, best, hru):
+        vals = {"bptt": [0.90, 0.92, 0.94], "rhel": rhel, ctrl: control}
+        mb, sb = exp._stats(vals["bptt"])
+        mr, sr = exp._stats(rhel)
+        gc = {"max_rel_diff": 9e-9}
+        return (name, mb, sb, mr, sr, vals, {"rhel": parted_rhel, ctrl: parted_ctrl},
+                abs(mr - mb) <= sb, best, gc, hru)
+
+    chaotic = summary("chaotic", [0.91, 0.95, 0.90], [0.93, 0.90, 0.92], [30, 40, 50],
+                      [35, 45, 60], [500, 500, 500], "linear")
+    biased = summary("biased", [0.90, 0.92, 0.94], [0.90, 0.92, 0.94], [80, 90, 100],
+                     [None, None, None], [500, 500, 500], "nonlinear")
+    late = summary("late", [0.90, 0.92, 0.94], [0.90, 0.92, 0.94], [900, None, 800],
+                   [None, None, None], [500, 500, 500], "linear")
+    text = "\n".join(exp._diagnosis_text([chaotic, biased, late], 1e-15))
+    paragraphs = {p.split("**")[1]: p for p in text.split("\n") if p.startswith("**")}
+    interpretation = [p for p in text.split("\n") if p.startswith("Interpretation")]
+    assert len(interpretation) == 1 and "(chaotic)" in interpretation[0]
+    assert "same under both rules" in paragraphs["biased"]
+    assert "O(eps^2) bias" in paragraphs["biased"] and "9.0e-09" in paragraphs["biased"]
+    assert "come earlier" in paragraphs["late"]
+    assert "O(eps^2)" not in paragraphs["late"]  # a linear model has no nudge bias to blame
