@@ -392,3 +392,21 @@ def test_rhel_vs_bptt_report_tells_chaos_from_a_gradient_bias(monkeypatch):
     assert "O(eps^2) bias" in paragraphs["biased"] and "9.0e-09" in paragraphs["biased"]
     assert "come earlier" in paragraphs["late"]
     assert "O(eps^2)" not in paragraphs["late"]  # a linear model has no nudge bias to blame
+
+
+def test_accuracy_ties_are_broken_by_the_validation_loss(tmp_path, monkeypatch):
+    """On a tiny validation set accuracy often repeats: an equal accuracy with a lower loss
+    is a new best (and resets the patience count); with a higher loss it is not."""
+    from physsim.hssm import training
+
+    tr = Trainer(_cfg(), rule="bptt", seed=0, run_file=tmp_path / "run.h5", progress=False)
+    scripted = iter([(1.0, 0.5), (0.8, 0.5), (0.9, 0.5), (2.0, 0.6)])  # (loss, accuracy)
+
+    def fake_evaluate(model, split, batch_size):
+        return next(scripted) if split is tr.dataset.val else (0.0, 0.0)
+
+    monkeypatch.setattr(training, "evaluate", fake_evaluate)
+    expected = [(10, 0), (20, 0), (20, 1), (40, 0)]  # (best step, bad evaluations) after each
+    for step, (best_step, bad) in zip((10, 20, 30, 40), expected):
+        tr._evaluate(step)
+        assert (tr.state.best_step, tr.state.bad_evals) == (best_step, bad), step

@@ -110,7 +110,8 @@ class TrainingSettings:
         Steps between checkpoints in the run file (0: only when the run stops).
     patience : int, default 10
         Stop once more than ``patience`` consecutive evaluations did not improve the
-        validation metric (0 disables early stopping).
+        validation metric (0 disables early stopping).  Equal accuracies count as an
+        improvement when the validation loss is lower.
     eval_batch_size : int, default 64
         Cases per forward pass during evaluation.
     """
@@ -552,11 +553,16 @@ class Trainer:
         metric = res.accuracy if self.dataset.task == "classification" else res.loss
         return float(res.loss), float(metric)
 
-    def _better(self, val_metric: float) -> bool:
+    def _better(self, val_metric: float, val_loss: float) -> bool:
         best = self.state.best_val_metric
         if np.isnan(best):
             return True
-        return val_metric > best if self.metric_name == "accuracy" else val_metric < best
+        if self.metric_name == "accuracy":
+            # accuracy moves in steps of 1 / n_val: on a tie the lower validation loss wins,
+            # so that small validation sets do not stop a run that is still improving
+            return val_metric > best or (val_metric == best
+                                         and val_loss < self.state.best_val_loss)
+        return val_metric < best
 
     def _evaluate(self, step: int) -> None:
         st, s = self.state, self.settings
@@ -567,7 +573,7 @@ class Trainer:
                                    val_loss, val_metric))
         st.running_loss_sum = st.running_metric_sum = 0.0
         st.running_count = 0
-        if self._better(val_metric):
+        if self._better(val_metric, val_loss):
             st.best_step, st.best_val_metric, st.best_val_loss = step, val_metric, val_loss
             st.bad_evals = 0
             self.best_params = {k: v.copy() for k, v in self.model.parameters().items()}
