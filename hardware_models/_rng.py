@@ -280,17 +280,14 @@ def uniform_at(key, unit):
 
 
 @njit(cache=True, parallel=True)
-def _fill(out, seed, pass_index, stream, step0, normal):
+def _fill_uniform(out, seed, pass_index, stream, step0):
     n_traj, n_steps, n_units = out.shape
     for b in prange(n_traj):
         prefix = trajectory_key(seed, pass_index, stream, b)
         for s in range(n_steps):
             key = step_key(prefix, step0 + s)
             for u in range(n_units):
-                if normal:
-                    out[b, s, u] = normal_at(key, u)
-                else:
-                    out[b, s, u] = uniform_at(key, u)
+                out[b, s, u] = uniform_at(key, u)
 
 
 @njit(cache=True, parallel=True)
@@ -341,14 +338,6 @@ def per_trajectory(scale, shape) -> np.ndarray:
         return np.ascontiguousarray(s.reshape(n_traj))
     raise ValueError(f"a scale of shape {s.shape} is neither one number nor one per "
                      f"trajectory of values shaped {tuple(shape)}")
-
-
-def _draw(shape, seed, pass_index, stream, step_offset, step_axis, normal):
-    shape = tuple(int(s) for s in shape)
-    out = np.empty(key_layout(shape, step_axis))
-    _fill(out, np.int64(seed), np.int64(pass_index), np.int64(stream), np.int64(step_offset),
-          normal)
-    return out.reshape(shape)
 
 
 def add_normal_noise(x, scale, seed: int, pass_index: int, stream: int, *, step_offset: int = 0,
@@ -402,13 +391,19 @@ def normal_array(shape, seed: int, pass_index: int, stream: int, *, step_offset:
     -------
     ndarray of float64
     """
-    return _draw(shape, seed, pass_index, stream, step_offset, step_axis, True)
+    # the noise adder on zeros: 0 + 1 * xi is xi exactly (xi is never -0.0)
+    return add_normal_noise(np.zeros(tuple(int(s) for s in shape)), 1.0, seed, pass_index,
+                            stream, step_offset=step_offset, step_axis=step_axis)
 
 
 def uniform_array(shape, seed: int, pass_index: int, stream: int, *, step_offset: int = 0,
                   step_axis: bool = False) -> np.ndarray:
     """Uniform (0, 1) deviates keyed by position; layout as :func:`normal_array`."""
-    return _draw(shape, seed, pass_index, stream, step_offset, step_axis, False)
+    shape = tuple(int(s) for s in shape)
+    out = np.empty(key_layout(shape, step_axis))
+    _fill_uniform(out, np.int64(seed), np.int64(pass_index), np.int64(stream),
+                  np.int64(step_offset))
+    return out.reshape(shape)
 
 
 @njit(cache=True)

@@ -78,7 +78,6 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     g_u = np.zeros((B, L if u is not None else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))
     bt = run.input_matrix_t
-    input_matrix = np.ascontiguousarray(run.input_matrix, dtype=np.float64)
     rows = None
     for start in reversed(range(0, L, chunk_size)):
         del rows  # the previous chunk's written inputs, if any, before the next are made
@@ -88,7 +87,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                           kern.hvp_kinetic, kern.hvp_potential, kern.theta_vjp_kinetic,
                           kern.theta_vjp_potential, kern.drive_vjp_potential, run.theta,
                           fwd.positions, fwd.momenta, rows, bt, driven, u_offset, cot, start,
-                          stop - start, lam_q, lam_p, g_theta, u_read, g_input_t, input_matrix,
+                          stop - start, lam_q, lam_p, g_theta, u_read, g_input_t, run.input_matrix,
                           u is not None, g_u)
     g_b = g_input_t.transpose(0, 2, 1)
     if u is None:

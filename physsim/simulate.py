@@ -359,7 +359,7 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     g_comp = np.zeros_like(g_acc)
     # one-sided RHEL reference: input-matrix read-out (transposed) and, for input
     # gradients, the per-step drive read-out projected onto the inputs (B, L, m)
-    g_input_t = np.zeros((B, m, nd) if measure and u is not None else (B, 0, 0))
+    g_input_t = np.zeros((B, m, nd) if measure else (B, 0, 0))
     keep_drive = measure and bool(_measure.get("keep_drive", False)) and u is not None
     g_inputs = np.zeros((B, L if keep_drive else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))
@@ -390,8 +390,7 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     report = run.hardware.end_of_pass(run.hw_params, _pass_index)
     if measure:
         _measure["theta"] = g_acc + g_comp
-        _measure["input_matrix"] = (np.ascontiguousarray(g_input_t.transpose(0, 2, 1))
-                                    if u is not None else np.zeros((B, nd, m)))
+        _measure["input_matrix"] = np.ascontiguousarray(g_input_t.transpose(0, 2, 1))
         _measure["inputs"] = g_inputs if keep_drive else None
     if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
         raise FloatingPointError("the state became NaN or infinite during the run; the step is "
@@ -494,7 +493,7 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     nd, m = run.system.n_drive, run.system.n_inputs
     g_acc = np.zeros((B, nt))
     g_comp = np.zeros((B, nt))
-    g_input_t = np.zeros((B, m, nd) if inputs is not None else (B, 0, 0))
+    g_input_t = np.zeros((B, m, nd))  # stays zero for an undriven run
     keep_drive = keep_drive and inputs is not None
     subtract_drive = subtract_drive_from is not None and keep_drive
     if subtract_drive:
@@ -532,8 +531,7 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
             on_chunk(j1, (qa, pa), (qb, pb) if two else None)
     if bar is not None:
         bar.close()
-    g_b = (np.ascontiguousarray(g_input_t.transpose(0, 2, 1)) if inputs is not None
-           else np.zeros((B, nd, m)))
+    g_b = np.ascontiguousarray(g_input_t.transpose(0, 2, 1))
     report = run.hardware.end_of_pass(run.hw_params, pass_a)
     if not (np.all(np.isfinite(qa)) and np.all(np.isfinite(pa))):
         raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
