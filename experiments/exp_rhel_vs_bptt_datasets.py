@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,44 @@ CONTROL = "bptt_noise"
 PARTED = 1e-9
 #: File in the runs folder recording the code version of every launch.
 CODE_VERSIONS = "code_versions.txt"
+
+
+@dataclass
+class DatasetSummary:
+    """What the diagnosis paragraph of one dataset is written from.
+
+    Attributes
+    ----------
+    name : str
+        Dataset name.
+    bptt_mean, bptt_std, rhel_mean, rhel_std : float
+        Test metric over the seeds (mean and sample standard deviation).
+    test_metrics : dict
+        Per-seed test metric (list) of every run variant: the rules and, if run, the control.
+    parted : dict
+        Per variant other than BPTT: per seed, the first step whose training loss differs
+        from BPTT's by more than :data:`PARTED` (None: never).
+    within : bool
+        RHEL's mean lies within one BPTT standard deviation of BPTT's.
+    best_steps : list of int
+        Per seed, the later best-validation step of the RHEL and BPTT runs.
+    grad_check : dict or None
+        The step-1 gradient comparison (:func:`first_step_gradients`), if computed.
+    hru : str
+        The model's HRU kind ("linear" or "nonlinear").
+    """
+
+    name: str
+    bptt_mean: float
+    bptt_std: float
+    rhel_mean: float
+    rhel_std: float
+    test_metrics: dict
+    parted: dict
+    within: bool
+    best_steps: list
+    grad_check: dict | None
+    hru: str
 
 
 def _rel(path: Path) -> str:
@@ -369,7 +408,8 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int,
         # there, so runs that part only after it report the same test metric
         best = [max(a.result["best_step"], b.result["best_step"])
                 for a, b in zip(records[(d, "rhel")], bp)]
-        summaries.append((d, mb, sb, mr, sr, vals, parted, within, best, gc, mc["hru"]))
+        summaries.append(DatasetSummary(d, mb, sb, mr, sr, vals, parted, within, best, gc,
+                                        mc["hru"]))
         cfg = tomllib.loads(bp[0].attrs["config_toml"])
         ds_line = bp[0].attrs["dataset"].splitlines()
         per_seed = "; ".join(
@@ -439,7 +479,7 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int,
     return text
 
 
-def _diagnosis_text(summaries, noise) -> list[str]:
+def _diagnosis_text(summaries: list[DatasetSummary], noise) -> list[str]:
     """One paragraph per dataset on when its same-seed runs part and on the check, then the
     interpretation when any runs part."""
     def steps(parts):
@@ -447,11 +487,14 @@ def _diagnosis_text(summaries, noise) -> list[str]:
 
     out = []
     chaotic = []
-    for d, mb, sb, mr, sr, vals, parted, within, best, gc, hru in summaries:
+    for sm in summaries:
+        d, parted, vals, best, gc = sm.name, sm.parted, sm.test_metrics, sm.best_steps, \
+            sm.grad_check
+        mb, sb, mr, sr = sm.bptt_mean, sm.bptt_std, sm.rhel_mean, sm.rhel_std
         k = abs(mr - mb) / sb if sb > 0 else (0.0 if mr == mb else float("inf"))
         verdict = (f"RHEL's mean lies {k:.2g} BPTT standard deviations from BPTT's (BPTT "
                    f"{mb:.4g} ± {sb:.2g}, RHEL {mr:.4g} ± {sr:.2g}): the check "
-                   + ("passes." if within else "**fails**."))
+                   + ("passes." if sm.within else "**fails**."))
         rhel_steps = [s for s in parted["rhel"] if s is not None]
         if not rhel_steps:
             text = (f"**{d}**: the RHEL and BPTT runs with the same seed never part (training "
@@ -486,10 +529,10 @@ def _diagnosis_text(summaries, noise) -> list[str]:
                              + (f"{gc['max_rel_diff']:.1e} (relative)" if gc else
                                 "more than round-off")
                              + (", the O(eps^2) bias of RHEL's finite nudge on a nonlinear "
-                                "HRU. " if hru == "nonlinear" else ". "))
+                                "HRU. " if sm.hru == "nonlinear" else ". "))
         out += [text + verdict, ""]
     if chaotic:
-        n_seeds = len(summaries[0][5]["bptt"])
+        n_seeds = len(summaries[0].test_metrics["bptt"])
         out += ["Interpretation: where round-off-sized perturbations grow until the runs part "
                 f"before their test metrics are taken ({', '.join(chaotic)}), a run with a "
                 "given seed is one draw of "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import h5py
@@ -360,6 +361,7 @@ def _experiment_module(name, monkeypatch):
     path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -374,9 +376,9 @@ def test_rhel_vs_bptt_report_tells_chaos_from_a_gradient_bias(monkeypatch):
         vals = {"bptt": [0.90, 0.92, 0.94], "rhel": rhel, ctrl: control}
         mb, sb = exp._stats(vals["bptt"])
         mr, sr = exp._stats(rhel)
-        gc = {"max_rel_diff": 9e-9}
-        return (name, mb, sb, mr, sr, vals, {"rhel": parted_rhel, ctrl: parted_ctrl},
-                abs(mr - mb) <= sb, best, gc, hru)
+        return exp.DatasetSummary(name, mb, sb, mr, sr, vals,
+                                  {"rhel": parted_rhel, ctrl: parted_ctrl}, abs(mr - mb) <= sb,
+                                  best, {"max_rel_diff": 9e-9}, hru)
 
     chaotic = summary("chaotic", [0.91, 0.95, 0.90], [0.93, 0.90, 0.92], [30, 40, 50],
                       [35, 45, 60], [500, 500, 500], "linear")
