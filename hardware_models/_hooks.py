@@ -43,7 +43,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ._rng import STREAM_BATH, STREAM_STATE_ROUNDING, STREAM_STRIDE, normal_at, stream_key
+from ._rng import STREAM_BATH, STREAM_STATE_ROUNDING, STREAM_STRIDE, add_normals, stream_key
 from ._rng import uniform_at
 
 BATH = 1
@@ -71,13 +71,13 @@ def _bath(p, hw, pos, key, trajectory, step, salt):
     # vectorises, and no slice objects (their reference counts cost ~10 ns per call)
     d0 = np.uint64(pos + 2)
     s0 = d0 + n
+    for i in range(n):
+        p[i] = hw[d0 + i] * p[i]
     if has_noise:
-        k = stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory, step)
-        for i in range(n):
-            p[i] = hw[d0 + i] * p[i] + hw[s0 + i] * normal_at(k, i)
-    else:
-        for i in range(n):
-            p[i] = hw[d0 + i] * p[i]
+        # decay first, then the noise: the same two roundings as decay * p + sigma * xi
+        add_normals(p, 0, n, hw, s0,
+                    stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory,
+                               step))
 
 
 @njit(cache=True)
@@ -91,9 +91,9 @@ def _bath_dense(p, hw, pos, key, trajectory, step, salt):
     for i in range(n):
         old[i] = p[i]
     if has_noise:
-        k = stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory, step)
-        for j in range(n):
-            xi[j] = normal_at(k, j)
+        add_normals(xi, 0, n, 1.0, 0,
+                    stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory,
+                               step))
     for i in range(n):
         acc = 0.0
         for j in range(n):

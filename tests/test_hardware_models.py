@@ -22,6 +22,7 @@ from hardware_models import (PRESET_SUMMARIES, PRESETS, Composite, FinitePrecisi
                              NoisyAnalog, SaturationWarning, compose, dof_physics, get_preset,
                              thermal_energy)
 from hardware_models import _hooks
+from hardware_models import _rng
 from hardware_models._rng import (ZIGGURAT_LAYERS, ZIGGURAT_R, normal_array, uniform_array,
                                   ziggurat_radius, ziggurat_tables)
 from physsim import CoupledOscillators, LinearHRU, NonlinearHRU
@@ -99,6 +100,64 @@ def test_counter_draws_are_keyed_not_streamed():
               normal_array((1, 2000, 10), 8, 1, 4, step_axis=True)[0]]
     for o in others:
         assert abs(np.corrcoef(big[0].ravel(), o.ravel())[0, 1]) < 5 / np.sqrt(o.size)
+
+
+@numba.njit
+def _scalar_normals(n, key):
+    """The deviates of ``add_normals`` one unit at a time, from the layout in its docstring."""
+    out = np.empty(n)
+    n_pairs = n // 2
+    for unit in range(n):
+        if unit < 2 * n_pairs:
+            high = unit >= n_pairs
+            bits = _rng.unit_bits(key, np.uint64(unit - n_pairs if high else unit))
+        else:  # odd n: the last unit, low half of pair n_pairs
+            high = False
+            bits = _rng.unit_bits(key, np.uint64(n_pairs))
+        half = bits >> np.uint64(32) if high else bits & np.uint64(0xFFFFFFFF)
+        z, _, accepted = _rng._half_candidate(half)
+        out[unit] = z if accepted else _rng._half_rejected(bits, high)
+    return out
+
+
+@numba.njit
+def _vector_normals(x, x0, n, weight, w0, key):
+    _rng.add_normals(x, x0, n, weight, w0, key)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 127, 128, 129, 257, 300])
+def test_blocked_normals_equal_the_unit_by_unit_definition(n):
+    # the SIMD blocks, the flagged fix-ups, offsets and the odd unit against a plain loop
+    rng = np.random.default_rng(n)
+    for trial in range(20):
+        key = np.uint64(rng.integers(0, 2**63))
+        x = rng.standard_normal(n + 5)
+        weight = rng.uniform(0.5, 2.0, n + 3)
+        expected = x.copy()
+        expected[5:] = x[5:] + weight[3:] * _scalar_normals(n, key)
+        got = x.copy()
+        _vector_normals(got, 5, n, weight, 3, key)
+        np.testing.assert_array_equal(got, expected)
+        scalar = x.copy()
+        _vector_normals(scalar, 5, n, 2.5, 0, key)
+        np.testing.assert_array_equal(scalar[5:], x[5:] + 2.5 * _scalar_normals(n, key))
+
+
+def test_the_two_halves_of_a_pair_are_independent_normals():
+    # units h and h + n // 2 share one hash: their joint histogram must factorise
+    n, steps = 64, 4000
+    z = np.stack([keyed_pair for keyed_pair in (
+        _rng.keyed_normals(n, 5, 1, _rng.STREAM_BATH, 0, step) for step in range(steps))])
+    low, high = z[:, :n // 2].ravel(), z[:, n // 2:].ravel()
+    assert abs(np.corrcoef(low, high)[0, 1]) < 5 / np.sqrt(low.size)
+    assert abs(np.corrcoef(low**2, high**2)[0, 1]) < 5 / np.sqrt(low.size)
+    edges = np.array([-np.inf, -1.5, -0.5, 0.0, 0.5, 1.5, np.inf])
+    table = np.histogram2d(low, high, [edges, edges])[0]
+    assert scipy.stats.chi2_contingency(table)[1] > 1e-3
+    for half in (low, high):
+        counts = np.histogram(half, edges)[0]
+        expected = np.diff(scipy.stats.norm.cdf(edges)) * half.size
+        assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
 
 
 # ------------------------------------------------------------------ ideal
