@@ -63,21 +63,22 @@ _F16_OVERFLOW = 65520.0  # IEEE binary16: values at or above this round to infin
 _F16_MIN_NORMAL = 2.0 ** -14
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bath(p, hw, pos, key, trajectory, step, salt):
     has_noise = hw[pos] != 0.0
-    n = np.uint64(hw[pos + 1])
-    # unsigned indices: no negative-index wrap-around code, so the damping loop
-    # vectorises, and no slice objects (their reference counts cost ~10 ns per call)
+    n = np.int64(hw[pos + 1])
+    # unsigned indices: no negative-index wrap-around code, so the loops
+    # vectorise, and no slice objects (their reference counts cost ~10 ns per call)
     d0 = np.uint64(pos + 2)
-    s0 = d0 + n
-    for i in range(n):
-        p[i] = hw[d0 + i] * p[i]
+    s0 = d0 + np.uint64(n)
     if has_noise:
-        # decay first, then the noise: the same two roundings as decay * p + sigma * xi
-        add_normals(p, 0, n, hw, s0,
+        # decay and noise in one pass: p <- decay * p + sigma * xi
+        add_normals(p, 0, n, hw, d0, hw, s0,
                     stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory,
                                step))
+    else:
+        for i in range(np.uint64(n)):
+            p[i] = hw[d0 + i] * p[i]
 
 
 @njit(cache=True)
@@ -91,7 +92,7 @@ def _bath_dense(p, hw, pos, key, trajectory, step, salt):
     for i in range(n):
         old[i] = p[i]
     if has_noise:
-        add_normals(xi, 0, n, 1.0, 0,
+        add_normals(xi, 0, n, 1.0, 0, 1.0, 0,
                     stream_key(key[0], key[1], STREAM_BATH + STREAM_STRIDE * salt, trajectory,
                                step))
     for i in range(n):

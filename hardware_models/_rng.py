@@ -313,16 +313,16 @@ def _count_trailing_zeros(typingctx, x):
     return types.uint64(types.uint64), codegen
 
 
-def _weight_at(weight, i):
-    """``weight`` if it is a number, else ``weight[i]`` (compiled only, see the overload)."""
-    raise NotImplementedError("_weight_at is only callable from compiled code")
+def _entry(values, i):
+    """``values`` if it is a number, else ``values[i]`` (compiled only, see the overload)."""
+    raise NotImplementedError("_entry is only callable from compiled code")
 
 
-@overload(_weight_at, inline="always")
-def _weight_at_overload(weight, i):
-    if isinstance(weight, types.Number):
-        return lambda weight, i: weight
-    return lambda weight, i: weight[i]
+@overload(_entry, inline="always")
+def _entry_overload(values, i):
+    if isinstance(values, types.Number):
+        return lambda values, i: values
+    return lambda values, i: values[i]
 
 
 #: Pairs per block of :func:`add_normals`: a block's rejections are flagged in
@@ -331,11 +331,11 @@ _PAIR_BLOCK = 64
 
 
 @njit(cache=True, inline="always")
-def _pair_block(x, x0, weight, w0, key, h0, count, high0):
+def _pair_block(x, x0, decay, d0, weight, w0, key, h0, count, high0):
     """Fast path of pairs ``h0 .. h0 + count - 1``; returns the flags of pairs with a rejection.
 
-    Pair ``h`` adds to units ``h`` and ``h + high0``; a rejected unit gets
-    ``0 * weight`` (it is finished by :func:`_finish_flagged`).  Indices are
+    Pair ``h`` updates units ``h`` and ``h + high0``; a rejected unit gets
+    ``decay * x + weight * 0`` (its noise is added by :func:`_finish_flagged`).  Indices are
     unsigned (no negative-index wrap-around code) and nothing branches: with ``count`` a compile-time constant LLVM then
     unrolls the block and vectorises it.
     """
@@ -349,8 +349,8 @@ def _pair_block(x, x0, weight, w0, key, h0, count, high0):
         add_hi = z_hi if ok_hi else 0.0
         lo = x0 + h
         hi = lo + high0
-        x[lo] += _weight_at(weight, w0 + h) * add_lo
-        x[hi] += _weight_at(weight, w0 + h + high0) * add_hi
+        x[lo] = _entry(decay, d0 + h) * x[lo] + _entry(weight, w0 + h) * add_lo
+        x[hi] = _entry(decay, d0 + h + high0) * x[hi] + _entry(weight, w0 + h + high0) * add_hi
         flagged |= (np.uint64(ok_lo & ok_hi) ^ np.uint64(1)) << np.uint64(t)
     return flagged
 
@@ -363,23 +363,25 @@ def _finish_flagged(x, x0, weight, w0, key, h0, high0, flagged):
         flagged &= flagged - np.uint64(1)
         bits = unit_bits(key, h)
         if not _half_candidate(bits & _LOW_32)[2]:
-            x[x0 + h] += _weight_at(weight, w0 + h) * _half_rejected(bits, False)
+            x[x0 + h] += _entry(weight, w0 + h) * _half_rejected(bits, False)
         if not _half_candidate(bits >> _HALF_SHIFT)[2]:
-            x[x0 + h + high0] += _weight_at(weight, w0 + h + high0) * _half_rejected(bits, True)
+            x[x0 + h + high0] += _entry(weight, w0 + h + high0) * _half_rejected(bits, True)
 
 
 @njit(cache=True, inline="always")
-def add_normals(x, x0, n, weight, w0, key):
-    """``x[x0 + i] += w_i xi_i`` for ``i < n``, ``xi_i`` the standard normal of unit ``i``.
+def add_normals(x, x0, n, decay, d0, weight, w0, key):
+    """``x[x0 + i] <- decay_i x[x0 + i] + weight_i xi_i`` for ``i < n``, ``xi_i`` standard normal.
 
-    The deviates of one key come in pairs: the 64 bits of pair ``h``
-    (:func:`unit_bits` of ``h``) give unit ``h`` (low 32 bits) and unit
-    ``h + n // 2`` (high 32 bits; for odd ``n`` the last unit takes the low
-    half of pair ``n // 2`` alone), each through the 2048-layer ziggurat
-    with 21 bits of sign and position.  One hash per two deviates and a fast
-    path without branches, so blocks of 64 pairs run in SIMD; the rare draws
-    outside the fast path (about 0.2%) are finished after each block, with
-    fresh 64-bit draws chained from the pair's bits.
+    ``xi_i`` is the deviate of unit ``i`` under ``key``.  The deviates of one
+    key come in pairs: the 64 bits of pair ``h`` (:func:`unit_bits` of ``h``)
+    give unit ``h`` (low 32 bits) and unit ``h + n // 2`` (high 32 bits; for
+    odd ``n`` the last unit takes the low half of pair ``n // 2`` alone), each
+    through the 2048-layer ziggurat with 21 bits of sign and position.  One
+    hash per two deviates and a fast path without branches, so blocks of 64
+    pairs run in SIMD; the rare draws outside the fast path (about 0.2%) are
+    finished after each block, with fresh 64-bit draws chained from the pair's
+    bits.  The update rounds twice, as ``decay * x + weight * xi`` evaluated
+    in float64 (a ``decay`` of exactly 1.0 leaves ``x`` unrounded).
 
     Parameters
     ----------
@@ -387,9 +389,14 @@ def add_normals(x, x0, n, weight, w0, key):
         Values, changed in place at ``x0 .. x0 + n - 1``.
     x0, n : int
         First index and number of units.
+    decay : float or ndarray of float64, 1-D
+        Factor on the old values (dimensionless): one number, or
+        ``decay[d0 + i]`` per unit.
+    d0 : int
+        First index into ``decay`` (ignored for a number).
     weight : float or ndarray of float64, 1-D
-        Noise standard deviation, one number or ``weight[w0 + i]`` per unit
-        (units of ``x``).
+        Noise standard deviation (units of ``x``): one number, or
+        ``weight[w0 + i]`` per unit.
     w0 : int
         First index into ``weight`` (ignored for a number).
     key : uint64
@@ -397,6 +404,7 @@ def add_normals(x, x0, n, weight, w0, key):
     """
     # unsigned indices throughout (mixed signs would type as float)
     x0 = np.uint64(x0)
+    d0 = np.uint64(d0)
     w0 = np.uint64(w0)
     n_pairs = np.uint64(n) // np.uint64(2)
     block = np.uint64(_PAIR_BLOCK)
@@ -404,16 +412,17 @@ def add_normals(x, x0, n, weight, w0, key):
     # the high units start at n_pairs: with that one offset LLVM can prove that a
     # block's low and high units do not overlap, and vectorise the block
     while h0 + block <= n_pairs:  # full blocks: a constant trip count
-        flagged = _pair_block(x, x0, weight, w0, key, h0, _PAIR_BLOCK, n_pairs)
+        flagged = _pair_block(x, x0, decay, d0, weight, w0, key, h0, _PAIR_BLOCK, n_pairs)
         _finish_flagged(x, x0, weight, w0, key, h0, n_pairs, flagged)
         h0 += block
-    flagged = _pair_block(x, x0, weight, w0, key, h0, n_pairs - h0, n_pairs)
+    flagged = _pair_block(x, x0, decay, d0, weight, w0, key, h0, n_pairs - h0, n_pairs)
     _finish_flagged(x, x0, weight, w0, key, h0, n_pairs, flagged)
     if np.uint64(n) % np.uint64(2):  # odd n: the last unit has a pair of its own, low half only
         last = np.uint64(2) * n_pairs
         bits = unit_bits(key, n_pairs)
         z, _, ok = _half_candidate(bits & _LOW_32)
-        x[x0 + last] += _weight_at(weight, w0 + last) * (z if ok else _half_rejected(bits, False))
+        x[x0 + last] = _entry(decay, d0 + last) * x[x0 + last] + _entry(weight, w0 + last) * (
+            z if ok else _half_rejected(bits, False))
 
 
 @njit(cache=True, inline="always")
@@ -440,7 +449,7 @@ def _add_scaled_normals(flat, n_steps, n_units, scale, seed, pass_index, stream,
         sb = scale[b]
         prefix = trajectory_key(seed, pass_index, stream, b)
         for s in range(n_steps):
-            add_normals(flat, (b * n_steps + s) * n_units, n_units, sb, 0,
+            add_normals(flat, (b * n_steps + s) * n_units, n_units, 1.0, 0, sb, 0,
                         step_key(prefix, step0 + s))
 
 
@@ -551,7 +560,7 @@ def uniform_array(shape, seed: int, pass_index: int, stream: int, *, step_offset
 @njit(cache=True)
 def _fill_keyed(out, seed, pass_index, stream, trajectory, step):
     out[:] = 0.0
-    add_normals(out, 0, out.shape[0], 1.0, 0,
+    add_normals(out, 0, out.shape[0], 1.0, 0, 1.0, 0,
                 stream_key(seed, pass_index, stream, trajectory, step))
 
 

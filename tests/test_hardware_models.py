@@ -121,8 +121,8 @@ def _scalar_normals(n, key):
 
 
 @numba.njit
-def _vector_normals(x, x0, n, weight, w0, key):
-    _rng.add_normals(x, x0, n, weight, w0, key)
+def _vector_normals(x, x0, n, decay, d0, weight, w0, key):
+    _rng.add_normals(x, x0, n, decay, d0, weight, w0, key)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 127, 128, 129, 257, 300])
@@ -132,14 +132,15 @@ def test_blocked_normals_equal_the_unit_by_unit_definition(n):
     for trial in range(20):
         key = np.uint64(rng.integers(0, 2**63))
         x = rng.standard_normal(n + 5)
+        decay = rng.uniform(0.5, 1.0, n + 1)
         weight = rng.uniform(0.5, 2.0, n + 3)
         expected = x.copy()
-        expected[5:] = x[5:] + weight[3:] * _scalar_normals(n, key)
+        expected[5:] = decay[1:] * x[5:] + weight[3:] * _scalar_normals(n, key)
         got = x.copy()
-        _vector_normals(got, 5, n, weight, 3, key)
+        _vector_normals(got, 5, n, decay, 1, weight, 3, key)
         np.testing.assert_array_equal(got, expected)
         scalar = x.copy()
-        _vector_normals(scalar, 5, n, 2.5, 0, key)
+        _vector_normals(scalar, 5, n, 1.0, 0, 2.5, 0, key)
         np.testing.assert_array_equal(scalar[5:], x[5:] + 2.5 * _scalar_normals(n, key))
 
 
