@@ -335,9 +335,10 @@ def _pair_block(x, x0, decay, d0, weight, w0, key, h0, count, high0):
     """Fast path of pairs ``h0 .. h0 + count - 1``; returns the flags of pairs with a rejection.
 
     Pair ``h`` updates units ``h`` and ``h + high0``; a rejected unit gets
-    ``decay * x + weight * 0`` (its noise is added by :func:`_finish_flagged`).  Indices are
-    unsigned (no negative-index wrap-around code) and nothing branches: with ``count`` a compile-time constant LLVM then
-    unrolls the block and vectorises it.
+    ``decay * x + weight * 0`` (its noise is added by :func:`_finish_flagged`).
+    Indices are unsigned (no negative-index wrap-around code) and nothing
+    branches: with ``count`` a compile-time constant, LLVM unrolls the block
+    and vectorises it.
     """
     flagged = np.uint64(0)
     for t in range(count):
