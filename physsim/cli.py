@@ -1,4 +1,6 @@
-"""The ``physsim`` command: ``physsim demo | info | simulate | gradcheck | train | sweep | plot``."""
+"""The ``physsim`` command:
+``physsim demo | info | simulate | gradcheck | train | sweep | plot``.
+"""
 
 from __future__ import annotations
 
@@ -138,8 +140,8 @@ def _cmd_gradcheck(args) -> int:
         fd_err = ""
         if name in fd:
             rows = fd[name]
-            err = float(np.max(np.abs(rows[:, 0] - rows[:, 1]) / np.maximum(np.abs(rows[:, 0]),
-                                                                              1e-300)))
+            err = float(np.max(np.abs(rows[:, 0] - rows[:, 1])
+                               / np.maximum(np.abs(rows[:, 0]), 1e-300)))
             fd_err = f"{err:.2e}"
         worst = max(worst, a.max_relative_error)
         print(f"{name:<14}{a.cosine:>15.10f}{a.norm_ratio:>13.8f}{a.max_relative_error:>13.2e}"

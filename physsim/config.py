@@ -146,7 +146,8 @@ def build_inputs(table: dict[str, Any], system: HamiltonianSystem, n_steps: int,
         return amp * rng.standard_normal((batch, n_steps, m))
     if kind == "sines":
         if isinstance(system, CoupledOscillators) and m == 1 and "frequencies" not in table:
-            return np.broadcast_to(amp * six_oscillator_drive(n_steps, dt), (batch, n_steps, 1)).copy()
+            return np.broadcast_to(amp * six_oscillator_drive(n_steps, dt),
+                                   (batch, n_steps, 1)).copy()
         freqs = np.asarray(table.get("frequencies", [0.5, 1.1, 1.7]), float)
         t = (np.arange(n_steps) + 0.5) * dt
         base = amp * np.sin(np.outer(t, freqs)).sum(axis=1) / len(freqs)
@@ -177,7 +178,9 @@ def build_initial_state(table: dict[str, Any], system: HamiltonianSystem, batch:
 # ---------------------------------------------------------------------- loss
 def build_loss(table: dict[str, Any], system: HamiltonianSystem, inputs, n_steps: int, dt: float,
                batch: int) -> Loss:
-    """Loss from a ``[loss]`` table: ``kind = "mse"`` (random or teacher targets) or ``"pooled_ce"``."""
+    """Loss from a ``[loss]`` table: ``kind = "mse"`` (random or teacher targets) or
+    ``"pooled_ce"``.
+    """
     check_keys(table, {"kind", "n_outputs", "n_classes", "seed", "target"}, "loss")
     kind = table.get("kind", "mse")
     rng = np.random.default_rng(int(table.get("seed", 0)))

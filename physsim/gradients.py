@@ -38,7 +38,9 @@ class GradientResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def tensors(self) -> dict[str, np.ndarray]:
-        """All gradient tensors by name: parameters, then ``inputs``, ``q0``, ``p0`` when present."""
+        """All gradient tensors by name: parameters, then ``inputs``, ``q0``, ``p0`` when
+        present.
+        """
         out = dict(self.params)
         if self.input_gradient is not None:
             out["inputs"] = self.input_gradient

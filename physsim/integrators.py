@@ -58,7 +58,9 @@ class Integrator:
     stability_limit: ClassVar[float] = 2.0
 
     def tables(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-        """Operation kinds (int64, 0 drift / 1 kick) and coefficients (``dtype``) for the kernels."""
+        """Operation kinds (int64, 0 drift / 1 kick) and coefficients (``dtype``) for the
+        kernels.
+        """
         kinds = np.array([DRIFT if op == "drift" else KICK for op, _ in self.operations],
                          dtype=np.int64)
         coefs = np.array([c for _, c in self.operations], dtype=dtype)

@@ -148,7 +148,8 @@ class Loss(abc.ABC):
 
 
 class MSEReadout(Loss):
-    r"""Per-step squared error of a linear read-out: :math:`\frac1{BL}\sum_{b,k}\tfrac12|C q_{bk} - y_{bk}|^2`.
+    r"""Per-step squared error of a linear read-out:
+    :math:`\frac1{BL}\sum_{b,k}\tfrac12|C q_{bk} - y_{bk}|^2`.
 
     Parameters
     ----------
@@ -175,7 +176,8 @@ class MSEReadout(Loss):
 
     def check_batch(self, batch: int) -> None:
         if self.targets.shape[0] not in (1, batch):
-            raise ValueError(f"targets have batch size {self.targets.shape[0]}, the run has {batch}")
+            raise ValueError(f"targets have batch size {self.targets.shape[0]}, "
+                             f"the run has {batch}")
 
     def _residual(self, positions):
         if positions.shape[1] != self.targets.shape[1]:
@@ -234,10 +236,11 @@ class PooledCrossEntropy(Loss):
         if lab.ndim != 1 or not np.issubdtype(lab.dtype, np.integer):
             raise ValueError(f"labels must be a 1-D integer array, got {lab.dtype} {lab.shape}")
         if lab.size and (lab.min() < 0 or lab.max() >= n_cls):
-            raise ValueError(f"labels must lie in [0, {n_cls}), got range [{lab.min()}, {lab.max()}]")
+            raise ValueError(f"labels must lie in [0, {n_cls}), "
+                             f"got range [{lab.min()}, {lab.max()}]")
         self.labels = lab
-        self.bias = np.zeros(n_cls) if bias is None else as_finite_array("bias", bias,
-                                                                          shape=(n_cls,))
+        self.bias = (np.zeros(n_cls) if bias is None
+                     else as_finite_array("bias", bias, shape=(n_cls,)))
         self.n_steps: int | None = None
 
     def check_batch(self, batch: int) -> None:
@@ -279,7 +282,8 @@ class PooledCrossEntropy(Loss):
 
     def online_source(self, *, n_steps, position_sum, final_positions):
         self.n_steps = n_steps
-        return constant_cotangent, self.cotangents(None, position_sum=position_sum), np.zeros((1, 1))
+        return (constant_cotangent, self.cotangents(None, position_sum=position_sum),
+                np.zeros((1, 1)))
 
     def scale_estimate(self, *, n_steps, position_sum, final_positions) -> float:
         self.n_steps = n_steps
@@ -287,7 +291,8 @@ class PooledCrossEntropy(Loss):
 
 
 class FinalStateLoss(Loss):
-    r"""Squared error of a read-out of the final state: :math:`\frac1B\sum_b\tfrac12|C q_{bL} - y_b|^2`.
+    r"""Squared error of a read-out of the final state:
+    :math:`\frac1B\sum_b\tfrac12|C q_{bL} - y_b|^2`.
 
     Parameters
     ----------

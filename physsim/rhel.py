@@ -131,14 +131,15 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if loss is None or not isinstance(loss, Loss):
         raise TypeError(f"loss must be a physsim.losses.Loss, got {type(loss).__name__}")
     if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; valid names are: {', '.join(ESTIMATORS)}")
+        raise ValueError(f"unknown estimator {estimator!r}; "
+                         f"valid names are: {', '.join(ESTIMATORS)}")
     if nudge not in NUDGES:
         raise ValueError(f"unknown nudge source {nudge!r}; valid names are: {', '.join(NUDGES)}")
     run = prepare_run(system, dt=dt, integrator=integrator, dtype=dtype, hardware=hardware,
                       seed=seed)
     if not run.integrator.time_reversible:
-        raise ValueError(f"RHEL needs a time-reversible integrator; {run.integrator.name!r} is not. "
-                         "Use leapfrog, velocity_verlet or yoshida4")
+        raise ValueError(f"RHEL needs a time-reversible integrator; {run.integrator.name!r} "
+                         "is not. Use leapfrog, velocity_verlet or yoshida4")
     Q0, P0 = as_batch_states(run.system, q0, p0, run.dtype)
     u, L = as_input_sequence(run.system, inputs, n_steps, Q0.shape[0])
     if u is not None and u.shape[0] > 1 and Q0.shape[0] == 1:
@@ -224,7 +225,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                             nudge_a=-eps, nudge_b=0.0, pass_a=hw_plug.ECHO_MINUS_PASS,
                             subtract_drive_from=ma.input_difference, **echo_kwargs)
             if record_echoes:
-                echo_record["minus"], echo_record["plus"] = echo_record["plus"], echo_record["minus"]
+                echo_record["minus"], echo_record["plus"] = (echo_record["plus"],
+                                                             echo_record["minus"])
             g_theta = ma.theta_difference - mb.theta_difference
             # the second echo subtracted its drive part from the first's, in place
             g_inputs = mb.input_difference if input_gradient else None

@@ -232,7 +232,8 @@ def as_batch_states(system: HamiltonianSystem, q0, p0, dtype) -> tuple[np.ndarra
                 raise ValueError(f"q0 and p0 have different batch sizes: {q.shape[0]} and "
                                  f"{p.shape[0]}")
     # copies: the loops advance these arrays in place
-    return np.array(q, dtype=dtype, order="C", copy=True), np.array(p, dtype=dtype, order="C", copy=True)
+    return (np.array(q, dtype=dtype, order="C", copy=True),
+            np.array(p, dtype=dtype, order="C", copy=True))
 
 
 def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, batch: int
@@ -394,7 +395,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
         _measure["inputs"] = g_inputs if keep_drive else None
     if not (np.all(np.isfinite(Q)) and np.all(np.isfinite(P))):
         raise FloatingPointError("the state became NaN or infinite during the run; the step is "
-                                 "likely unstable for this (nonlinear) system, or the drive too large")
+                                 "likely unstable for this (nonlinear) system, or the drive too "
+                                 "large")
     times = (np.arange(n_rec) * record_every * float(run.h)) if n_rec else np.zeros(0)
     return Trajectory(times=times, positions=rec_q if n_rec else None,
                       momenta=rec_p if n_rec else None, energy=rec_e if record_energy else None,

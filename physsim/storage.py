@@ -101,7 +101,8 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
                      "position_sum"):
             value = getattr(trajectory, name)
             if value is not None:
-                g.create_dataset(name, data=value, compression="gzip" if value.size > 4096 else None)
+                g.create_dataset(name, data=value,
+                                 compression="gzip" if value.size > 4096 else None)
     tmp.replace(path)  # atomic: a crash never leaves a half-written run file under the real name
     return path
 

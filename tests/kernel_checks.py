@@ -1,4 +1,6 @@
-"""Independent checks of a system's callbacks: numba vs .py_func, and derivatives vs finite differences."""
+"""Independent checks of a system's callbacks: numba vs .py_func, and derivatives vs finite
+differences.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ def _symmetrise(system, g):
 
 
 def check_callbacks(system: HamiltonianSystem, rng: np.random.Generator, rtol: float = 1e-6):
-    """Assert every callback equals its py_func and the finite-difference derivative it claims to be."""
+    """Assert every callback equals its py_func and the finite-difference derivative it claims
+    to be.
+    """
     k = system.kernels
     n, nd = system.n_dof, system.n_drive
     theta = system.pack_theta()
@@ -87,6 +91,7 @@ def check_callbacks(system: HamiltonianSystem, rng: np.random.Generator, rtol: f
     close(call(k.theta_vjp_kinetic, p, theta, v, w, out_size=nt, accumulate=True),
           w * _symmetrise(system, _central(lambda th: v @ gT(p, th), theta)), "d(v.dT/dp)/dtheta")
     close(call(k.theta_vjp_potential, q, d, theta, v, w, out_size=nt, accumulate=True),
-          w * _symmetrise(system, _central(lambda th: v @ gV(q, d, th), theta)), "d(v.dV/dq)/dtheta")
+          w * _symmetrise(system, _central(lambda th: v @ gV(q, d, th), theta)),
+          "d(v.dV/dq)/dtheta")
     close(call(k.drive_vjp_potential, q, d, theta, v, w, out_size=nd, accumulate=True),
           w * _central(lambda dd: v @ gV(q, dd), d), "d(v.dV/dq)/dd")

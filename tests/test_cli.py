@@ -6,7 +6,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 
 from physsim.cli import main
 
@@ -63,8 +62,8 @@ def test_demo_quick(tmp_path, capsys):
         ideal = f["training"]["RHEL, ideal device"]
         assert ideal.attrs["final_loss"] < 0.5 * ideal["loss"][0]
         # the six oscillators are linear: RHEL and BPTT give the same steps
-        np.testing.assert_allclose(ideal["loss"][()], f["training"]["BPTT, ideal device"]["loss"][()],
-                                   rtol=1e-8)
+        np.testing.assert_allclose(ideal["loss"][()],
+                                   f["training"]["BPTT, ideal device"]["loss"][()], rtol=1e-8)
         chip = [r for r in runs if r.startswith("RHEL") and r != "RHEL, ideal device"]
         assert chip and np.isfinite(f["training"][chip[0]].attrs["final_loss"])
     for name in ("positions", "energy_error", "echo_trajectories", "learning_curves"):

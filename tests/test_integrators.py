@@ -1,4 +1,6 @@
-"""Integrators against closed forms, exact transfer matrices, scipy, and the invariants RHEL needs."""
+"""Integrators against closed forms, exact transfer matrices, scipy, and the invariants RHEL
+needs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from conftest import DT, REVERSIBLE_INTEGRATORS, TOL
-from physsim import INTEGRATORS, CoupledOscillators, NonlinearHRU, get_integrator, simulate
+from physsim import INTEGRATORS, CoupledOscillators, get_integrator, simulate
 
 
 def oscillator(mass=2.0, k=8.0):

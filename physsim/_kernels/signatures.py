@@ -11,9 +11,9 @@ every system, built-in or user-defined.
 Conventions of the callbacks (``a1`` is a C-contiguous 1-D array of the state
 dtype, ``s`` a scalar of the state dtype):
 
-============================  ==============================  ===========================================
+============================  ==============================  ===================================
 name                          signature                       meaning
-============================  ==============================  ===========================================
+============================  ==============================  ===================================
 ``grad_kinetic``              ``(p, theta, out)``             ``out = dT/dp``
 ``grad_potential``            ``(q, d, theta, out)``          ``out = dV/dq``
 ``kinetic``                   ``(p, theta) -> s``             ``T(p)``
@@ -26,7 +26,7 @@ name                          signature                       meaning
 ``theta_vjp_kinetic``         ``(p, theta, v, w, out)``       ``out += w * d/dtheta (v . dT/dp)``
 ``theta_vjp_potential``       ``(q, d, theta, v, w, out)``    ``out += w * d/dtheta (v . dV/dq)``
 ``drive_vjp_potential``       ``(q, d, theta, v, w, out)``    ``out += w * d/dd (v . dV/dq)``
-============================  ==============================  ===========================================
+============================  ==============================  ===================================
 
 ``d`` is the *drive*: the input projected by the system's input matrix,
 ``d_k = B u_k``; the loops project it from the step's input row

@@ -6,6 +6,7 @@ from .coupled import CoupledOscillators, springs_to_stiffness, stiffness_gradien
 from .hru import LinearHRU, NonlinearHRU
 
 __all__ = [
-    "Circuit", "CircuitSystem", "CircuitUnits", "FLUX_QUANTUM", "HamiltonianSystem", "SystemKernels", "ThetaField", "CoupledOscillators", "LinearHRU",
+    "Circuit", "CircuitSystem", "CircuitUnits", "FLUX_QUANTUM", "HamiltonianSystem",
+    "SystemKernels", "ThetaField", "CoupledOscillators", "LinearHRU",
     "NonlinearHRU", "springs_to_stiffness", "stiffness_gradient_to_springs",
 ]

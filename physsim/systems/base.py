@@ -302,8 +302,10 @@ class HamiltonianSystem(abc.ABC):
             d = np.zeros((qf.shape[0], self.n_drive))
         else:
             d = np.ascontiguousarray(
-                np.broadcast_to(np.asarray(u, float), lead + (self.n_inputs,)).reshape(-1, self.n_inputs)
+                np.broadcast_to(np.asarray(u, float),
+                                lead + (self.n_inputs,)).reshape(-1, self.n_inputs)
                 @ self.input_matrix.T)
-        e = np.array([self.kernels.kinetic(pf[i], theta) + self.kernels.potential(qf[i], d[i], theta)
+        e = np.array([self.kernels.kinetic(pf[i], theta)
+                      + self.kernels.potential(qf[i], d[i], theta)
                       for i in range(qf.shape[0])])
         return e.reshape(lead)

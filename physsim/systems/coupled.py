@@ -33,7 +33,8 @@ _DENSE_KERNELS = SystemKernels(
 
 @dataclass(frozen=True, eq=False)
 class CoupledOscillators(HamiltonianSystem):
-    r"""Coupled harmonic oscillators, :math:`H = \tfrac12 p^T M^{-1} p + \tfrac12 q^T K q - q^T B u`.
+    r"""Coupled harmonic oscillators,
+    :math:`H = \tfrac12 p^T M^{-1} p + \tfrac12 q^T K q - q^T B u`.
 
     Covers mass-spring networks (q in m, p in kg m/s, K in N/m, u in N) and
     LC circuits (q = node flux in Wb, p = node charge in C, M = capacitance
@@ -159,7 +160,9 @@ class CoupledOscillators(HamiltonianSystem):
 
 
 def springs_to_stiffness(ground_springs: np.ndarray, coupling_springs: np.ndarray) -> np.ndarray:
-    """Stiffness matrix (n, n) from springs to ground (n,) and pairwise springs (n, n; upper triangle)."""
+    """Stiffness matrix (n, n) from springs to ground (n,) and pairwise springs (n, n; upper
+    triangle).
+    """
     kc = np.triu(np.asarray(coupling_springs, float), 1)
     kc = kc + kc.T
     return np.diag(np.asarray(ground_springs, float) + kc.sum(axis=1)) - kc
