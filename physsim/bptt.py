@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ._kernels import loops
+from ._memory import isolated_zeros
 from .gradients import GradientResult
 from .losses import Loss
 from .simulate import DEFAULT_CHUNK, as_batch_states, as_input_sequence, prepare_run, simulate
@@ -70,10 +71,11 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     loss_value = loss.value(positions)
     cot = np.ascontiguousarray(loss.cotangents(positions), dtype=run.dtype)
     del positions
-    lam_q = np.zeros((B, n), dtype=run.dtype)
-    lam_p = np.zeros((B, n), dtype=run.dtype)
+    # written by the threads at every step: each array on cache lines of its own
+    lam_q = isolated_zeros((B, n), run.dtype)
+    lam_p = isolated_zeros((B, n), run.dtype)
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
-    g_theta = np.zeros((B, nt))
+    g_theta = isolated_zeros((B, nt))
     g_input_t = np.zeros((B, m, nd))  # input-matrix gradient, transposed
     g_u = np.zeros((B, L if u is not None else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))

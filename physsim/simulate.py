@@ -24,6 +24,7 @@ import numpy as np
 
 from . import hardware as hw_plug
 from ._kernels import loops, steps
+from ._memory import isolated_copy, isolated_zeros
 from ._validation import as_finite_array, check_positive
 from .hardware import HardwareModel, resolve_hardware
 from .integrators import Integrator, get_integrator
@@ -118,12 +119,13 @@ class _Run:
     seed: int
 
     def key(self, pass_index: int) -> np.ndarray:
-        return np.array([self.seed, pass_index], dtype=np.int64)
+        # read by every thread at every step: on cache lines of its own (see _memory)
+        return isolated_copy([self.seed, pass_index], dtype=np.int64)
 
     @cached_property
     def input_matrix_t(self) -> np.ndarray:
         """``B^T``, shape (n_inputs, n_drive), float64, C-contiguous: as the loops take it."""
-        return np.ascontiguousarray(self.input_matrix.T, dtype=np.float64)
+        return isolated_copy(self.input_matrix.T, dtype=np.float64)
 
     def input_rows(self, inputs: np.ndarray | None, start: int, stop: int, batch_in: int,
                    pass_index: int) -> tuple[np.ndarray, int, bool]:
@@ -201,10 +203,14 @@ def prepare_run(system: HamiltonianSystem, *, dt: float | None, integrator, dtyp
     kinds, coefs = integ.tables(dtype)
     hook, hw_params = hw.step_hook(device, dtype, dt)
     qq, pq = hw.quanta(device)
-    return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt), kinds=kinds,
-                coefs=coefs, theta=device.pack_theta(dtype), theta64=device.pack_theta(np.float64),
-                input_matrix=np.ascontiguousarray(device.input_matrix, dtype=np.float64),
-                hardware=hw, hook=hook, hw_params=np.ascontiguousarray(hw_params, dtype=np.float64),
+    # every thread reads these at every step: each on cache lines of its own, or a
+    # buffer the main thread writes may share a line with them (see physsim._memory)
+    return _Run(system=device, integrator=integ, dtype=dtype, h=dtype(dt),
+                kinds=isolated_copy(kinds), coefs=isolated_copy(coefs),
+                theta=isolated_copy(device.pack_theta(dtype)),
+                theta64=isolated_copy(device.pack_theta(np.float64)),
+                input_matrix=isolated_copy(device.input_matrix, dtype=np.float64),
+                hardware=hw, hook=hook, hw_params=isolated_copy(hw_params, dtype=np.float64),
                 kernels=device.kernels.typed(dtype),
                 q_quantum=dtype(qq), p_quantum=dtype(pq), seed=int(seed))
 
@@ -232,8 +238,7 @@ def as_batch_states(system: HamiltonianSystem, q0, p0, dtype) -> tuple[np.ndarra
                 raise ValueError(f"q0 and p0 have different batch sizes: {q.shape[0]} and "
                                  f"{p.shape[0]}")
     # copies: the loops advance these arrays in place
-    return (np.array(q, dtype=dtype, order="C", copy=True),
-            np.array(p, dtype=dtype, order="C", copy=True))
+    return isolated_copy(q, dtype=dtype), isolated_copy(p, dtype=dtype)
 
 
 def as_input_sequence(system: HamiltonianSystem, inputs, n_steps: int | None, batch: int
@@ -341,8 +346,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     Q, P = as_batch_states(run.system, q0, p0, run.dtype)
     u, L = as_input_sequence(run.system, inputs, n_steps, Q.shape[0])
     if u is not None and u.shape[0] > 1 and Q.shape[0] == 1:
-        Q = np.ascontiguousarray(np.repeat(Q, u.shape[0], axis=0))
-        P = np.ascontiguousarray(np.repeat(P, u.shape[0], axis=0))
+        Q = isolated_copy(np.repeat(Q, u.shape[0], axis=0))
+        P = isolated_copy(np.repeat(P, u.shape[0], axis=0))
     B, n = Q.shape
     n_rec = (L // record_every + 1) if record_every else 0
     rec_q = np.zeros((B, n_rec, n), dtype=run.dtype)
@@ -356,8 +361,8 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     pos_sum = np.zeros((B, n if sum_positions else 0))
     measure = _measure is not None
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
-    g_acc = np.zeros((B, nt if measure else 0))
-    g_comp = np.zeros_like(g_acc)
+    g_acc = isolated_zeros((B, nt if measure else 0))
+    g_comp = isolated_zeros(g_acc.shape)
     # one-sided RHEL reference: input-matrix read-out (transposed) and, for input
     # gradients, the per-step drive read-out projected onto the inputs (B, L, m)
     g_input_t = np.zeros((B, m, nd) if measure else (B, 0, 0))
@@ -484,17 +489,17 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     EchoMeasurement
     """
     # copies: the loops advance the echo states in place, and callers reuse the start states
-    qa, pa = (np.array(x, dtype=run.dtype, order="C", copy=True) for x in start_a)
+    qa, pa = (isolated_copy(x, dtype=run.dtype) for x in start_a)
     two = start_b is not None
     if two:
-        qb, pb = (np.array(x, dtype=run.dtype, order="C", copy=True) for x in start_b)
+        qb, pb = (isolated_copy(x, dtype=run.dtype) for x in start_b)
     else:
-        qb, pb = np.zeros_like(qa), np.zeros_like(pa)
+        qb, pb = isolated_zeros(qa.shape, qa.dtype), isolated_zeros(pa.shape, pa.dtype)
     B = qa.shape[0]
     nt = run.theta.size
     nd, m = run.system.n_drive, run.system.n_inputs
-    g_acc = np.zeros((B, nt))
-    g_comp = np.zeros((B, nt))
+    g_acc = isolated_zeros((B, nt))
+    g_comp = isolated_zeros((B, nt))
     g_input_t = np.zeros((B, m, nd))  # stays zero for an undriven run
     keep_drive = keep_drive and inputs is not None
     subtract_drive = subtract_drive_from is not None and keep_drive
@@ -510,7 +515,7 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     dt = run.dtype
     # writeable C arrays: the compiled signature does not accept read-only (broadcast) views
     aux = np.require(aux, dtype=dt, requirements=["C", "W"])
-    aux_shared = np.require(aux_shared, dtype=dt, requirements=["C", "W"])
+    aux_shared = isolated_copy(aux_shared, dtype=dt)  # read by every thread at every step
     bar = _progress(n_steps, progress, "echo")
     bt = run.input_matrix_t
     rows = None
