@@ -372,6 +372,31 @@ def test_resume_refuses_another_config_and_a_second_writer(tmp_path):
             SweepWriter.open(tmp_path / "s.h5", other, cols, curves)
 
 
+def test_resume_with_other_code_warns_and_keeps_the_finished_tasks(tmp_path, monkeypatch):
+    import warnings
+
+    import h5py
+
+    from physsim._version import source_fingerprint
+    from physsim.sweeps import SweepCodeChangedWarning
+    from physsim.sweeps import store
+
+    conf = parse_sweep_config(base_cfg())
+    first = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert f.attrs["code_fingerprint"] == source_fingerprint()
+    assert len(source_fingerprint()) == 16 and int(source_fingerprint(), 16) >= 0
+    assert source_fingerprint.__wrapped__() == source_fingerprint()  # a function of the files
+    with warnings.catch_warnings():  # the same code: silent
+        warnings.simplefilter("error", SweepCodeChangedWarning)
+        again = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
+    assert again.n_run == 0
+    monkeypatch.setattr(store, "source_fingerprint", lambda: "0123456789abcdef")
+    with pytest.warns(SweepCodeChangedWarning, match="started by other code"):
+        resumed = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
+    assert resumed.n_run == 0 and first.n_run > 0
+
+
 # ------------------------------------------------------------------------ CLI
 def _to_toml(cfg: dict) -> str:
     """Minimal TOML writer for the test configs (tables, arrays of tables, scalars, lists)."""

@@ -3,6 +3,7 @@
 Layout (``kind = "sweep"``)::
 
     /                    attrs: kind, format_version, name, physsim_version, versions (JSON),
+                                code_fingerprint (physsim._version.source_fingerprint),
                                 config (canonical JSON), config_hash, config_text (the TOML),
                                 mode, metrics, columns, created, n_points, n_seeds, n_tasks
     /grid                attrs: axes (JSON list of axis descriptions)
@@ -34,6 +35,7 @@ import fcntl
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .._version import __version__
+from .._version import __version__, source_fingerprint
 from .config import Axis, SweepConfig
 
 FORMAT_VERSION = 1
@@ -64,6 +66,10 @@ def versions() -> dict[str, str]:
 
 class SweepFileError(RuntimeError):
     """The results file cannot be used for this sweep (locked, or written by another config)."""
+
+
+class SweepCodeChangedWarning(UserWarning):
+    """A sweep is resumed with other code than the code that started it."""
 
 
 # ---------------------------------------------------------------------- writer
@@ -217,6 +223,7 @@ def _create(path: Path, config: SweepConfig, columns: list[str], curves: dict[st
         f.attrs.update({
             "kind": "sweep", "format_version": FORMAT_VERSION, "name": config.name,
             "physsim_version": __version__, "versions": json.dumps(versions()),
+            "code_fingerprint": source_fingerprint(),
             "config": config.to_json(), "config_hash": config.config_hash,
             "config_text": config.source, "mode": config.mode,
             "metrics": json.dumps(list(config.metrics)), "columns": json.dumps(list(columns)),
@@ -278,6 +285,15 @@ def _check_matches(path: Path, config: SweepConfig, columns, curves) -> None:
                 {k: f["results/curves"][k].shape[1] for k in f["results/curves"]} != dict(curves):
             raise SweepFileError(f"{path}: the stored result layout differs from what this "
                                  "version computes; start afresh (--overwrite)")
+        stored = str(f.attrs.get("code_fingerprint", "unknown"))
+    now = source_fingerprint()
+    if stored != now:
+        # not an error: an edit may not touch the numbers, and only the user knows
+        warnings.warn(
+            f"{path} was started by other code (source fingerprint {stored}, now {now}): "
+            "finished tasks are kept as stored and only the missing ones run with this "
+            "code, so the results may mix two versions; start afresh (--overwrite) to "
+            "recompute every task", SweepCodeChangedWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------- reader
