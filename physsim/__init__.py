@@ -14,7 +14,7 @@ from ._cache import refresh_numba_caches as _refresh_numba_caches
 # before any kernel is compiled or loaded: caches built from other sources are stale
 _refresh_numba_caches([_Path(__file__).parent, _Path(__file__).parent.parent / "hardware_models"])
 
-from ._version import __version__  # noqa: E402
+from ._version import CodeChangedWarning, __version__  # noqa: E402
 from .bptt import bptt_gradient  # noqa: E402
 from .hardware import FixedChip, HardwareModel  # noqa: E402
 from .integrators import (  # noqa: E402
@@ -39,7 +39,8 @@ from .systems import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__", "bptt_gradient", "rhel_gradient", "simulate", "Trajectory",
+    "__version__", "CodeChangedWarning", "bptt_gradient", "rhel_gradient", "simulate",
+    "Trajectory",
     "FixedChip", "HardwareModel",
     "INTEGRATORS", "Integrator", "StormerVerlet", "SymplecticEuler", "VelocityVerlet", "Yoshida4",
     "get_integrator",

@@ -8,6 +8,11 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
+
+class CodeChangedWarning(UserWarning):
+    """A stored run or sweep is continued by other code than the code that wrote it."""
+
+
 #: Packages whose source determines results (the simulator and its hardware models).
 _RESULT_PACKAGES = ("physsim", "hardware_models")
 

@@ -188,6 +188,29 @@ def test_resume_from_an_older_checkpoint(tmp_path):
     _assert_same_run(full, resumed)
 
 
+def test_resume_with_other_code_warns_and_records_both_fingerprints(tmp_path, monkeypatch):
+    import json
+    import warnings
+
+    from physsim._version import CodeChangedWarning, source_fingerprint
+    from physsim.hssm import training
+
+    cfg = _cfg(steps=10, eval_every=5, ckpt=4)
+    run = Trainer(cfg, rule="bptt", seed=4, run_file=tmp_path / "r.h5", progress=False)
+    run.train(stop_after=4)
+    stored = json.loads(str(read_run(tmp_path / "r.h5").attrs["code_fingerprints"]))
+    assert stored == [source_fingerprint()]
+    with warnings.catch_warnings():  # the same code: silent
+        warnings.simplefilter("error", CodeChangedWarning)
+        Trainer.resume(tmp_path / "r.h5", progress=False)
+    monkeypatch.setattr(training, "source_fingerprint", lambda: "0123456789abcdef")
+    with pytest.warns(CodeChangedWarning, match="last trained by other code"):
+        resumed = Trainer.resume(tmp_path / "r.h5", progress=False)
+    resumed.train()
+    stored = json.loads(str(read_run(tmp_path / "r.h5").attrs["code_fingerprints"]))
+    assert stored == [source_fingerprint(), "0123456789abcdef"]
+
+
 def test_sigint_pauses_with_a_checkpoint(tmp_path, monkeypatch):
     """Ctrl-C finishes the current step, writes the run file and returns a paused result."""
     cfg = _cfg(steps=15, eval_every=5, ckpt=0)

@@ -38,7 +38,9 @@ Run file layout (HDF5, rewritten atomically at every checkpoint: a temporary fil
 written, then renamed over the old one)::
 
     /                       attrs: format, format_version, physsim/numpy/numba/h5py/python
-                                   versions, created, updated, status, rule, seed,
+                                   versions, code_fingerprints (JSON list: every
+                                   physsim._version.source_fingerprint that trained
+                                   the run, oldest first), created, updated, status, rule, seed,
                                    config_toml, config_json, dataset, n_parameters, metric
     /checkpoint             attrs: step, best_step, best_val_metric, best_val_loss, bad_evals,
                                    running_loss_sum, running_metric_sum, running_count,
@@ -67,6 +69,7 @@ import sys
 import threading
 import time
 import tomllib
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -74,7 +77,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .._version import __version__
+from .._version import CodeChangedWarning, __version__, source_fingerprint
 from ..data import SequenceDataset
 from ..nn import Adam
 from .layers import RULES, _check_choice
@@ -455,6 +458,7 @@ class Trainer:
         self._perm_epoch = -1
         self._perm = np.arange(n_train)
         self._created = _now()
+        self._code_fingerprints = [source_fingerprint()]
 
     # ------------------------------------------------------------------ resume
     @classmethod
@@ -478,9 +482,19 @@ class Trainer:
             source = str(f.attrs.get("config_source", str(path)))
             rule, seed = str(f.attrs["rule"]), int(f.attrs["seed"])
             created = str(f.attrs.get("created", _now()))
+            fingerprints = json.loads(str(f.attrs.get("code_fingerprints", '["unknown"]')))
+        now = source_fingerprint()
+        if fingerprints[-1] != now:
+            warnings.warn(
+                f"{path} was last trained by other code (source fingerprint "
+                f"{fingerprints[-1]}, now {now}): the resumed run is not the run that code "
+                "would have finished; the run file lists every fingerprint that trained it",
+                CodeChangedWarning, stacklevel=2)
+            fingerprints = fingerprints + [now]
         tr = cls(RunConfig.from_text(text, source), rule=rule, seed=seed, run_file=path,
                  dataset=dataset, progress=progress, _resuming=True)
         tr._created = created
+        tr._code_fingerprints = fingerprints
         tr._load_checkpoint()
         return tr
 
@@ -688,6 +702,7 @@ class Trainer:
             a["format"] = RUN_FORMAT
             a["format_version"] = RUN_FORMAT_VERSION
             a["physsim_version"] = __version__
+            a["code_fingerprints"] = json.dumps(self._code_fingerprints)
             a["numpy_version"] = np.__version__
             a["numba_version"] = numba.__version__
             a["h5py_version"] = h5py.__version__

@@ -43,7 +43,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .._version import __version__, source_fingerprint
+from .._version import CodeChangedWarning, __version__, source_fingerprint
 from .config import Axis, SweepConfig
 
 FORMAT_VERSION = 1
@@ -68,7 +68,7 @@ class SweepFileError(RuntimeError):
     """The results file cannot be used for this sweep (locked, or written by another config)."""
 
 
-class SweepCodeChangedWarning(UserWarning):
+class SweepCodeChangedWarning(CodeChangedWarning):
     """A sweep is resumed with other code than the code that started it."""
 
 
