@@ -291,16 +291,6 @@ def _ziggurat_rejected(x, z, i):
             return z
 
 
-@njit(cache=True)
-def _half_rejected(bits, high):
-    """The deviate of the low (``high`` False) or high half of a pair whose fast path failed."""
-    if high:
-        z, i, _ = _half_candidate(bits >> _HALF_SHIFT)
-        return _ziggurat_rejected(bits ^ _HIGH_CHAIN, z, i)
-    z, i, _ = _half_candidate(bits & _LOW_32)
-    return _ziggurat_rejected(bits, z, i)
-
-
 @intrinsic
 def _count_trailing_zeros(typingctx, x):
     """Index of the lowest set bit of a non-zero uint64."""
@@ -363,10 +353,13 @@ def _finish_flagged(x, x0, weight, w0, key, h0, high0, flagged):
         h = h0 + _count_trailing_zeros(flagged)
         flagged &= flagged - np.uint64(1)
         bits = unit_bits(key, h)
-        if not _half_candidate(bits & _LOW_32)[2]:
-            x[x0 + h] += _entry(weight, w0 + h) * _half_rejected(bits, False)
-        if not _half_candidate(bits >> _HALF_SHIFT)[2]:
-            x[x0 + h + high0] += _entry(weight, w0 + h + high0) * _half_rejected(bits, True)
+        z, i, accepted = _half_candidate(bits & _LOW_32)
+        if not accepted:  # the low half chains from the pair's bits
+            x[x0 + h] += _entry(weight, w0 + h) * _ziggurat_rejected(bits, z, i)
+        z, i, accepted = _half_candidate(bits >> _HALF_SHIFT)
+        if not accepted:
+            x[x0 + h + high0] += _entry(weight, w0 + h + high0) * _ziggurat_rejected(
+                bits ^ _HIGH_CHAIN, z, i)
 
 
 @njit(cache=True, inline="always")
@@ -421,9 +414,9 @@ def add_normals(x, x0, n, decay, d0, weight, w0, key):
     if np.uint64(n) % np.uint64(2):  # odd n: the last unit has a pair of its own, low half only
         last = np.uint64(2) * n_pairs
         bits = unit_bits(key, n_pairs)
-        z, _, ok = _half_candidate(bits & _LOW_32)
+        z, i, accepted = _half_candidate(bits & _LOW_32)
         x[x0 + last] = _entry(decay, d0 + last) * x[x0 + last] + _entry(weight, w0 + last) * (
-            z if ok else _half_rejected(bits, False))
+            z if accepted else _ziggurat_rejected(bits, z, i))
 
 
 @njit(cache=True, inline="always")

@@ -115,8 +115,9 @@ def _scalar_normals(n, key):
             high = False
             bits = _rng.unit_bits(key, np.uint64(n_pairs))
         half = bits >> np.uint64(32) if high else bits & np.uint64(0xFFFFFFFF)
-        z, _, accepted = _rng._half_candidate(half)
-        out[unit] = z if accepted else _rng._half_rejected(bits, high)
+        z, layer, accepted = _rng._half_candidate(half)
+        chain = bits ^ _rng._HIGH_CHAIN if high else bits  # the documented chain seeds
+        out[unit] = z if accepted else _rng._ziggurat_rejected(chain, z, layer)
     return out
 
 
@@ -147,8 +148,8 @@ def test_blocked_normals_equal_the_unit_by_unit_definition(n):
 def test_the_two_halves_of_a_pair_are_independent_normals():
     # units h and h + n // 2 share one hash: their joint histogram must factorise
     n, steps = 64, 4000
-    z = np.stack([keyed_pair for keyed_pair in (
-        _rng.keyed_normals(n, 5, 1, _rng.STREAM_BATH, 0, step) for step in range(steps))])
+    z = np.stack([_rng.keyed_normals(n, 5, 1, _rng.STREAM_BATH, 0, step)
+                  for step in range(steps)])
     low, high = z[:, :n // 2].ravel(), z[:, n // 2:].ravel()
     assert abs(np.corrcoef(low, high)[0, 1]) < 5 / np.sqrt(low.size)
     assert abs(np.corrcoef(low**2, high**2)[0, 1]) < 5 / np.sqrt(low.size)
