@@ -377,8 +377,8 @@ def test_resume_with_other_code_warns_and_keeps_the_finished_tasks(tmp_path, mon
 
     import h5py
 
+    from physsim import CodeChangedWarning
     from physsim._version import source_fingerprint
-    from physsim.sweeps import SweepCodeChangedWarning
     from physsim.sweeps import store
 
     conf = parse_sweep_config(base_cfg())
@@ -388,11 +388,11 @@ def test_resume_with_other_code_warns_and_keeps_the_finished_tasks(tmp_path, mon
     assert len(source_fingerprint()) == 16 and int(source_fingerprint(), 16) >= 0
     assert source_fingerprint.__wrapped__() == source_fingerprint()  # a function of the files
     with warnings.catch_warnings():  # the same code: silent
-        warnings.simplefilter("error", SweepCodeChangedWarning)
+        warnings.simplefilter("error", CodeChangedWarning)
         again = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     assert again.n_run == 0
     monkeypatch.setattr(store, "source_fingerprint", lambda: "0123456789abcdef")
-    with pytest.warns(SweepCodeChangedWarning, match="started by other code"):
+    with pytest.warns(CodeChangedWarning, match="started by other code"):
         resumed = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     assert resumed.n_run == 0 and first.n_run > 0
 

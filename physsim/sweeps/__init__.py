@@ -3,7 +3,7 @@
 A sweep is a TOML file; ``physsim sweep CONFIG.toml [--workers N] [--scheduler
 ADDRESS]`` runs it and writes one HDF5 file, one row per task, each written as
 soon as the task returns; re-running the command resumes an interrupted sweep
-(with a :class:`SweepCodeChangedWarning` if the code is not the code that started
+(with a :class:`physsim.CodeChangedWarning` if the code is not the code that started
 it: finished tasks are never recomputed).  ``physsim plot FILE.h5`` draws the
 standard figures of a sweep or run file.
 
@@ -86,11 +86,11 @@ from .metrics import METRICS, Metric, TaskResult, get_metric, run_task
 from ..hardware import FixedChip
 from .problem import Problem, build_hardware, build_problem
 from .runner import SweepSummary, run_sweep
-from .store import SweepCodeChangedWarning, SweepFileError, SweepResults, Threshold, load_sweep
+from .store import SweepFileError, SweepResults, Threshold, load_sweep
 
 __all__ = [
     "MODES", "METRICS", "Axis", "DaskExecutor", "FixedChip", "LocalExecutor", "Metric", "Point",
-    "Problem", "SerialExecutor", "SweepCodeChangedWarning", "SweepConfig", "SweepFileError",
+    "Problem", "SerialExecutor", "SweepConfig", "SweepFileError",
     "SweepResults", "SweepSummary", "Task", "TaskResult", "Threshold", "build_hardware",
     "build_problem", "cli_plot", "cli_sweep", "get_metric", "load_sweep", "load_sweep_config",
     "parse_sweep_config", "run_sweep", "run_task", "standard_figures",

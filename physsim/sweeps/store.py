@@ -68,10 +68,6 @@ class SweepFileError(RuntimeError):
     """The results file cannot be used for this sweep (locked, or written by another config)."""
 
 
-class SweepCodeChangedWarning(CodeChangedWarning):
-    """A sweep is resumed with other code than the code that started it."""
-
-
 # ---------------------------------------------------------------------- writer
 class SweepWriter:
     """Single writer of a sweep file (the parent process).
@@ -293,7 +289,7 @@ def _check_matches(path: Path, config: SweepConfig, columns, curves) -> None:
             f"{path} was started by other code (source fingerprint {stored}, now {now}): "
             "finished tasks are kept as stored and only the missing ones run with this "
             "code, so the results may mix two versions; start afresh (--overwrite) to "
-            "recompute every task", SweepCodeChangedWarning, stacklevel=3)
+            "recompute every task", CodeChangedWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------- reader
