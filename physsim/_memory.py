@@ -10,6 +10,9 @@ step.  The other core then loses that line at every step (false sharing).  In
 30% slower in some processes and not in others, depending only on where
 ``malloc`` happened to put things.  The copies made here start on a line
 boundary and are padded to whole lines, so no other allocation can share them.
+Small arrays the threads write at every step (states, accumulators, position
+sums) get the same layout; arrays of O(L) size are left to ``np.zeros``, whose
+large allocations are page-aligned mappings with no neighbours.
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ def isolated_copy(values, dtype=None) -> np.ndarray:
     ndarray
         Writeable copy with the layout of :func:`isolated_empty`.
     """
-    values = np.asarray(values, dtype=dtype)
-    out = isolated_empty(values.shape, values.dtype)
-    out[...] = values
+    values = np.asarray(values)
+    out = isolated_empty(values.shape, values.dtype if dtype is None else dtype)
+    out[...] = values  # converts while copying: no intermediate array
     return out
 
 

@@ -76,7 +76,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     lam_p = isolated_zeros((B, n), run.dtype)
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
     g_theta = isolated_zeros((B, nt))
-    g_input_t = np.zeros((B, m, nd))  # input-matrix gradient, transposed
+    g_input_t = isolated_zeros((B, m, nd))  # input-matrix gradient, transposed
     g_u = np.zeros((B, L if u is not None else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))
     bt = run.input_matrix_t

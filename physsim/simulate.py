@@ -358,14 +358,14 @@ def simulate(system: HamiltonianSystem, q0, p0=None, inputs=None, *, n_steps: in
     if n_rec:
         rec_q[:, 0] = Q
         rec_p[:, 0] = P
-    pos_sum = np.zeros((B, n if sum_positions else 0))
+    pos_sum = isolated_zeros((B, n if sum_positions else 0))  # written at every step
     measure = _measure is not None
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
     g_acc = isolated_zeros((B, nt if measure else 0))
     g_comp = isolated_zeros(g_acc.shape)
     # one-sided RHEL reference: input-matrix read-out (transposed) and, for input
     # gradients, the per-step drive read-out projected onto the inputs (B, L, m)
-    g_input_t = np.zeros((B, m, nd) if measure else (B, 0, 0))
+    g_input_t = isolated_zeros((B, m, nd) if measure else (B, 0, 0))
     keep_drive = measure and bool(_measure.get("keep_drive", False)) and u is not None
     g_inputs = np.zeros((B, L if keep_drive else 0, m))
     u_read = u if u is not None else np.zeros((1, 0, m))
@@ -500,7 +500,7 @@ def run_echoes(run: _Run, start_a: tuple[np.ndarray, np.ndarray],
     nd, m = run.system.n_drive, run.system.n_inputs
     g_acc = isolated_zeros((B, nt))
     g_comp = isolated_zeros((B, nt))
-    g_input_t = np.zeros((B, m, nd))  # stays zero for an undriven run
+    g_input_t = isolated_zeros((B, m, nd))  # stays zero for an undriven run
     keep_drive = keep_drive and inputs is not None
     subtract_drive = subtract_drive_from is not None and keep_drive
     if subtract_drive:
