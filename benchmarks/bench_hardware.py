@@ -15,8 +15,8 @@ L = 10,000 steps, float64, per-trajectory inputs) under
 The RHEL gradient uses the physical online nudge (``nudge="online"``, O(1)
 memory) of a per-step MSE read-out loss.  Configurations are timed in
 interleaved rounds (so load from other processes hits them alike) and the
-figure is the ratio of the fastest round of each (20 rounds by default).  Each configuration is run
-once before timing (numba compilation and caches).
+figure is the ratio of the fastest round of each (20 rounds by default).  Each
+configuration is run once before timing (numba compilation and caches).
 
 Figures (flat JSON with ``--json FILE``):
 
@@ -113,10 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     P, m, B = 256, 16, 8
     L = 1_000 if args.quick else 10_000
-    # 20 rounds: a simulation takes ~0.03 s, and on a shared host the speed changes
-    # on that time scale; with 8 rounds the simulate ratio ranged 1.75-2.29 over
-    # runs of the same code, because one configuration's fastest round could fall
-    # in a fast spell the others missed
+    # 20 rounds: a simulation takes ~0.03 s, so single rounds are noisy; with 20 the
+    # simulate ratio varied 1.64-1.79 over 7 runs.  (Larger swings between runs, 1.6
+    # to 2.3, came from false sharing between threads, fixed in physsim._memory.)
     rounds = args.rounds or (6 if args.quick else 20)
     rng = np.random.default_rng(0)
     system = physsim.LinearHRU.random(P, m, rng=1)
