@@ -30,9 +30,26 @@ def source_fingerprint() -> str:
     str
         16 hexadecimal digits; ``"unknown"`` if no source file is found.
     """
-    root = Path(__file__).resolve().parents[1]
+    return tree_fingerprint(Path(__file__).resolve().parents[1], _RESULT_PACKAGES)
+
+
+def tree_fingerprint(root: Path, packages: tuple[str, ...]) -> str:
+    """SHA-256 (hex, first 16 digits) over the relative paths and bytes of ``*.py`` files.
+
+    Parameters
+    ----------
+    root : Path
+        Folder holding the packages.
+    packages : tuple of str
+        Sub-folders of ``root`` whose ``*.py`` files (recursively) are hashed.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits; ``"unknown"`` if there is no such file.
+    """
     digest = hashlib.sha256()
-    files = sorted(p for pkg in _RESULT_PACKAGES for p in (root / pkg).rglob("*.py"))
+    files = sorted(p for pkg in packages for p in (Path(root) / pkg).rglob("*.py"))
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
