@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -87,11 +87,3 @@ def check_positive_definite(name: str, matrix: np.ndarray) -> None:
     if eig_min <= 0:
         raise ValueError(f"{name} must be positive definite; smallest eigenvalue is {eig_min:.3g}")
 
-
-def lookup(registry: Mapping[str, Any], name: str, kind: str) -> Any:
-    """Return ``registry[name]`` or raise ``ValueError`` listing the valid names."""
-    try:
-        return registry[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(registry))
-        raise ValueError(f"unknown {kind} {name!r}; valid names are: {valid}") from None

@@ -37,9 +37,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import lookup
 from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillators
 from .losses import Loss, MSEReadout, PooledCrossEntropy
+from .registry import lookup
 from .systems import CoupledOscillators, LinearHRU, NonlinearHRU
 from .systems.base import HamiltonianSystem
 

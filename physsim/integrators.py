@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 
 from ._kernels.steps import DRIFT, KICK
-from ._validation import lookup
+from .registry import lookup
 
 
 @dataclass(frozen=True)
