@@ -29,22 +29,11 @@ Examples
 (10,)
 """
 
-from .cells import (
-    ACTIVATIONS,
-    Activation,
-    Cell,
-    CellVJP,
-    ElmanCell,
-    FunctionCell,
-    IdentityReadout,
-    LayeredMLPCell,
-    LinearHRUCell,
-    LinearReadout,
-    MidpointRNNCell,
-    MLP,
-    ReversibleCell,
-    get_activation,
-)
+from .activations import ACTIVATIONS, Activation, get_activation
+from .cell import Cell, CellVJP, FunctionCell, ReversibleCell
+from .feedforward import MLP, LayeredMLPCell
+from .readouts import IdentityReadout, LinearReadout
+from .recurrent import ElmanCell, LinearHRUCell, MidpointRNNCell
 from .config import (
     PAPER_OPTIMIZER_SETTINGS,
     ExponentialPhi,

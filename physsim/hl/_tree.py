@@ -85,3 +85,37 @@ def tree_max_abs_diff(a: Tree, b: Tree) -> float:
 def tree_all_finite(tree: Tree) -> bool:
     """Return True when every leaf holds only finite numbers."""
     return all(bool(np.all(np.isfinite(leaf))) for leaf in tree_leaves(tree))
+
+
+def tree_lincomb(decay: float, x: Tree, *terms: tuple[float, Tree | None]) -> Tree:
+    """``decay * x + sum(coef * term)`` leaf-wise: the Euler update of a costate.
+
+    Terms given as ``None`` are skipped; a coefficient of exactly 1 is not
+    multiplied and a decay of exactly 0 drops ``x``, so that the update has the
+    same floating-point form as ``omega <- mu omega + (1 - rho) g`` of
+    SGD/momentum (bitwise equality with the references needs this).
+
+    Parameters
+    ----------
+    decay : float
+        Factor multiplying ``x``.
+    x : Tree
+    *terms : (float, Tree or None)
+        Coefficients and trees with the structure of ``x``.
+
+    Returns
+    -------
+    Tree
+        Same structure as ``x``; zeros if every part was dropped.
+    """
+    present = [(c, t) for c, t in terms if t is not None]
+    coefs = [c for c, _ in present]
+
+    def leaf(xl, *tl):
+        out = decay * xl if decay != 0.0 else None
+        for c, t in zip(coefs, tl):
+            term = t if c == 1.0 else c * t
+            out = term if out is None else out + term
+        return np.zeros_like(xl) if out is None else out
+
+    return tree_map(leaf, x, *(t for _, t in present))

@@ -36,9 +36,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._tree import Tree, tree_all_finite, tree_copy, tree_leaves, tree_map, tree_zeros_like
+from ._tree import (
+    Tree,
+    tree_all_finite,
+    tree_copy,
+    tree_leaves,
+    tree_lincomb,
+    tree_map,
+    tree_zeros_like,
+)
 from .config import HLConfig
 from .model import HLCostate, HLModel, HLParams
+from .reversed_stream import reversed_stream_gradient
 from .stream import Stream
 
 __all__ = ["HLRunResult", "MODES", "get_mode", "hl_step", "run_hl"]
@@ -81,21 +90,6 @@ class HLRunResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def _lincomb(decay: float, x: Tree, *terms: tuple[float, Tree | None]) -> Tree:
-    """``decay * x + sum(coef * t)`` leaf-wise, skipping ``None`` terms and exact zeros/ones."""
-    present = [(c, t) for c, t in terms if t is not None]
-    coefs = [c for c, _ in present]
-
-    def leaf(xl, *tl):
-        out = decay * xl if decay != 0.0 else None
-        for c, t in zip(coefs, tl):
-            term = t if c == 1.0 else c * t
-            out = term if out is None else out + term
-        return np.zeros_like(xl) if out is None else out
-
-    return tree_map(leaf, x, *(t for _, t in present))
-
-
 def _tau_beta(config: HLConfig, params: HLParams) -> Tree:
     """``tau * beta`` as a tree matching ``params`` (scalar leaves for a scalar beta)."""
     if isinstance(config.beta, float):
@@ -174,7 +168,7 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
     k_state = k_params_old = None
     if model.state_cell is not None and not _is_zero(z):
         k_state, k_params_old = model.state_vjp(params, ctx, z, tau)
-    z_next = _lincomb(c_z, z, (ms, k_state), (ms * tp, g_h))
+    z_next = tree_lincomb(c_z, z, (ms, k_state), (ms * tp, g_h))
 
     if model.state_cell is None:
         k_params = None
@@ -184,8 +178,8 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
         # ordering constraint: the weight costate is driven by the *updated* neuron costate
         k_params = model.state_vjp(params, ctx, z_next, tau)[1]
     omega_next = HLParams(
-        state=_lincomb(c_w, omega.state, (ms, k_params)),
-        output=_lincomb(c_w, omega.output, (ms * tp, g_y)),
+        state=tree_lincomb(c_w, omega.state, (ms, k_params)),
+        output=tree_lincomb(c_w, omega.output, (ms * tp, g_y)),
     )
     params_next = _apply_weight_update(params, omega if local else omega_next, tau_beta)
     return params_next, HLCostate(z_next, omega_next), h_next, loss
@@ -239,8 +233,6 @@ def _run_nonlocal(model, params, stream, config, **kw):
 
 def _run_reversed(model, params, stream, config, *, truncation, storage, initial_state,
                   costate, step_offset, progress):
-    from .reversed_stream import reversed_stream_gradient  # local import: avoids a cycle
-
     if model.state_cell is None:
         raise ValueError("HL mode 'reversed' needs a state network (there is nothing to "
                          "propagate back in time); use mode 'nonlocal'")
@@ -334,7 +326,7 @@ def run_hl(model: HLModel, params: HLParams, stream: Stream, config: HLConfig,
         Reversed mode only: truncated BPTT length ``r >= 1`` (default: full).
     storage : {"stored", "reversible"}, default "stored"
         Reversed mode only: keep the forward states, or recompute them with
-        the inverse of a :class:`~physsim.hl.cells.ReversibleCell` (O(1) memory).
+        the inverse of a :class:`~physsim.hl.cell.ReversibleCell` (O(1) memory).
     initial_state : Tree, optional
         ``h`` at the start (default: the model's reset state).
     costate : HLCostate, optional

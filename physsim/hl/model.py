@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._tree import Tree, tree_map, tree_zeros_like
-from .cells import Cell
+from .cell import Cell
 from .config import HLConfig
 from .losses import get_loss
 

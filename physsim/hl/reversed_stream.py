@@ -27,7 +27,7 @@ Storage
     keep the ``n + 1`` forward states (memory O(n)).
 ``"reversible"``
     keep only ``h_n`` and recompute ``h_k = f_hat^{-1}(u_k, h_{k+1})`` with the
-    inverse of a :class:`~physsim.hl.cells.ReversibleCell` while walking back
+    inverse of a :class:`~physsim.hl.cell.ReversibleCell` while walking back
     (memory O(1) in ``n`` besides the inputs, which the reversed stream replays).
     The inverse step yields the linearisation point of the VJP, so each reversed
     step costs one cell evaluation, as with stored states; round-off in the
@@ -41,10 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from ._tree import Tree, tree_copy, tree_max_abs_diff, tree_zeros_like
-from .cells import ReversibleCell
+from ._tree import Tree, tree_copy, tree_lincomb, tree_max_abs_diff, tree_zeros_like
+from .cell import ReversibleCell
 from .config import HLConfig
-from .integrator import _lincomb
 from .model import HLModel, HLParams
 
 __all__ = ["STORAGES", "ReversedStreamResult", "reversed_stream_gradient"]
@@ -203,10 +202,10 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
         g_h = g_y = None
         if has_target[k]:
             _, g_h, g_y = model.output_loss(params, inputs[k], h_next, targets[k])
-        z = _lincomb(c_z if j else 0.0, z, (ms, pending), (ms * tp, g_h))
+        z = tree_lincomb(c_z if j else 0.0, z, (ms, pending), (ms * tp, g_h))
         pending, k_params = model.state_vjp(params, ctx, z, tau)
-        omega = HLParams(state=_lincomb(c_w, omega.state, (ms, k_params)),
-                         output=_lincomb(c_w, omega.output, (ms * tp, g_y)))
+        omega = HLParams(state=tree_lincomb(c_w, omega.state, (ms, k_params)),
+                         output=tree_lincomb(c_w, omega.output, (ms * tp, g_y)))
         if recorded is not None:
             recorded.append(tree_copy(z))
         h_next = h_prev
