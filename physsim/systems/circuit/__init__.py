@@ -1,0 +1,15 @@
+"""Superconducting and LC circuits in physical units.
+
+- :mod:`.units`: :class:`CircuitUnits` (SI or natural phase/Cooper-pair units)
+  and the flux quantum;
+- :mod:`.system`: :class:`CircuitSystem`, the Hamiltonian in node fluxes and
+  charges;
+- :mod:`.builder`: :class:`Circuit`, the builder from named elements.
+"""
+
+from .builder import GROUND_NAMES, Circuit
+from .system import CircuitSystem
+from .units import FLUX_QUANTUM, REDUCED_FLUX_QUANTUM, SI_UNITS, CircuitUnits
+
+__all__ = ["Circuit", "CircuitSystem", "CircuitUnits", "FLUX_QUANTUM", "GROUND_NAMES",
+           "REDUCED_FLUX_QUANTUM", "SI_UNITS"]
