@@ -1,8 +1,10 @@
 """Hardware models for physsim: ideal, noisy analog, finite precision, compositions, presets.
 
-``physsim`` defines the plug (:class:`physsim.hardware.HardwareModel`); this
-package implements it.  Pass a model, or a preset name, as ``hardware=`` to
-any physsim entry point that takes a system::
+``physsim`` defines the plug (:class:`physsim.hardware.HardwareModel` and its
+registries); this package implements it and registers its models and presets
+through the ``physsim.hardware`` entry-point group (:func:`register`), so physsim
+never imports it.  Pass a model, or a preset name, as ``hardware=`` to any
+physsim entry point that takes a system::
 
     import physsim
     from hardware_models import NoisyAnalog, FinitePrecision, compose
@@ -22,10 +24,9 @@ from .composite import Composite, compose
 from .finite_precision import FinitePrecision
 from .ideal import Ideal
 from .noisy_analog import BOLTZMANN, NoisyAnalog, thermal_energy
-from .presets import PRESET_SUMMARIES, PRESETS, get_preset
+from .plugin import register
 
 __all__ = [
     "BOLTZMANN", "Composite", "DeviceModel", "FinitePrecision", "Ideal", "NoisyAnalog",
-    "PRESETS", "PRESET_SUMMARIES", "SaturationWarning", "compose", "dof_physics", "get_preset",
-    "thermal_energy",
+    "SaturationWarning", "compose", "dof_physics", "register", "thermal_energy",
 ]

@@ -330,33 +330,14 @@ class DeviceModel(HardwareModel):
     plug call them with salt 0, and :class:`Composite` with the member's salt.
     """
 
-    # ---- configuration helpers
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """Names of the dataclass fields (the model's knobs)."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "DeviceModel":
-        """Build from a mapping of field names (e.g. a TOML table).
-
-        Raises
-        ------
-        ValueError
-            On an unknown field name (the message lists the valid ones) or a bad value.
-        """
-        unknown = sorted(set(config) - set(cls.field_names()))
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid fields are: "
-                             f"{', '.join(cls.field_names())}")
-        return cls(**dict(config))
-
+    # ---- configuration helpers (building from a table: physsim.hardware.build_model)
     def with_changes(self, **changes: Any) -> "DeviceModel":
         """A copy with some fields changed (unknown names raise ValueError)."""
-        unknown = sorted(set(changes) - set(self.field_names()))
+        valid = tuple(f.name for f in dataclasses.fields(self))
+        unknown = sorted(set(changes) - set(valid))
         if unknown:
             raise ValueError(f"unknown {type(self).__name__} field(s) {unknown}; valid fields "
-                             f"are: {', '.join(self.field_names())}")
+                             f"are: {', '.join(valid)}")
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict[str, Any]:

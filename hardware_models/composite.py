@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from physsim.hardware import HardwareModel, no_step_hook
+from physsim.hardware import HardwareModel, get_preset, no_step_hook
 
 from . import _hooks
 from .base import DeviceModel, report_counters
@@ -44,8 +44,6 @@ class Composite(DeviceModel):
         items = self.members if isinstance(self.members, (tuple, list)) else (self.members,)
         for m in items:
             if isinstance(m, str):
-                from .presets import get_preset  # noqa: PLC0415 (presets build composites)
-
                 m = get_preset(m)
             if isinstance(m, Composite):
                 flat.extend(m.members)
@@ -56,14 +54,16 @@ class Composite(DeviceModel):
                                 f"got {type(m).__name__}")
         object.__setattr__(self, "members", tuple(flat))
         counts: dict[type, int] = {}
-        salts = []
+        pairs = []
         for m in flat:
-            salts.append(counts.get(type(m), 0))
-            counts[type(m)] = counts.get(type(m), 0) + 1
-        object.__setattr__(self, "_salts", tuple(salts))
+            salt = counts.get(type(m), 0)
+            counts[type(m)] = salt + 1
+            # every member is seen through the salted hooks, foreign ones through an adapter
+            pairs.append((m if isinstance(m, DeviceModel) else PublicHooks(m), salt))
+        object.__setattr__(self, "_salted_members", tuple(pairs))
 
     def _pairs(self):
-        return zip(self.members, self._salts)  # type: ignore[attr-defined]
+        return self._salted_members  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------- metadata
     @property
@@ -88,58 +88,43 @@ class Composite(DeviceModel):
     # ------------------------------------------------------------- hooks
     def _realize(self, system, seed, salt):
         for m, s in self._pairs():
-            system = m._realize(system, seed, s) if isinstance(m, DeviceModel) \
-                else m.realize(system, seed)
+            system = m._realize(system, seed, s)
         return system
 
     def _between_passes(self, system, seed, pass_index, salt):
         for m, s in self._pairs():
-            system = m._between_passes(system, seed, pass_index, s) \
-                if isinstance(m, DeviceModel) else m.between_passes(system, seed, pass_index)
+            system = m._between_passes(system, seed, pass_index, s)
         return system
 
     def _write_inputs(self, inputs, seed, pass_index, step_offset, salt):
         for m, s in self._pairs():
-            inputs = m._write_inputs(inputs, seed, pass_index, step_offset, s) \
-                if isinstance(m, DeviceModel) else m.write_inputs(inputs, seed, pass_index,
-                                                                  step_offset)
+            inputs = m._write_inputs(inputs, seed, pass_index, step_offset, s)
         return inputs
 
     def _write_nudges(self, cotangents, seed, pass_index, salt):
         for m, s in self._pairs():
-            cotangents = m._write_nudges(cotangents, seed, pass_index, s) \
-                if isinstance(m, DeviceModel) else m.write_nudges(cotangents, seed, pass_index)
+            cotangents = m._write_nudges(cotangents, seed, pass_index, s)
         return cotangents
 
     def _flip_error(self, q, p_flipped, seed, pass_index, salt):
         for m, s in self._pairs():
-            if isinstance(m, DeviceModel):
-                q, p_flipped = m._flip_error(q, p_flipped, seed, pass_index, s)
-            else:  # a foreign flip, expressed as an error on already reversed momenta
-                q, p_flipped = m.flip(q, -np.asarray(p_flipped), seed, pass_index)
+            q, p_flipped = m._flip_error(q, p_flipped, seed, pass_index, s)
         return q, p_flipped
 
     def _read_outputs(self, values, seed, pass_index, salt):
         for m, s in self._pairs():
-            values = m._read_outputs(values, seed, pass_index, s) \
-                if isinstance(m, DeviceModel) else m.read_outputs(values, seed, pass_index)
+            values = m._read_outputs(values, seed, pass_index, s)
         return values
 
     def _read_accumulators(self, values, seed, pass_index, salt):
         for m, s in self._pairs():
-            values = m._read_accumulators(values, seed, pass_index, s) \
-                if isinstance(m, DeviceModel) else m.read_accumulators(values, seed, pass_index)
+            values = m._read_accumulators(values, seed, pass_index, s)
         return values
 
     def _stages(self, system, dtype, dt, salt):
         stages: list[_hooks.Stage] = []
         for m, s in self._pairs():
-            if isinstance(m, DeviceModel):
-                stages.extend(m._stages(system, dtype, dt, s))
-            elif m.step_hook(system, dtype, dt)[0] is not no_step_hook:
-                raise NotImplementedError(
-                    f"cannot compose the per-step hook of {type(m).__name__} (not a "
-                    "hardware_models model); compose its non-step hooks only")
+            stages.extend(m._stages(system, dtype, dt, s))
         return stages
 
     def quanta(self, system) -> tuple[float, float]:
@@ -154,6 +139,54 @@ class Composite(DeviceModel):
     def end_of_pass(self, hw_params, pass_index):
         """Saturation counts of all members' per-step stages."""
         return report_counters(hw_params, pass_index)
+
+
+class PublicHooks:
+    """A hardware model from outside this package, seen through the salted hooks.
+
+    :class:`Composite` drives every member through the salted hooks of
+    :class:`~hardware_models.base.DeviceModel`; a foreign member (any
+    :class:`physsim.hardware.HardwareModel`) is wrapped once in this adapter,
+    which calls its public hooks and ignores the salt (a foreign model keys its
+    own noise).  Its flip becomes an error on already reversed momenta.  A
+    foreign per-step hook cannot be fused into the composite's compiled hook.
+
+    Parameters
+    ----------
+    model : HardwareModel
+        The foreign model.
+    """
+
+    def __init__(self, model: HardwareModel) -> None:
+        self.model = model
+
+    def _realize(self, system, seed, salt):
+        return self.model.realize(system, seed)
+
+    def _between_passes(self, system, seed, pass_index, salt):
+        return self.model.between_passes(system, seed, pass_index)
+
+    def _write_inputs(self, inputs, seed, pass_index, step_offset, salt):
+        return self.model.write_inputs(inputs, seed, pass_index, step_offset)
+
+    def _write_nudges(self, cotangents, seed, pass_index, salt):
+        return self.model.write_nudges(cotangents, seed, pass_index)
+
+    def _flip_error(self, q, p_flipped, seed, pass_index, salt):
+        return self.model.flip(q, -np.asarray(p_flipped), seed, pass_index)
+
+    def _read_outputs(self, values, seed, pass_index, salt):
+        return self.model.read_outputs(values, seed, pass_index)
+
+    def _read_accumulators(self, values, seed, pass_index, salt):
+        return self.model.read_accumulators(values, seed, pass_index)
+
+    def _stages(self, system, dtype, dt, salt) -> list[_hooks.Stage]:
+        if self.model.step_hook(system, dtype, dt)[0] is not no_step_hook:
+            raise NotImplementedError(
+                f"cannot compose the per-step hook of {type(self.model).__name__} (not a "
+                "hardware_models model); compose its non-step hooks only")
+        return []
 
 
 def compose(*models: HardwareModel | str) -> Composite:

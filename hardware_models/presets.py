@@ -4,12 +4,14 @@ Numbers come from the project's research notes (``research/ecosystem.md``
 part B); each preset's docstring line cites the primary source given there.
 Presets describe the *device*: Q factor, mismatch, temperature, converters.
 State-scale knobs (``position_range``...) are in the system's units and may
-need adapting: ``get_preset(name, **overrides)`` changes fields of a
-single-model preset, and :func:`compose` combines presets with other models.
+need adapting: ``physsim.hardware.get_preset(name, **overrides)`` changes
+fields of a single-model preset, and :func:`compose` combines presets with
+other models.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from physsim.hardware import HardwareModel
@@ -78,8 +80,8 @@ AIHWKIT_DEFAULT_IO = Composite((
 FIXED_POINT_16_REVERSIBLE = FinitePrecision(state_bits=16, position_range=8.0,
                                             momentum_range=8.0, rounding="reversible")
 
-#: Registry of presets by name.
-PRESETS: dict[str, HardwareModel] = {
+#: The presets' models by name (registered with physsim by :func:`hardware_models.register`).
+PRESET_MODELS: dict[str, HardwareModel] = {
     "ideal": Ideal(),
     "cmos_lc": CMOS_LC,
     "discrete_lc": DISCRETE_LC,
@@ -90,7 +92,7 @@ PRESETS: dict[str, HardwareModel] = {
     "fixed_point_16_reversible": FIXED_POINT_16_REVERSIBLE,
 }
 
-#: One line per preset (for the README and ``physsim`` CLI listings).
+#: One line per preset (for the README and ``physsim info``).
 PRESET_SUMMARIES: dict[str, str] = {
     "ideal": "exact parameters, no noise or dissipation, perfect flip and I/O",
     "cmos_lc": "on-chip CMOS LC: Q = 5, 6.7 % mismatch, 300 K thermal noise",
@@ -104,30 +106,32 @@ PRESET_SUMMARIES: dict[str, str] = {
 }
 
 
-def get_preset(name: str, **overrides: Any) -> HardwareModel:
-    """Return the preset ``name``, optionally with some fields changed.
+@dataclasses.dataclass(frozen=True)
+class PresetFactory:
+    """Builds a preset, optionally with some fields changed (the factory physsim calls).
 
     Parameters
     ----------
     name : str
-        One of :data:`PRESETS`.
-    **overrides
-        Field values to change (single-model presets only).
-
-    Raises
-    ------
-    ValueError
-        For an unknown name (the message lists the valid ones), an unknown
-        field, or overrides of a composite preset.
+        Preset name (for messages).
+    model : HardwareModel
+        The preset's model.
     """
-    try:
-        model = PRESETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown hardware preset {name!r}; valid names are: "
-                         f"{', '.join(sorted(PRESETS))}") from None
-    if not overrides:
-        return model
-    if isinstance(model, Composite):
-        raise ValueError(f"preset {name!r} is a composition; build it with compose(...) and "
-                         "change the member models instead of passing overrides")
-    return model.with_changes(**overrides)  # type: ignore[attr-defined]
+
+    name: str
+    model: HardwareModel
+
+    def __call__(self, **overrides: Any) -> HardwareModel:
+        """The preset itself, or a copy with ``overrides`` (single-model presets only).
+
+        Raises
+        ------
+        ValueError
+            For an unknown field or overrides of a composite preset.
+        """
+        if not overrides:
+            return self.model
+        if isinstance(self.model, Composite):
+            raise ValueError(f"preset {self.name!r} is a composition; build it with compose(...) "
+                             "and change the member models instead of passing overrides")
+        return self.model.with_changes(**overrides)  # type: ignore[attr-defined]

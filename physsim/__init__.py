@@ -10,9 +10,13 @@ differences.
 from pathlib import Path as _Path
 
 from ._cache import refresh_numba_caches as _refresh_numba_caches
+from .hardware import hardware_plugin_packages as _hardware_plugin_packages
 
-# before any kernel is compiled or loaded: caches built from other sources are stale
-_refresh_numba_caches([_Path(__file__).parent, _Path(__file__).parent.parent / "hardware_models"])
+# before any kernel is compiled or loaded: caches built from other sources are stale.  The
+# hardware plugins' hooks are compiled into physsim's time loops, so their folders count too;
+# they are found from the entry points without importing the plugins.
+_refresh_numba_caches([_Path(__file__).parent]
+                      + [p.folder for p in _hardware_plugin_packages() if p.folder is not None])
 
 from ._version import CodeChangedWarning, __version__  # noqa: E402
 from .bptt import bptt_gradient  # noqa: E402

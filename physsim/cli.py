@@ -25,6 +25,7 @@ def _cmd_info(args) -> int:
 
     from . import INTEGRATORS, __version__
     from .config import SYSTEM_TYPES
+    from .hardware import PLUGIN_GROUP, preset_names
 
     print(f"physsim {__version__}  (numpy {np.__version__}, numba {numba.__version__}, "
           f"{numba.get_num_threads()} threads)")
@@ -34,12 +35,9 @@ def _cmd_info(args) -> int:
         print(f"  {name:<18}{cls.order:>6}{str(cls.symplectic):>12}{str(cls.time_reversible):>12}"
               f"{cls.stability_limit:>11.4f}")
     print("\nSystem types (config [system] type): " + ", ".join(sorted(SYSTEM_TYPES)))
-    try:
-        import hardware_models
-
-        print("Hardware presets: " + ", ".join(sorted(hardware_models.PRESETS)))
-    except ImportError:
-        print("Hardware presets: (hardware_models not installed)")
+    presets = preset_names()
+    print("Hardware presets: " + (", ".join(presets) if presets else
+                                  f"(none registered in entry-point group {PLUGIN_GROUP!r})"))
     try:
         from .data import available_datasets
 

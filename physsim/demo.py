@@ -23,7 +23,7 @@ from ._version import __version__
 from .bptt import bptt_gradient, loss_of
 from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillator_springs, six_oscillators
 from .gradients import compare
-from .hardware import FixedChip, resolve_hardware
+from .hardware import FixedChip, get_preset, preset_names, resolve_hardware
 from .losses import MSEReadout
 from .nn.optim import Adam
 from .plotting import (plot_echo_trajectories, plot_energy_error, plot_learning_curves,
@@ -133,8 +133,8 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
         Adam learning rate (on log-parameters).
     hardware : str or None
         Hardware preset for the "realistic device" run; ``"default"`` picks
-        the discrete-LC preset of :mod:`hardware_models` when it is installed;
-        None skips that run.
+        the ``"discrete_lc"`` preset when one is registered (``hardware_models``
+        registers it); None skips that run.
     progress : bool
         Show progress bars.
     seed : int
@@ -230,12 +230,13 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
 
 
 def _resolve_preset(hardware: str):
-    try:
-        import hardware_models  # noqa: PLC0415 (optional plug-in)
-    except ImportError:
-        return None
+    """``(name, model)`` of the preset asked for; None when ``"default"`` is not registered."""
     name = "discrete_lc" if hardware == "default" else hardware
-    return name, hardware_models.get_preset(name)
+    if hardware == "default" and name not in preset_names():
+        print(f"Skipping the realistic-device run: no hardware preset {name!r} is registered "
+              "(install hardware_models).")
+        return None
+    return name, get_preset(name)
 
 
 def _print_summary(agreement, runs, files) -> None:

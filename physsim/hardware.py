@@ -1,9 +1,11 @@
 """The hardware plug: where a simulated device departs from the ideal equations.
 
-``physsim`` defines the hooks; the package ``hardware_models`` implements them
-(ideal, noisy analog, finite precision, compositions and presets).  Every entry
-point that takes a system also takes ``hardware=``; ``None`` means the ideal
-device and costs nothing.
+``physsim`` defines the hooks and the registries of hardware models and presets;
+packages fill them (``hardware_models``: ideal, noisy analog, finite precision,
+compositions and presets) through the entry-point group :data:`PLUGIN_GROUP`,
+loaded on the first lookup by name, so physsim never imports them.  Every entry
+point that takes a system also takes ``hardware=``: ``None`` means the ideal
+device and costs nothing, a string a registered preset.
 
 Hooks, in the order a run meets them:
 
@@ -32,10 +34,16 @@ do not depend on threads or chunking.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
+
+from .registry import PluginPackage, Registry, plugin_entry_points, plugin_packages
 
 #: Pass indices handed to the hooks.
 FORWARD_PASS = 0
@@ -52,8 +60,9 @@ def no_step_hook(q, p, hw_params, key, trajectory, step):
 class HardwareModel:
     """Base of all hardware models: every hook is the identity (an ideal device).
 
-    Subclasses override the hooks they model.  They must be immutable
-    (frozen dataclasses in :mod:`hardware_models`).
+    Subclasses override the hooks they model.  They must be immutable (frozen
+    dataclasses); :func:`register_model` makes one usable by name (sweeps set its
+    dataclass fields).
     """
 
     #: True only for models that are exactly the ideal device.
@@ -207,21 +216,288 @@ class FixedChip(HardwareModel):
         return {**self.inner.describe(), "chip_seed": self.chip_seed}
 
 
+# ------------------------------------------------------------------ registries
+#: Entry-point group through which packages register hardware models and presets.  An entry
+#: point names a function without arguments that calls :func:`register_model`,
+#: :func:`register_preset` (and possibly :func:`register_composition`); physsim calls it on
+#: the first lookup by name.  ``hardware_models`` declares
+#: ``hardware_models = hardware_models:register`` in this group.
+PLUGIN_GROUP = "physsim.hardware"
+
+_loaded_entry_points: set[tuple[str, str]] = set()
+
+
+def _load_plugins() -> None:
+    """Call the register function of every entry point of :data:`PLUGIN_GROUP` not yet loaded."""
+    for ep in plugin_entry_points(PLUGIN_GROUP):
+        key = (ep.name, ep.value)
+        if key in _loaded_entry_points:
+            continue
+        try:
+            register = ep.load()
+        except (ImportError, AttributeError) as exc:
+            raise RuntimeError(f"hardware plugin {ep.name!r} ({ep.value}, entry-point group "
+                               f"{PLUGIN_GROUP!r}) cannot be loaded: {exc}") from exc
+        register()
+        _loaded_entry_points.add(key)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named hardware preset.
+
+    Attributes
+    ----------
+    name : str
+        The name it is looked up by.
+    factory : callable
+        ``factory(**overrides) -> HardwareModel``; with no argument it returns the preset
+        itself, with field overrides a changed copy (or raises ``ValueError`` if the preset
+        cannot take them).
+    summary : str
+        One line for listings (``physsim info``, the README).
+    """
+
+    name: str
+    factory: Callable[..., HardwareModel]
+    summary: str
+
+
+@dataclass(frozen=True)
+class ModelField:
+    """One knob of a registered hardware model (a field of its dataclass).
+
+    Attributes
+    ----------
+    name : str
+        Field name.
+    type : Any
+        Its annotation, resolved (e.g. ``float``, ``int | None``).
+    default : Any
+        Default value (None when the field is required).
+    required : bool
+        True when the model cannot be built without it.
+    """
+
+    name: str
+    type: Any
+    default: Any
+    required: bool
+
+
+#: Hardware model classes by class name (filled by plugins and :func:`register_model`).
+MODELS: Registry[type[HardwareModel]] = Registry("hardware model", loader=_load_plugins)
+#: Presets by name (filled by plugins and :func:`register_preset`).
+PRESETS: Registry[Preset] = Registry("hardware preset", loader=_load_plugins)
+_composition: list[Callable[..., HardwareModel]] = []
+
+
+def register_model(cls: type[HardwareModel]) -> type[HardwareModel]:
+    """Register a hardware model class under its class name (usable as a class decorator).
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass deriving from :class:`HardwareModel`; its dataclass fields are its knobs
+        (what sweeps may set, see :func:`model_fields`).
+
+    Returns
+    -------
+    type
+        ``cls``.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a dataclass subclass of :class:`HardwareModel`.
+    ValueError
+        If another class is registered under the same name.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, HardwareModel)
+            and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"register_model needs a dataclass deriving from HardwareModel, got "
+                        f"{cls!r}")
+    return MODELS.register(cls.__name__, cls)
+
+
+def get_model_class(name: str) -> type[HardwareModel]:
+    """The registered hardware model class ``name`` (ValueError lists the valid names)."""
+    return MODELS.lookup(name)
+
+
+def model_names() -> tuple[str, ...]:
+    """Names of the registered hardware model classes, in registration order."""
+    return tuple(MODELS)
+
+
+def model_fields(name: str) -> dict[str, ModelField]:
+    """The knobs of the registered hardware model ``name``: its dataclass fields, in order.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name (see :func:`model_names`).
+
+    Returns
+    -------
+    dict of str to ModelField
+        Field name to its resolved type and default.
+    """
+    cls = get_model_class(name)
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation that cannot be evaluated: keep its text
+        hints = {}
+    out = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default, required = f.default, False
+        elif f.default_factory is not dataclasses.MISSING:
+            default, required = f.default_factory(), False
+        else:
+            default, required = None, True
+        out[f.name] = ModelField(f.name, hints.get(f.name, f.type), default, required)
+    return out
+
+
+def build_model(name: str, fields: Mapping[str, Any]) -> HardwareModel:
+    """Build the registered hardware model ``name`` from a mapping of its fields.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name.
+    fields : Mapping[str, Any]
+        Field values (e.g. a TOML table); missing fields take their defaults.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model or field name (the message lists the valid ones) or a value the
+        model rejects.
+    """
+    cls = get_model_class(name)
+    valid = tuple(model_fields(name))
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown {name} field(s) {unknown}; valid fields are: "
+                         f"{', '.join(valid)}")
+    return cls(**dict(fields))
+
+
+def register_preset(name: str, factory: Callable[..., HardwareModel], summary: str) -> Preset:
+    """Register a hardware preset.
+
+    Parameters
+    ----------
+    name : str
+        Preset name (``hardware="name"`` anywhere physsim takes hardware).
+    factory : callable
+        ``factory(**overrides) -> HardwareModel`` (see :class:`Preset`).
+    summary : str
+        One line for listings.
+
+    Returns
+    -------
+    Preset
+    """
+    if not callable(factory):
+        raise TypeError(f"preset {name!r}: factory must be callable, got {factory!r}")
+    return PRESETS.register(name, Preset(name, factory, str(summary)))
+
+
+def get_preset(name: str, **overrides: Any) -> HardwareModel:
+    """The preset ``name``, optionally with some fields changed.
+
+    Parameters
+    ----------
+    name : str
+        A registered preset (see :func:`preset_names`).
+    **overrides
+        Field values to change (what the preset accepts is up to its factory).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones) or overrides the preset
+        rejects.
+    """
+    model = PRESETS.lookup(name).factory(**overrides)
+    if not isinstance(model, HardwareModel):
+        raise TypeError(f"preset {name!r} built a {type(model).__name__}, not a HardwareModel")
+    return model
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names of the registered presets, sorted."""
+    return PRESETS.names()
+
+
+def preset_summaries() -> dict[str, str]:
+    """One-line summary of every registered preset, by name (sorted)."""
+    return {name: PRESETS[name].summary for name in PRESETS.names()}
+
+
+def register_composition(compose_models: Callable[..., HardwareModel]) -> None:
+    """Register the function that applies several hardware models together.
+
+    ``compose_models(*models)`` returns one model that applies the members' hooks in order
+    (``hardware_models.compose``).  There is one composition: a second, different one is an
+    error, so which package combines models never depends on load order.
+    """
+    if _composition and _composition[0] is not compose_models:
+        raise ValueError(f"a hardware composition is already registered ({_composition[0]!r}); "
+                         f"refusing to replace it with {compose_models!r}")
+    _composition[:] = [compose_models]
+
+
+def compose(*models: HardwareModel) -> HardwareModel:
+    """Apply several hardware models together, in order, with the registered composition.
+
+    Raises
+    ------
+    NotImplementedError
+        If no installed package registered a composition (``hardware_models`` does).
+    """
+    _load_plugins()
+    if not _composition:
+        raise NotImplementedError("no package registered a hardware composition (entry-point "
+                                  f"group {PLUGIN_GROUP!r}); install hardware_models")
+    return _composition[0](*models)
+
+
+def hardware_plugin_packages() -> tuple[PluginPackage, ...]:
+    """The packages that declare hardware plugins, found without importing them.
+
+    For what must cover plugin code before any plugin is loaded: the numba-cache refresh at
+    import, the code fingerprint and the version list of run files.
+    """
+    return plugin_packages(PLUGIN_GROUP)
+
+
 def resolve_hardware(hardware: HardwareModel | str | None) -> HardwareModel:
     """Return a hardware model from ``None`` (ideal), an instance, or a preset name.
 
-    Preset names are looked up in :mod:`hardware_models` when it is installed.
+    Parameters
+    ----------
+    hardware : HardwareModel, str or None
+        ``None`` is the ideal device (:data:`IDEAL`); a string is a registered preset
+        (:func:`get_preset`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name (the message lists the valid ones).
+    TypeError
+        For anything else.
     """
     if hardware is None:
         return IDEAL
     if isinstance(hardware, HardwareModel):
         return hardware
     if isinstance(hardware, str):
-        try:
-            from hardware_models import get_preset  # noqa: PLC0415 (optional plug-in)
-        except ImportError as exc:
-            raise ValueError(f"hardware preset {hardware!r} requested but the hardware_models "
-                             "package is not importable") from exc
         return get_preset(hardware)
     raise TypeError(f"hardware must be None, a preset name or a HardwareModel, "
                     f"got {type(hardware).__name__}")

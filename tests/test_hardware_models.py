@@ -18,9 +18,8 @@ import scipy.constants
 import scipy.stats
 
 import physsim
-from hardware_models import (PRESET_SUMMARIES, PRESETS, Composite, FinitePrecision, Ideal,
-                             NoisyAnalog, SaturationWarning, compose, dof_physics, get_preset,
-                             thermal_energy)
+from hardware_models import (Composite, FinitePrecision, Ideal, NoisyAnalog, SaturationWarning,
+                             compose, dof_physics, thermal_energy)
 from hardware_models import _hooks
 from hardware_models import _rng
 from hardware_models._rng import (ZIGGURAT_LAYERS, ZIGGURAT_R, normal_array, uniform_array,
@@ -28,6 +27,7 @@ from hardware_models._rng import (ZIGGURAT_LAYERS, ZIGGURAT_R, normal_array, uni
 from physsim import CoupledOscillators, LinearHRU, NonlinearHRU
 from physsim.bptt import bptt_gradient
 from physsim.gradients import agreement
+from physsim.hardware import build_model, get_preset, preset_names, preset_summaries
 from physsim.hardware import no_step_hook
 from physsim.losses import FinalStateLoss, MSEReadout
 from physsim.rhel import rhel_gradient
@@ -672,15 +672,15 @@ def test_every_preset_runs_and_is_summarised():
     from physsim.examples import three_node_josephson_circuit
 
     assert {"ideal", "cmos_lc", "discrete_lc", "superconducting", "photonic",
-            "aihwkit_8bit_io"} <= set(PRESETS)
-    assert set(PRESET_SUMMARIES) == set(PRESETS)
+            "aihwkit_8bit_io"} <= set(preset_names())
+    assert set(preset_summaries()) == set(preset_names())
     # an LC circuit in SI units (1 pF, 1 nH: omega = 3.2e10 rad/s), a Josephson circuit in
     # natural units, and a unit-scale HRU (no physical energy unit)
     lc = CoupledOscillators(mass=np.full(3, 1e-12), stiffness=np.eye(3) * 1e9,
                             input_matrix=np.eye(3)[:, :1])
     jj = three_node_josephson_circuit()
     hru = LinearHRU.random(6, 1, rng=0)
-    for name in PRESETS:
+    for name in preset_names():
         hw = get_preset(name)
         assert isinstance(hw, physsim.HardwareModel)
         for system, q0, dt in ((lc, 1e-12, 1e-12), (jj, 0.0, 0.05 / jj.max_frequency()),
@@ -714,7 +714,7 @@ def test_every_preset_runs_and_is_summarised():
     (lambda: NoisyAnalog(quality_factor=9.0, temperature=4.0, thermal_energy=1.0), "not both"),
     (lambda: NoisyAnalog(temperature=-4.0), "temperature must be finite and non-negative"),
     (lambda: get_preset("photonic", mismatch=0.1), "is a composition"),
-    (lambda: NoisyAnalog.from_dict({"momentum_sigma": 1.0}), "valid fields are"),
+    (lambda: build_model("NoisyAnalog", {"momentum_sigma": 1.0}), "valid fields are"),
     (lambda: NoisyAnalog(momentum_noise=-1e-3), "momentum_noise must be finite and non-neg"),
     (lambda: NoisyAnalog(mismatch=float("nan")), "mismatch must be finite"),
     (lambda: NoisyAnalog(readout_noise="loud"), "readout_noise must be a number"),

@@ -16,6 +16,7 @@ import pytest
 from physsim import CoupledOscillators, LinearHRU
 from physsim.bptt import bptt_gradient
 from physsim.config import load_toml
+from physsim.hardware import get_preset
 from physsim.losses import MSEReadout
 from physsim.rhel import rhel_gradient
 from physsim.sweeps import (METRICS, FixedChip, SweepFileError, build_hardware, load_sweep,
@@ -128,9 +129,9 @@ def test_build_hardware_composes_preset_and_models():
     assert isinstance(hw, hm.Composite)
     kinds = [type(m).__name__ for m in hw.members]
     assert kinds == ["NoisyAnalog", "FinitePrecision", "NoisyAnalog"]
-    assert hw.members[0] == hm.get_preset("discrete_lc")
+    assert hw.members[0] == get_preset("discrete_lc")
     single = build_hardware({}, {"preset": "cmos_lc"})
-    assert single == hm.get_preset("cmos_lc")
+    assert single == get_preset("cmos_lc")
 
 
 # --------------------------------------------------------------------- metrics

@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from ..config import check_keys, load_toml
+from ..hardware import model_fields, model_names
 
 #: Sweep modes: how the axes combine into points.
 MODES = ("grid", "zip", "one_at_a_time")
 #: Axis scales.
 SCALES = ("linear", "log")
-#: Hardware model classes whose fields axes may set (``Model.field`` or plain ``field``).
-HARDWARE_MODELS = ("NoisyAnalog", "FinitePrecision")
 #: Pseudo-field of an axis over hardware presets.
 PRESET_FIELD = "preset"
 
@@ -44,14 +43,13 @@ _RHEL_KEYS = {"eps", "relative_nudge", "estimator", "nudge"}
 _AXIS_KEYS = {"field", "values", "start", "stop", "num", "scale", "integer", "label", "fixed"}
 
 
-def _hardware_fields() -> dict[str, tuple[str, ...]]:
-    """Field names of the sweepable hardware models (imports :mod:`hardware_models`)."""
-    try:
-        import hardware_models  # noqa: PLC0415 (optional plug-in)
-    except ImportError as exc:
-        raise ValueError("sweeps over hardware-model fields need the hardware_models package, "
-                         "which is not importable") from exc
-    return {name: tuple(getattr(hardware_models, name).field_names()) for name in HARDWARE_MODELS}
+def hardware_fields() -> dict[str, tuple[str, ...]]:
+    """Knobs of every registered hardware model: ``{model name: its dataclass field names}``.
+
+    Models are in registration order (the order per-model tables are composed in, see
+    :func:`physsim.sweeps.problem.build_hardware`); see :func:`physsim.hardware.model_fields`.
+    """
+    return {name: tuple(model_fields(name)) for name in model_names()}
 
 
 def resolve_field(name: str, fields: dict[str, tuple[str, ...]] | None = None
@@ -70,12 +68,12 @@ def resolve_field(name: str, fields: dict[str, tuple[str, ...]] | None = None
         raise ValueError(f"an axis field must be a non-empty string, got {name!r}")
     if name == PRESET_FIELD:
         return None, PRESET_FIELD
-    fields = _hardware_fields() if fields is None else fields
+    fields = hardware_fields() if fields is None else fields
     if "." in name:
         model, _, fname = name.partition(".")
         if model not in fields:
             raise ValueError(f"unknown hardware model {model!r} in field {name!r}; valid models "
-                             f"are: {', '.join(HARDWARE_MODELS)}")
+                             f"are: {', '.join(fields)}")
         if fname not in fields[model]:
             raise ValueError(f"unknown {model} field {fname!r}; valid fields are: "
                              f"{', '.join(fields[model])}")
@@ -111,7 +109,8 @@ class Axis:
     field : str
         Qualified field, ``"Model.field"``, or ``"preset"``.
     model : str or None
-        ``"NoisyAnalog"`` or ``"FinitePrecision"`` (None for the preset axis).
+        Name of a registered hardware model, e.g. ``"NoisyAnalog"`` (None for the preset
+        axis).
     name : str
         Field name within the model (``"preset"`` for the preset axis).
     values : tuple
@@ -486,13 +485,12 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
     hw = cfg.get("hardware", {})
     if not isinstance(hw, dict):
         raise ValueError("[hardware] must be a table")
-    check_keys(hw, {PRESET_FIELD, *HARDWARE_MODELS}, "hardware")
     axes_tables = cfg.get("axes", [])
     if not isinstance(axes_tables, list):
         raise ValueError("axes must be an array of tables: [[axes]]")
-    fields = _hardware_fields() if (axes_tables or any(m in hw for m in HARDWARE_MODELS)) \
-        else None
-    for m in HARDWARE_MODELS:
+    fields = hardware_fields()
+    check_keys(hw, {PRESET_FIELD, *fields}, "hardware")
+    for m in fields:
         if m in hw:
             if not isinstance(hw[m], dict):
                 raise ValueError(f"[hardware.{m}] must be a table of fields")

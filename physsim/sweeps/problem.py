@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from ..config import build_initial_state, build_inputs, build_loss, build_system
-from ..hardware import HardwareModel
+from ..hardware import (HardwareModel, build_model, compose, get_preset, model_names,
+                        resolve_hardware)
 from ..losses import Loss
 from ..systems.base import HamiltonianSystem
-from .config import HARDWARE_MODELS, PRESET_FIELD
+from .config import PRESET_FIELD
 
 
 @dataclass
@@ -144,30 +145,30 @@ def build_hardware(base: dict[str, Any], settings: dict[str, Any]) -> HardwareMo
     ----------
     base : dict
         The ``[hardware]`` table: ``preset`` (optional) and per-model tables of
-        fixed fields (``NoisyAnalog``, ``FinitePrecision``).
+        fixed fields (``[hardware.NoisyAnalog]``..., any registered model).
     settings : dict
         The point's values: ``"Model.field" -> value`` and ``"preset"``.
 
     Returns
     -------
     HardwareModel
-        ``preset`` alone (with overrides for single-model presets of the same
-        class), the models alone, or their composition (preset first).
+        The ideal device when nothing is set; else ``preset`` alone, the models
+        alone, or their composition (:func:`physsim.hardware.compose`; preset
+        first, then the models in registration order).
     """
-    import hardware_models as hm  # noqa: PLC0415 (optional plug-in)
-
     preset = settings.get(PRESET_FIELD, base.get(PRESET_FIELD))
-    per_model: dict[str, dict[str, Any]] = {m: dict(base.get(m, {})) for m in HARDWARE_MODELS
-                                            if m in base}
+    # registration order, not the table's: the composition order must not depend on how the
+    # TOML file happens to list the tables
+    per_model: dict[str, dict[str, Any]] = {m: dict(base[m]) for m in model_names() if m in base}
     for key, value in settings.items():
         if key == PRESET_FIELD:
             continue
         model, _, name = key.partition(".")
         per_model.setdefault(model, {})[name] = value
-    models = [getattr(hm, m).from_dict(fields) for m, fields in per_model.items()]
+    models = [build_model(m, fields) for m, fields in per_model.items()]
     if preset is None:
         if not models:
-            return hm.Ideal()
-        return models[0] if len(models) == 1 else hm.compose(*models)
-    base_model = hm.get_preset(str(preset))
-    return hm.compose(base_model, *models) if models else base_model
+            return resolve_hardware(None)
+        return models[0] if len(models) == 1 else compose(*models)
+    base_model = get_preset(str(preset))
+    return compose(base_model, *models) if models else base_model
