@@ -163,16 +163,31 @@ def _logcosh(x):
     return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
 
 
+# The packed parameters of P units are ``theta = [W (P), b (P), c (P), alpha, delta]``;
+# a gradient with respect to theta has the same layout.  Every kernel names the blocks
+# through ``_nl_blocks`` instead of indexing with offsets such as ``3 * P + 1``.
+@njit(cache=True, inline="always")
+def _nl_blocks(theta):
+    """``P``, the views ``W``, ``b``, ``c`` of ``theta`` and the indices of ``alpha``, ``delta``.
+
+    ``theta`` may be the parameters or a gradient with respect to them (same layout).
+    """
+    P = (theta.shape[0] - 2) // 3
+    return P, theta[:P], theta[P:2 * P], theta[2 * P:3 * P], 3 * P, 3 * P + 1
+
+
 @njit(cache=True)
 def nl_grad_kinetic(p, theta, out):
-    delta = theta[theta.shape[0] - 1]
+    _, _, _, _, _, i_delta = _nl_blocks(theta)
+    delta = theta[i_delta]
     for i in range(p.shape[0]):
         out[i] = delta * p[i]
 
 
 @njit(cache=True)
 def nl_kinetic(p, theta):
-    delta = theta[theta.shape[0] - 1]
+    _, _, _, _, _, i_delta = _nl_blocks(theta)
+    delta = theta[i_delta]
     s = 0.0
     for i in range(p.shape[0]):
         s += p[i] * p[i]
@@ -181,121 +196,119 @@ def nl_kinetic(p, theta):
 
 @njit(cache=True)
 def nl_theta_grad_kinetic(p, theta, w, out):
+    _, _, _, _, _, i_delta = _nl_blocks(out)
     s = 0.0
     for i in range(p.shape[0]):
         s += p[i] * p[i]
-    out[theta.shape[0] - 1] += 0.5 * w * s
+    out[i_delta] += 0.5 * w * s
 
 
 @njit(cache=True)
 def nl_grad_potential(q, d, theta, out):
-    P = q.shape[0]
-    alpha = theta[3 * P]
-    delta = theta[3 * P + 1]
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    alpha = theta[i_alpha]
+    delta = theta[i_delta]
     for i in range(P):
-        s = theta[i] * q[i] + d[i] + theta[P + i]
-        out[i] = delta * (alpha * q[i] + theta[2 * P + i] * np.tanh(s))
+        s = W[i] * q[i] + d[i] + b[i]
+        out[i] = delta * (alpha * q[i] + c[i] * np.tanh(s))
 
 
 @njit(cache=True)
 def nl_potential(q, d, theta):
-    P = q.shape[0]
-    alpha = theta[3 * P]
-    delta = theta[3 * P + 1]
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    alpha = theta[i_alpha]
+    delta = theta[i_delta]
     acc = 0.0
     for i in range(P):
-        s = theta[i] * q[i] + d[i] + theta[P + i]
-        acc += 0.5 * alpha * q[i] * q[i] + theta[2 * P + i] * _logcosh(s) / theta[i]
+        s = W[i] * q[i] + d[i] + b[i]
+        acc += 0.5 * alpha * q[i] * q[i] + c[i] * _logcosh(s) / W[i]
     return delta * acc
 
 
 @njit(cache=True)
 def nl_theta_grad_potential(q, d, theta, w, out):
-    P = q.shape[0]
-    alpha = theta[3 * P]
-    delta = theta[3 * P + 1]
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    _, g_W, g_b, g_c, _, _ = _nl_blocks(out)
+    alpha = theta[i_alpha]
+    delta = theta[i_delta]
     sq = 0.0
     vsum = 0.0
     for i in range(P):
-        W = theta[i]
-        c = theta[2 * P + i]
-        s = W * q[i] + d[i] + theta[P + i]
+        s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
         lc = _logcosh(s)
-        out[i] += w * delta * c * (t * q[i] / W - lc / (W * W))
-        out[P + i] += w * delta * c * t / W
-        out[2 * P + i] += w * delta * lc / W
+        g_W[i] += w * delta * c[i] * (t * q[i] / W[i] - lc / (W[i] * W[i]))
+        g_b[i] += w * delta * c[i] * t / W[i]
+        g_c[i] += w * delta * lc / W[i]
         sq += q[i] * q[i]
-        vsum += 0.5 * alpha * q[i] * q[i] + c * lc / W
-    out[3 * P] += w * delta * 0.5 * sq
-    out[3 * P + 1] += w * vsum
+        vsum += 0.5 * alpha * q[i] * q[i] + c[i] * lc / W[i]
+    out[i_alpha] += w * delta * 0.5 * sq
+    out[i_delta] += w * vsum
 
 
 @njit(cache=True)
 def nl_drive_grad_potential(q, d, theta, w, out):
-    P = q.shape[0]
-    delta = theta[3 * P + 1]
+    P, W, b, c, _, i_delta = _nl_blocks(theta)
+    delta = theta[i_delta]
     for i in range(P):
-        W = theta[i]
-        s = W * q[i] + d[i] + theta[P + i]
-        out[i] += w * delta * theta[2 * P + i] * np.tanh(s) / W
+        s = W[i] * q[i] + d[i] + b[i]
+        out[i] += w * delta * c[i] * np.tanh(s) / W[i]
 
 
 @njit(cache=True)
 def nl_hvp_kinetic(p, theta, v, out):
-    delta = theta[theta.shape[0] - 1]
+    _, _, _, _, _, i_delta = _nl_blocks(theta)
+    delta = theta[i_delta]
     for i in range(p.shape[0]):
         out[i] = delta * v[i]
 
 
 @njit(cache=True)
 def nl_hvp_potential(q, d, theta, v, out):
-    P = q.shape[0]
-    alpha = theta[3 * P]
-    delta = theta[3 * P + 1]
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    alpha = theta[i_alpha]
+    delta = theta[i_delta]
     for i in range(P):
-        W = theta[i]
-        s = W * q[i] + d[i] + theta[P + i]
+        s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
-        out[i] = delta * (alpha + theta[2 * P + i] * W * (1.0 - t * t)) * v[i]
+        out[i] = delta * (alpha + c[i] * W[i] * (1.0 - t * t)) * v[i]
 
 
 @njit(cache=True)
 def nl_theta_vjp_kinetic(p, theta, v, w, out):
+    _, _, _, _, _, i_delta = _nl_blocks(out)
     s = 0.0
     for i in range(p.shape[0]):
         s += v[i] * p[i]
-    out[theta.shape[0] - 1] += w * s
+    out[i_delta] += w * s
 
 
 @njit(cache=True)
 def nl_theta_vjp_potential(q, d, theta, v, w, out):
-    P = q.shape[0]
-    alpha = theta[3 * P]
-    delta = theta[3 * P + 1]
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    _, g_W, g_b, g_c, _, _ = _nl_blocks(out)
+    alpha = theta[i_alpha]
+    delta = theta[i_delta]
     vq = 0.0
     vf = 0.0
     for i in range(P):
-        W = theta[i]
-        c = theta[2 * P + i]
-        s = W * q[i] + d[i] + theta[P + i]
+        s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
         sech2 = 1.0 - t * t
-        out[i] += w * v[i] * delta * c * sech2 * q[i]
-        out[P + i] += w * v[i] * delta * c * sech2
-        out[2 * P + i] += w * v[i] * delta * t
+        g_W[i] += w * v[i] * delta * c[i] * sech2 * q[i]
+        g_b[i] += w * v[i] * delta * c[i] * sech2
+        g_c[i] += w * v[i] * delta * t
         vq += v[i] * q[i]
-        vf += v[i] * (alpha * q[i] + c * t)
-    out[3 * P] += w * delta * vq
-    out[3 * P + 1] += w * vf
+        vf += v[i] * (alpha * q[i] + c[i] * t)
+    out[i_alpha] += w * delta * vq
+    out[i_delta] += w * vf
 
 
 @njit(cache=True)
 def nl_drive_vjp_potential(q, d, theta, v, w, out):
-    P = q.shape[0]
-    delta = theta[3 * P + 1]
+    P, W, b, c, _, i_delta = _nl_blocks(theta)
+    delta = theta[i_delta]
     for i in range(P):
-        W = theta[i]
-        s = W * q[i] + d[i] + theta[P + i]
+        s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
-        out[i] += w * v[i] * delta * theta[2 * P + i] * (1.0 - t * t)
+        out[i] += w * v[i] * delta * c[i] * (1.0 - t * t)

@@ -56,10 +56,15 @@ def add_outer_sym(out, offset, a, b, w):
             out[base + j] += hw * (a[i] * b[j] + b[i] * a[j])
 
 
+# The inverse mass is the first block of theta; K is the last n*n block whatever the
+# mass layout (n diagonal entries or an n*n matrix before it).
+_MINV_OFFSET = 0
+
+
 # ---------------------------------------------------------------- potential (shared)
 @njit(cache=True)
 def _k_offset(theta, n):
-    # K is the last n*n block whatever the mass layout
+    """Offset of the stiffness block ``K`` in ``theta`` for ``n`` degrees of freedom."""
     return theta.shape[0] - n * n
 
 
@@ -141,24 +146,24 @@ def theta_vjp_kinetic_diag(p, theta, v, w, out):
 # --------------------------------------------------------------- kinetic, dense mass
 @njit(cache=True)
 def grad_kinetic_dense(p, theta, out):
-    sym_matvec(theta, 0, p, out)
+    sym_matvec(theta, _MINV_OFFSET, p, out)
 
 
 @njit(cache=True)
 def kinetic_dense(p, theta):
-    return 0.5 * sym_quad(theta, 0, p)
+    return 0.5 * sym_quad(theta, _MINV_OFFSET, p)
 
 
 @njit(cache=True)
 def theta_grad_kinetic_dense(p, theta, w, out):
-    add_outer_sym(out, 0, p, p, 0.5 * w)
+    add_outer_sym(out, _MINV_OFFSET, p, p, 0.5 * w)
 
 
 @njit(cache=True)
 def hvp_kinetic_dense(p, theta, v, out):
-    sym_matvec(theta, 0, v, out)
+    sym_matvec(theta, _MINV_OFFSET, v, out)
 
 
 @njit(cache=True)
 def theta_vjp_kinetic_dense(p, theta, v, w, out):
-    add_outer_sym(out, 0, v, p, w)
+    add_outer_sym(out, _MINV_OFFSET, v, p, w)
