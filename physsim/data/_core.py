@@ -98,11 +98,6 @@ class DataSplit:
         """Number of cases in the split."""
         return int(self.x.shape[0])
 
-    @property
-    def is_padded(self) -> bool:
-        """True if some case is shorter than the array length (zero-padded)."""
-        return bool(np.any(self.lengths < self.x.shape[1]))
-
     def batches(
         self,
         batch_size: int,
@@ -200,37 +195,6 @@ class SequenceDataset:
     split: str = ""
     seed: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
-
-    # Flat accessors: ``ds.x_train`` is ``ds.train.x`` and so on.
-    @property
-    def x_train(self) -> np.ndarray:
-        """Training inputs, shape (cases, length, channels)."""
-        return self.train.x
-
-    @property
-    def y_train(self) -> np.ndarray:
-        """Training targets."""
-        return self.train.y
-
-    @property
-    def x_val(self) -> np.ndarray:
-        """Validation inputs, shape (cases, length, channels)."""
-        return self.val.x
-
-    @property
-    def y_val(self) -> np.ndarray:
-        """Validation targets."""
-        return self.val.y
-
-    @property
-    def x_test(self) -> np.ndarray:
-        """Test inputs, shape (cases, length, channels)."""
-        return self.test.x
-
-    @property
-    def y_test(self) -> np.ndarray:
-        """Test targets."""
-        return self.test.y
 
     @property
     def n_channels(self) -> int:
