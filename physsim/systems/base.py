@@ -9,11 +9,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from .._kernels.signatures import (ADJOINT_CALLBACKS, SIMULATION_CALLBACKS, callback_types,
-                                   exact_callback)
-
-
-_ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
+from .._kernels.signatures import (ADJOINT_CALLBACKS, ALL_CALLBACKS, SIMULATION_CALLBACKS,
+                                   callback_types, exact_callback)
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ def _typed_kernels(kernels: SystemKernels, dtype_str: str) -> SystemKernels:
 
     ftypes = callback_types(from_dtype(np.dtype(dtype_str)))
     bound = {}
-    for name in _ALL_CALLBACKS:
+    for name in ALL_CALLBACKS:
         kernel = getattr(kernels, name)
         bound[name] = None if kernel is None else exact_callback(kernel, ftypes[name], name)
     return SystemKernels(**bound)
