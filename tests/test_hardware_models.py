@@ -22,6 +22,7 @@ from hardware_models import (Composite, FinitePrecision, Ideal, NoisyAnalog, Sat
                              compose, dof_physics, thermal_energy)
 from hardware_models import _hooks
 from hardware_models import _rng
+from hardware_models._rng import ziggurat
 from hardware_models._rng import (ZIGGURAT_LAYERS, ZIGGURAT_R, normal_array, uniform_array,
                                   ziggurat_radius, ziggurat_tables)
 from physsim import CoupledOscillators, LinearHRU, NonlinearHRU
@@ -115,9 +116,9 @@ def _scalar_normals(n, key):
             high = False
             bits = _rng.unit_bits(key, np.uint64(n_pairs))
         half = bits >> np.uint64(32) if high else bits & np.uint64(0xFFFFFFFF)
-        z, layer, accepted = _rng._half_candidate(half)
-        chain = bits ^ _rng._HIGH_CHAIN if high else bits  # the documented chain seeds
-        out[unit] = z if accepted else _rng._ziggurat_rejected(chain, z, layer)
+        z, layer, accepted = ziggurat._half_candidate(half)
+        chain = bits ^ ziggurat._HIGH_CHAIN if high else bits  # the documented chain seeds
+        out[unit] = z if accepted else ziggurat._ziggurat_rejected(chain, z, layer)
     return out
 
 
