@@ -331,7 +331,11 @@ def test_hssm_passes_the_hardware_model_to_every_layer():
         out = device.forward(x, lengths)
         res, grads = device.loss_and_gradients(x, y, lengths, rng=np.random.default_rng(0))
     assert not np.allclose(out, ideal.forward(x, lengths))
+    # the gradients are the device's, not the ideal model's (finite alone could not fail)
+    ideal.rule = "rhel"
+    _, ideal_grads = ideal.loss_and_gradients(x, y, lengths, rng=np.random.default_rng(0))
     assert all(np.all(np.isfinite(g)) for g in grads.values())
+    assert any(not np.allclose(grads[k], ideal_grads[k]) for k in grads)
     device.rule = "bptt"
     with pytest.raises(ValueError, match="cannot be differentiated"), pytest.warns(Warning):
         device.loss_and_gradients(x, y, lengths, rng=np.random.default_rng(0))
