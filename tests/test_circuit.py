@@ -554,7 +554,10 @@ def test_system_validation_and_metadata():
         sys.replace(josephson_energy=[1.0, 2.0, 3.0])
     bigger = sys.replace(josephson_energy=2 * sys.josephson_energy)
     assert bigger.max_frequency() > sys.max_frequency()
-    assert isinstance(CircuitUnits.natural(1e-12).time_label, str)
+    assert CircuitUnits.natural(1e-12).time_label == "ps"
+    assert CircuitUnits.natural(1e-12).current_label == "2e/ps"
+    assert CircuitUnits.natural(2.5e-9).time_label == "2.5e-09 s"  # no named prefix
+    assert CircuitUnits.si().time_label == "s" and CircuitUnits.si().current_label == "A"
 
 
 def test_float32_parameter_gradients_need_natural_units():
