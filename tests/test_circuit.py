@@ -638,3 +638,181 @@ def test_si_gradients_are_the_natural_unit_gradients_rescaled():
     got = rhel_gradient(si, q0 * un.flux, None, u * input_unit, loss_si, eps=1e-36,
                         dt=dt * un.time)
     assert max(a.max_relative_error for a in compare(got, g_si).values()) < 1e-6
+
+
+# -------------------------------------------------------- mutual inductance
+def coupled_ladder(k12=0.4, k23=-0.3):
+    """Three nodes, three inductors (two of them coupled to a third), a current source."""
+    c = Circuit()
+    c.add_capacitor("a", "gnd", 1.0e-12)
+    c.add_capacitor("b", "gnd", 0.7e-12)
+    c.add_capacitor("a", "b", 0.2e-12)
+    c.add_capacitor("c", "gnd", 1.3e-12)
+    c.add_inductor("a", "gnd", 2e-9, name="L1")
+    c.add_inductor("b", "c", 3e-9, name="L2")
+    c.add_inductor("c", "gnd", 1.5e-9, name="L3")
+    c.add_inductor("a", "c", 4e-9, name="L4")  # uncoupled, stamped directly
+    c.add_mutual_inductance("L1", "L2", k12)
+    c.add_mutual_inductance("L2", "L3", k23)
+    c.add_current_source("a", name="drive")
+    return c
+
+
+def test_mutual_inductance_closed_form_normal_modes():
+    # two identical LC resonators coupled by k: omega = 1 / sqrt(L (1 +- k) C)
+    l_, c_, k = 5e-9, 1e-12, 0.3
+    circ = Circuit()
+    circ.add_capacitor(1, "gnd", c_)
+    circ.add_capacitor(2, "gnd", c_)
+    circ.add_inductor(1, "gnd", l_, name="La")
+    circ.add_inductor(2, "gnd", l_, name="Lb")
+    circ.add_mutual_inductance("La", "Lb", k)
+    expected = np.sort(1 / np.sqrt(l_ * np.array([1 + k, 1 - k]) * c_))
+    np.testing.assert_allclose(circ.build().normal_mode_frequencies(), expected, rtol=1e-12)
+
+
+def test_zero_coupling_is_the_uncoupled_circuit():
+    coupled = coupled_ladder(0.0, 0.0).build()
+    plain = Circuit()
+    for br in coupled_ladder().branches:
+        getattr(plain, {"capacitor": "add_capacitor", "inductor": "add_inductor"}[br.kind])(
+            br.node_a, br.node_b, br.value)
+    np.testing.assert_allclose(coupled.inverse_inductance, plain.build().inverse_inductance,
+                               rtol=1e-12)
+
+
+def _branch_current_reference(circ, u_of_t, t_end):
+    """Node voltages from Kirchhoff's laws in branch currents, independent of A^T L^-1 A.
+
+    State (V, I): C dV/dt = -A^T I + B u(t) and L_b dI/dt = A V, with the full
+    branch inductance matrix L_b (mutual inductances off the diagonal).
+    """
+    nodes = circ.nodes
+    idx = {n: i for i, n in enumerate(nodes)}
+    inductors = [b for b in circ.branches if b.kind == "inductor"]
+    pos = {b.name: i for i, b in enumerate(inductors)}
+    n, nb = len(nodes), len(inductors)
+    cap = np.zeros((n, n))
+    for b in circ.branches:
+        if b.kind == "capacitor":
+            for x, y, sgn in ((b.node_a, b.node_a, 1), (b.node_b, b.node_b, 1),
+                              (b.node_a, b.node_b, -1), (b.node_b, b.node_a, -1)):
+                if x != "gnd" and y != "gnd":
+                    cap[idx[x], idx[y]] += sgn * b.value
+    inc = np.zeros((nb, n))
+    for b in inductors:
+        if b.node_a != "gnd":
+            inc[pos[b.name], idx[b.node_a]] = 1
+        if b.node_b != "gnd":
+            inc[pos[b.name], idx[b.node_b]] = -1
+    lmat = np.diag([b.value for b in inductors])
+    for k in circ.couplings:
+        i, j = pos[k.inductor_a], pos[k.inductor_b]
+        lmat[i, j] = lmat[j, i] = k.coefficient * np.sqrt(lmat[i, i] * lmat[j, j])
+    bvec = np.zeros(n)
+    for s in circ.sources:
+        bvec[idx[s.node]] += 1.0
+
+    def rhs(t, y):
+        v, cur = y[:n], y[n:]
+        return np.concatenate([np.linalg.solve(cap, -inc.T @ cur + bvec * u_of_t(t)),
+                               np.linalg.solve(lmat, inc @ v)])
+
+    sol = solve_ivp(rhs, (0.0, t_end), np.zeros(n + nb), method="DOP853", rtol=1e-12,
+                    atol=1e-20)
+    return sol.y[:n, -1]
+
+
+def test_mutual_inductance_matches_branch_current_kirchhoff():
+    circ = coupled_ladder()
+    sys = circ.build()
+    amp, f = 1e-6, 3e9
+
+    def u_of_t(t):
+        return amp * np.sin(2 * np.pi * f * t)
+
+    t_end = 1e-9
+    ref = _branch_current_reference(circ, u_of_t, t_end)
+    scale = np.max(np.abs(ref))
+    errors = []
+    for n_steps in (2000, 4000):
+        dt = t_end / n_steps
+        u = u_of_t((np.arange(n_steps) + 0.5) * dt)[:, None]  # midpoint of each step
+        tr = simulate(sys, np.zeros(3), None, u, dt=dt)
+        volts = sys.inverse_capacitance @ tr.final_momenta[0]
+        errors.append(np.max(np.abs(volts - ref)) / scale)
+    assert errors[0] < 1e-3
+    assert 3.5 < errors[0] / errors[1] < 4.5  # leapfrog's order 2
+
+
+def test_mutual_inductance_energy_is_conserved_and_is_the_branch_energy():
+    circ = coupled_ladder()
+    sys = circ.build()
+    q0 = np.array([1.0, -0.5, 0.7]) * 1e-15
+    # energy through branch currents: I = L_b^-1 (A Phi) over ALL inductors (independent route)
+    idx = {n: i for i, n in enumerate(circ.nodes)}
+    inductors = [b for b in circ.branches if b.kind == "inductor"]
+    pos = {b.name: i for i, b in enumerate(inductors)}
+    lmat = np.diag([b.value for b in inductors])
+    for k in circ.couplings:
+        i, j = pos[k.inductor_a], pos[k.inductor_b]
+        lmat[i, j] = lmat[j, i] = k.coefficient * np.sqrt(lmat[i, i] * lmat[j, j])
+    branch_flux = np.array([(q0[idx[b.node_a]] if b.node_a != "gnd" else 0.0)
+                            - (q0[idx[b.node_b]] if b.node_b != "gnd" else 0.0)
+                            for b in inductors])
+    e_branch = 0.5 * branch_flux @ np.linalg.solve(lmat, branch_flux)
+    np.testing.assert_allclose(sys.energy(q0, np.zeros(3)), e_branch, rtol=1e-12)
+    omega = sys.max_frequency()
+    worst = []
+    for dt in (2e-12, 1e-12):
+        tr = simulate(sys, q0, n_steps=20_000, dt=dt, record_every=10, record_energy=True)
+        rel = np.abs(tr.energy[0] - e_branch) / e_branch
+        assert rel.max() < 0.5 * (omega * dt) ** 2
+        worst.append(rel.max())
+    assert 3.5 < worst[0] / worst[1] < 4.5
+
+
+def test_value_gradients_against_finite_differences():
+    circ = coupled_ladder()
+    circ.add_josephson_junction("b", "gnd", 0.4e-6, capacitance=0.1e-12, name="J1")
+    rng = np.random.default_rng(3)
+    sys = circ.build(units="natural")
+    weights = {name: rng.normal(size=np.shape(getattr(sys, name)))
+               for name in ("capacitance", "inverse_inductance", "josephson_energy")}
+    weights = {k: 0.5 * (w + w.T) if w.ndim == 2 else w for k, w in weights.items()}
+
+    def functional(values):
+        s = circ.with_values(values).build(units="natural")
+        return sum(np.sum(w * getattr(s, name)) for name, w in weights.items())
+
+    grads = circ.value_gradients(sys, weights)
+    base = circ.values
+    assert set(grads) == set(base) == {"C1", "C2", "C3", "C4", "L1", "L2", "L3", "L4", "J1",
+                                       "K1", "K2"}
+    for name, value in base.items():
+        h = 1e-5 * abs(value)
+        fd = (functional({name: value + h}) - functional({name: value - h})) / (2 * h)
+        assert grads[name] == pytest.approx(fd, rel=1e-6, abs=1e-9 * abs(fd) + 1e-300), name
+
+
+def test_mutual_inductance_errors_are_clear():
+    circ = coupled_ladder()
+    with pytest.raises(ValueError, match="'C1' is not one"):
+        circ.add_mutual_inductance("L1", "C1", 0.1)
+    with pytest.raises(ValueError, match="already coupled"):
+        circ.add_mutual_inductance("L2", "L1", 0.1)
+    with pytest.raises(ValueError, match=r"in \(-1, 1\)"):
+        circ.add_mutual_inductance("L1", "L3", 1.0)
+    with pytest.raises(ValueError, match="with itself"):
+        circ.add_mutual_inductance("L1", "L1", 0.1)
+    strong = Circuit()
+    for i in range(3):
+        strong.add_capacitor(i + 1, "gnd", 1e-12)
+        strong.add_inductor(i + 1, "gnd", 1e-9, name=f"L{i}")
+    strong.add_mutual_inductance("L0", "L1", 0.9)
+    strong.add_mutual_inductance("L1", "L2", 0.9)
+    strong.add_mutual_inductance("L0", "L2", -0.9)
+    with pytest.raises(ValueError, match="not positive definite"):
+        strong.build()
+    with pytest.raises(ValueError, match="unknown element"):
+        circ.with_values({"nope": 1.0})

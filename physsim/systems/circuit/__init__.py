@@ -7,9 +7,9 @@
 - :mod:`.builder`: :class:`Circuit`, the builder from named elements.
 """
 
-from .builder import GROUND_NAMES, Circuit
+from .builder import GROUND_NAMES, Branch, Circuit, Coupling, Source
 from .system import CircuitSystem
 from .units import FLUX_QUANTUM, REDUCED_FLUX_QUANTUM, SI_UNITS, CircuitUnits
 
-__all__ = ["Circuit", "CircuitSystem", "CircuitUnits", "FLUX_QUANTUM", "GROUND_NAMES",
-           "REDUCED_FLUX_QUANTUM", "SI_UNITS"]
+__all__ = ["Branch", "Circuit", "CircuitSystem", "CircuitUnits", "Coupling", "FLUX_QUANTUM",
+           "GROUND_NAMES", "REDUCED_FLUX_QUANTUM", "SI_UNITS", "Source"]

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 
 from ..._kernels import circuit as ck
-from ..._validation import as_finite_array, check_positive, check_positive_definite, check_symmetric
+from ...validation import as_finite_array, check_positive, check_positive_definite, check_symmetric
 from ..base import HamiltonianSystem, SystemKernels, ThetaField
 from .units import FLUX_QUANTUM, SI_UNITS, CircuitUnits
 

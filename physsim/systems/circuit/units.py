@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.constants
 
-from ..._validation import check_positive
+from ...validation import check_positive
 
 #: Magnetic flux quantum :math:`\Phi_0 = h / 2e` (Wb), exact in the 2019 SI.
 FLUX_QUANTUM = scipy.constants.h / (2.0 * scipy.constants.e)
