@@ -7,6 +7,7 @@ import pytest
 
 from physsim import INTEGRATORS, CoupledOscillators, LinearHRU, NonlinearHRU
 from physsim.examples import three_node_josephson_circuit
+from physsim.integrators import Integrator
 
 #: Tolerances keyed by purpose and dtype; every loosening says why.
 TOL = {
@@ -18,7 +19,11 @@ TOL = {
     "bptt_fd": {"float64": 1e-6},
 }
 
+#: Integrator names from the registry, so a new integrator joins every test matrix.
+ALL_INTEGRATORS = list(INTEGRATORS)
 REVERSIBLE_INTEGRATORS = [name for name, cls in INTEGRATORS.items() if cls.time_reversible]
+NON_REVERSIBLE_INTEGRATORS = [name for name in ALL_INTEGRATORS
+                              if name not in REVERSIBLE_INTEGRATORS]
 
 
 def make_systems(rng: np.random.Generator) -> dict:
@@ -43,6 +48,13 @@ def make_systems(rng: np.random.Generator) -> dict:
 #: Default step per system (physical systems: about 1/20 of the fastest period).
 DT = {"coupled_diag": 0.05, "coupled_dense": 0.05, "linear_hru": 1.0,
       "linear_hru_complex": 1.0, "nonlinear_hru": 1.0, "josephson_circuit": 0.005}
+
+
+def integrator_dt(system_name: str, integrator: str) -> float:
+    """The system's default step ``DT``, halved for an integrator whose linear stability
+    limit is below the leapfrog family's h omega < 2 (Yoshida 4's is 1.57)."""
+    limit = INTEGRATORS[integrator].stability_limit
+    return DT[system_name] * (0.5 if limit < Integrator.stability_limit else 1.0)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import DT, REVERSIBLE_INTEGRATORS, TOL, make_systems
+from conftest import (DT, NON_REVERSIBLE_INTEGRATORS, REVERSIBLE_INTEGRATORS, TOL,
+                      integrator_dt, make_systems)
 from physsim import LinearHRU
 from physsim.bptt import bptt_gradient, finite_difference_gradient_check, loss_of
 from physsim.gradients import compare
@@ -120,7 +121,7 @@ def test_matrix_systems_integrators_estimators_nudges(name, integrator, estimato
     rng = np.random.default_rng(2)
     sys_ = MATRIX_SYSTEMS[name]
     q0, u, loss = problem(sys_, rng, L=100)
-    dt = DT[name] * (0.5 if integrator == "yoshida4" else 1.0)
+    dt = integrator_dt(name, integrator)
     ref = bptt_gradient(sys_, q0, None, u, loss, dt=dt, integrator=integrator)
     got = rhel_gradient(sys_, q0, None, u, loss, dt=dt, integrator=integrator, eps=1e-4,
                         estimator=estimator, nudge=nudge)
@@ -155,11 +156,12 @@ def test_float32_pooled_readout_default_settings(rng):
         assert a.cosine >= 0.999 and abs(a.norm_ratio - 1) < 0.01, (tensor, a)
 
 
-def test_refuses_non_reversible_integrator(systems, rng):
+@pytest.mark.parametrize("integrator", NON_REVERSIBLE_INTEGRATORS)
+def test_refuses_non_reversible_integrator(systems, rng, integrator):
     sys_ = systems["coupled_diag"]
     q0, u, loss = problem(sys_, rng, L=10)
     with pytest.raises(ValueError, match="time-reversible"):
-        rhel_gradient(sys_, q0, None, u, loss, dt=0.05, integrator="symplectic_euler")
+        rhel_gradient(sys_, q0, None, u, loss, dt=0.05, integrator=integrator)
 
 
 def test_bad_options_raise(systems, rng):
