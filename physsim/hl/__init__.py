@@ -14,7 +14,8 @@ The neuron state ``h`` and the weights ``theta`` evolve with their costates
   BPTT; with ``storage="reversible"`` past states are recomputed by a
   reversible cell instead of being stored (O(1) memory in sequence length).
 
-This subpackage is pure numpy and depends on no other part of physsim.
+This subpackage needs only numpy (and scipy.special for the GELU of the vision
+transformer) and depends on no other part of physsim.
 
 Examples
 --------
@@ -32,8 +33,10 @@ Examples
 from .activations import ACTIVATIONS, Activation, get_activation
 from .cell import Cell, CellVJP, FunctionCell, ReversibleCell
 from .feedforward import MLP, LayeredMLPCell
+from .lstm import UnrolledLSTM
 from .readouts import IdentityReadout, LinearReadout
 from .recurrent import ElmanCell, LinearHRUCell, MidpointRNNCell
+from .residual import ResidualMLP
 from .config import (
     PAPER_OPTIMIZER_SETTINGS,
     ExponentialPhi,
@@ -49,11 +52,12 @@ from .losses import LOSSES, Loss, SoftmaxCrossEntropy, SquaredError, get_loss
 from .model import STATE_FORMS, HLCostate, HLModel, HLParams
 from .reversed_stream import STORAGES, ReversedStreamResult, reversed_stream_gradient
 from .stream import Stream
+from .vit import VisionTransformer
 
 __all__ = [
     "ACTIVATIONS", "Activation", "Cell", "CellVJP", "ElmanCell", "FunctionCell",
     "IdentityReadout", "LayeredMLPCell", "LinearHRUCell", "LinearReadout", "MidpointRNNCell",
-    "MLP", "ReversibleCell", "get_activation",
+    "MLP", "ResidualMLP", "ReversibleCell", "UnrolledLSTM", "VisionTransformer", "get_activation",
     "PAPER_OPTIMIZER_SETTINGS", "ExponentialPhi", "FirstStepPhi", "HLConfig", "SGDSettings",
     "bptt_config", "get_paper_setting", "sgd_to_hl",
     "MODES", "HLRunResult", "get_mode", "hl_step", "run_hl",
