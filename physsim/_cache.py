@@ -2,12 +2,15 @@
 
 numba invalidates a cached kernel only when the file that defines it changes.
 physsim's kernels call and inline functions of other files (the time loops
-inline the drift/kick primitives of ``steps.py``, the hardware hooks inline the
-random generator of ``hardware_models/_rng.py``), so after an edit of such a
-file, or an upgrade that rewrites it, numba would silently load machine code
-built from the old source.  At import, physsim hashes the kernel sources of
-its packages; when the hash differs from the one stored beside the caches, it
-deletes the cache files (``*.nbi``, ``*.nbc``) so that they are rebuilt.
+inline the drift/kick primitives of ``steps.py`` and compile in the per-step
+hook of a hardware plugin, which inlines the plugin's random generator), so
+after an edit of such a file, or an upgrade that rewrites it, numba would
+silently load machine code built from the old source.  At import, physsim
+hashes the kernel sources of its own package and of the registered hardware
+plugins (their folders come from the entry points, see
+:func:`physsim.hardware.hardware_plugin_packages`, without importing them);
+when the hash differs from the one stored beside the caches, it deletes the
+cache files (``*.nbi``, ``*.nbc``) so that they are rebuilt.
 """
 
 from __future__ import annotations
