@@ -221,7 +221,7 @@ class FixedChip(HardwareModel):
 #: point names a function without arguments that calls :func:`register_model`,
 #: :func:`register_preset` (and possibly :func:`register_composition`); physsim calls it on
 #: the first lookup by name.  ``hardware_models`` declares
-#: ``hardware_models = hardware_models:register`` in this group.
+#: ``hardware_models = hardware_models.plugin:register`` in this group.
 PLUGIN_GROUP = "physsim.hardware"
 
 _loaded_entry_points: set[tuple[str, str]] = set()
