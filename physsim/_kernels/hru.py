@@ -165,7 +165,8 @@ def _logcosh(x):
 
 # The packed parameters of P units are ``theta = [W (P), b (P), c (P), alpha, delta]``;
 # a gradient with respect to theta has the same layout.  Every kernel names the blocks
-# through ``_nl_blocks`` instead of indexing with offsets such as ``3 * P + 1``.
+# through ``_nl_params`` (values) and ``_nl_blocks`` (gradient blocks) instead of
+# indexing with offsets such as ``3 * P + 1``.
 @njit(cache=True, inline="always")
 def _nl_blocks(theta):
     """``P``, the views ``W``, ``b``, ``c`` of ``theta`` and the indices of ``alpha``, ``delta``.
@@ -176,18 +177,23 @@ def _nl_blocks(theta):
     return P, theta[:P], theta[P:2 * P], theta[2 * P:3 * P], 3 * P, 3 * P + 1
 
 
+@njit(cache=True, inline="always")
+def _nl_params(theta):
+    """``P``, the views ``W``, ``b``, ``c`` and the scalars ``alpha``, ``delta`` of ``theta``."""
+    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
+    return P, W, b, c, theta[i_alpha], theta[i_delta]
+
+
 @njit(cache=True)
 def nl_grad_kinetic(p, theta, out):
-    _, _, _, _, _, i_delta = _nl_blocks(theta)
-    delta = theta[i_delta]
+    _, _, _, _, _, delta = _nl_params(theta)
     for i in range(p.shape[0]):
         out[i] = delta * p[i]
 
 
 @njit(cache=True)
 def nl_kinetic(p, theta):
-    _, _, _, _, _, i_delta = _nl_blocks(theta)
-    delta = theta[i_delta]
+    _, _, _, _, _, delta = _nl_params(theta)
     s = 0.0
     for i in range(p.shape[0]):
         s += p[i] * p[i]
@@ -205,9 +211,7 @@ def nl_theta_grad_kinetic(p, theta, w, out):
 
 @njit(cache=True)
 def nl_grad_potential(q, d, theta, out):
-    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
-    alpha = theta[i_alpha]
-    delta = theta[i_delta]
+    P, W, b, c, alpha, delta = _nl_params(theta)
     for i in range(P):
         s = W[i] * q[i] + d[i] + b[i]
         out[i] = delta * (alpha * q[i] + c[i] * np.tanh(s))
@@ -215,9 +219,7 @@ def nl_grad_potential(q, d, theta, out):
 
 @njit(cache=True)
 def nl_potential(q, d, theta):
-    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
-    alpha = theta[i_alpha]
-    delta = theta[i_delta]
+    P, W, b, c, alpha, delta = _nl_params(theta)
     acc = 0.0
     for i in range(P):
         s = W[i] * q[i] + d[i] + b[i]
@@ -227,10 +229,8 @@ def nl_potential(q, d, theta):
 
 @njit(cache=True)
 def nl_theta_grad_potential(q, d, theta, w, out):
-    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
-    _, g_W, g_b, g_c, _, _ = _nl_blocks(out)
-    alpha = theta[i_alpha]
-    delta = theta[i_delta]
+    P, W, b, c, alpha, delta = _nl_params(theta)
+    _, g_W, g_b, g_c, i_alpha, i_delta = _nl_blocks(out)
     sq = 0.0
     vsum = 0.0
     for i in range(P):
@@ -248,8 +248,7 @@ def nl_theta_grad_potential(q, d, theta, w, out):
 
 @njit(cache=True)
 def nl_drive_grad_potential(q, d, theta, w, out):
-    P, W, b, c, _, i_delta = _nl_blocks(theta)
-    delta = theta[i_delta]
+    P, W, b, c, _, delta = _nl_params(theta)
     for i in range(P):
         s = W[i] * q[i] + d[i] + b[i]
         out[i] += w * delta * c[i] * np.tanh(s) / W[i]
@@ -257,17 +256,14 @@ def nl_drive_grad_potential(q, d, theta, w, out):
 
 @njit(cache=True)
 def nl_hvp_kinetic(p, theta, v, out):
-    _, _, _, _, _, i_delta = _nl_blocks(theta)
-    delta = theta[i_delta]
+    _, _, _, _, _, delta = _nl_params(theta)
     for i in range(p.shape[0]):
         out[i] = delta * v[i]
 
 
 @njit(cache=True)
 def nl_hvp_potential(q, d, theta, v, out):
-    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
-    alpha = theta[i_alpha]
-    delta = theta[i_delta]
+    P, W, b, c, alpha, delta = _nl_params(theta)
     for i in range(P):
         s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
@@ -285,10 +281,8 @@ def nl_theta_vjp_kinetic(p, theta, v, w, out):
 
 @njit(cache=True)
 def nl_theta_vjp_potential(q, d, theta, v, w, out):
-    P, W, b, c, i_alpha, i_delta = _nl_blocks(theta)
-    _, g_W, g_b, g_c, _, _ = _nl_blocks(out)
-    alpha = theta[i_alpha]
-    delta = theta[i_delta]
+    P, W, b, c, alpha, delta = _nl_params(theta)
+    _, g_W, g_b, g_c, i_alpha, i_delta = _nl_blocks(out)
     vq = 0.0
     vf = 0.0
     for i in range(P):
@@ -306,8 +300,7 @@ def nl_theta_vjp_potential(q, d, theta, v, w, out):
 
 @njit(cache=True)
 def nl_drive_vjp_potential(q, d, theta, v, w, out):
-    P, W, b, c, _, i_delta = _nl_blocks(theta)
-    delta = theta[i_delta]
+    P, W, b, c, _, delta = _nl_params(theta)
     for i in range(P):
         s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
