@@ -65,7 +65,7 @@ from physsim.gradients import compare
 from physsim.losses import PooledCrossEntropy
 from physsim.rhel import rhel_gradient
 
-from _common import load_average, report, with_repeats
+from _common import run_benchmark
 
 # issue 3 targets (reported, not asserted)
 TARGET_RHEL_MEM_GROWTH = 1.10
@@ -390,13 +390,9 @@ def main(argv: list[str] | None = None) -> dict:
         method = spec.pop("method")
         print(json.dumps(memory_worker(method, Problem(**spec))))
         return {}
-    sizes = with_repeats(parser, QUICK if args.quick else FULL, args.repeats)
-    load = load_average()
-    print(f"bench_rhel ({'quick' if args.quick else 'full'}): physsim from "
-          f"{os.path.dirname(physsim.__file__)}, numba {numba.__version__}, "
-          f"{numba.get_num_threads()} threads, load average {load:.2f}", flush=True)
-    result = run(sizes, log=lambda s: print(s, flush=True))
-    return report(result, format_table(result, sizes), args.json)
+    return run_benchmark("bench_rhel", args, parser, QUICK, FULL, run, format_table,
+                         f"physsim from {os.path.dirname(physsim.__file__)}, numba "
+                         f"{numba.__version__}, {numba.get_num_threads()} threads")
 
 
 if __name__ == "__main__":

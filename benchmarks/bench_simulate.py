@@ -51,7 +51,7 @@ import numpy as np
 
 from physsim import CoupledOscillators, LinearHRU, simulate
 
-from _common import load_average, report, with_repeats
+from _common import run_benchmark
 
 # issue 2 targets (reported, not asserted)
 TARGET_PER_CORE_F64 = 150e6
@@ -309,13 +309,10 @@ def main(argv: list[str] | None = None) -> dict:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             parser.error(f"--threads must lie in [1, {numba.config.NUMBA_NUM_THREADS}]")
         numba.set_num_threads(args.threads)
-    sizes = with_repeats(parser, QUICK if args.quick else FULL, args.repeats)
-    load = load_average()
-    print(f"bench_simulate ({'quick' if args.quick else 'full'}): numba {numba.__version__}, "
-          f"numpy {np.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load average {load:.2f}", flush=True)
-    result = run(sizes, log=lambda s: print(s, flush=True))
-    return report(result, format_table(result, sizes), args.json)
+    return run_benchmark("bench_simulate", args, parser, QUICK, FULL, run, format_table,
+                         f"numba {numba.__version__}, numpy {np.__version__}, "
+                         f"{platform.processor() or platform.machine()}, "
+                         f"{os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
