@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
-from ._validation import as_finite_array
+from .validation import as_finite_array
 
 
 # --------------------------------------------------------- compiled cotangent sources

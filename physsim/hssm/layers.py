@@ -54,10 +54,11 @@ from scipy.special import expit
 
 from ..bptt import bptt_gradient
 from ..losses import CotangentSequence
-from ..nn.layers import Layer, _check_rng
+from ..nn.layers import Layer
 from ..rhel import ESTIMATORS, rhel_gradient
 from ..simulate import simulate
 from ..systems import LinearHRU, NonlinearHRU
+from ..validation import check_choice, check_rng
 
 #: Learning rules for the Hamiltonian parameters.
 RULES = ("rhel", "bptt")
@@ -71,12 +72,6 @@ def _matmul_last(a: np.ndarray, m: np.ndarray) -> np.ndarray:
     """``a @ m`` on the last axis of a 3-D array, as one 2-D BLAS call (numpy's stacked
     matmul is several times slower here)."""
     return (a.reshape(-1, a.shape[-1]) @ m).reshape(a.shape[:-1] + (m.shape[1],))
-
-
-def _check_choice(value, allowed, what):
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; valid names are: {', '.join(allowed)}")
-    return value
 
 
 class HRULayer(Layer):
@@ -135,19 +130,19 @@ class HRULayer(Layer):
                  estimator: Literal["centred", "one_sided"] = "centred", hardware=None,
                  hardware_seed: int = 0, dtype=np.float64, integrator: str = "leapfrog") -> None:
         super().__init__()
-        _check_rng(rng, "HRULayer initialisation")
-        self.kind = _check_choice(kind, HRU_KINDS, "HRU kind")
+        check_rng(rng, "HRULayer initialisation")
+        self.kind = check_choice(kind, HRU_KINDS, "HRU kind")
         if int(n_channels) < 1 or int(n_units) < 1:
             raise ValueError(f"n_channels and n_units must be positive, got {n_channels}, "
                              f"{n_units}")
         self.n_channels, self.n_units = int(n_channels), int(n_units)
         self.complex = bool(complex) and kind == "linear"
-        self.step_parametrization = _check_choice(step_parametrization, STEP_PARAMETRIZATIONS,
-                                                  "step parametrization")
+        self.step_parametrization = check_choice(step_parametrization, STEP_PARAMETRIZATIONS,
+                                                 "step parametrization")
         self.rule = rule
         self.eps = eps
         self.relative_nudge = relative_nudge
-        self.estimator = _check_choice(estimator, ESTIMATORS, "RHEL estimator")
+        self.estimator = check_choice(estimator, ESTIMATORS, "RHEL estimator")
         self.hardware = hardware
         self.hardware_seed = int(hardware_seed)
         self.dtype = dtype
@@ -189,7 +184,7 @@ class HRULayer(Layer):
 
     @rule.setter
     def rule(self, value: str) -> None:
-        self._rule = _check_choice(value, RULES, "learning rule")
+        self._rule = check_choice(value, RULES, "learning rule")
 
     @property
     def n_dof(self) -> int:

@@ -36,7 +36,8 @@ from ..nn import (
     SubsampleTanhRegressor,
 )
 from ..rhel import ESTIMATORS
-from .layers import HRU_KINDS, RULES, STEP_PARAMETRIZATIONS, HRULayer, _check_choice
+from ..validation import check_choice
+from .layers import HRU_KINDS, RULES, STEP_PARAMETRIZATIONS, HRULayer
 
 TASKS = ("classification", "regression")
 
@@ -156,12 +157,12 @@ class HSSMConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"HSSMConfig.{name} must be a positive integer, got {v!r}")
-        _check_choice(self.task, TASKS, "task")
-        _check_choice(self.hru, HRU_KINDS, "HRU kind")
-        _check_choice(self.rule, RULES, "learning rule")
-        _check_choice(self.estimator, ESTIMATORS, "RHEL estimator")
-        _check_choice(self.step_parametrization, STEP_PARAMETRIZATIONS, "step parametrization")
-        _check_choice(self.dtype, DTYPES, "dtype")
+        check_choice(self.task, TASKS, "task")
+        check_choice(self.hru, HRU_KINDS, "HRU kind")
+        check_choice(self.rule, RULES, "learning rule")
+        check_choice(self.estimator, ESTIMATORS, "RHEL estimator")
+        check_choice(self.step_parametrization, STEP_PARAMETRIZATIONS, "step parametrization")
+        check_choice(self.dtype, DTYPES, "dtype")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"HSSMConfig.dropout must be in [0, 1), got {self.dropout}")
         if not self.nonlinear_step > 0:

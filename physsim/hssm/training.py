@@ -80,7 +80,8 @@ import numpy as np
 from .._version import CodeChangedWarning, __version__, source_fingerprint
 from ..data import SequenceDataset
 from ..nn import Adam
-from .layers import RULES, _check_choice
+from ..validation import check_choice
+from .layers import RULES
 from .model import HSSM, HSSMConfig
 from .synthetic import SYNTHETIC_DATASETS
 
@@ -432,7 +433,7 @@ class Trainer:
                  progress: bool = True, overwrite: bool = False, _resuming: bool = False) -> None:
         if not isinstance(config, RunConfig):
             raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
-        self.rule = _check_choice(rule, RULES, "learning rule")
+        self.rule = check_choice(rule, RULES, "learning rule")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)

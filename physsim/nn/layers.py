@@ -27,6 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy.special import erf, expit
 
+from ..validation import check_rng
+
 __all__ = [
     "Layer",
     "Linear",
@@ -52,15 +54,6 @@ def _uniform_init(
 ) -> np.ndarray:
     lim = 1.0 / np.sqrt(fan_in)
     return rng.uniform(-lim, lim, size=shape).astype(dtype)
-
-
-def _check_rng(rng: np.random.Generator | None, who: str) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{who} needs a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
 
 
 class Layer:
@@ -174,7 +167,7 @@ class Linear(Layer):
         dtype=np.float64,
     ) -> None:
         super().__init__()
-        _check_rng(rng, "Linear initialisation")
+        check_rng(rng, "Linear initialisation")
         if in_features < 1 or out_features < 1:
             raise ValueError(f"features must be positive, got {in_features} -> {out_features}")
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -311,7 +304,7 @@ class GLU(Layer):
 
     def __init__(self, features: int, *, rng: np.random.Generator, dtype=np.float64) -> None:
         super().__init__()
-        _check_rng(rng, "GLU initialisation")
+        check_rng(rng, "GLU initialisation")
         self.features = int(features)
         for i in (1, 2):
             self.params[f"weight{i}"] = _uniform_init(rng, (features, features), features, dtype)
@@ -370,7 +363,7 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self._cache = (None,)
             return x
-        _check_rng(rng, "Dropout in training mode")
+        check_rng(rng, "Dropout in training mode")
         scaled_mask = (rng.random(x.shape) >= self.p) / (1.0 - self.p)
         scaled_mask = scaled_mask.astype(x.dtype)
         self._cache = (scaled_mask,)

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._kernels import quadratic as qk
-from .._validation import as_finite_array, check_positive_definite, check_symmetric
+from ..validation import as_finite_array, check_positive_definite, check_symmetric
 from .base import HamiltonianSystem, SystemKernels, ThetaField
 
 _DIAG_KERNELS = SystemKernels(

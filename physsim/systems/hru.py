@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._kernels import hru as hk
-from .._validation import as_finite_array
+from ..validation import as_finite_array
 from .base import HamiltonianSystem, SystemKernels, ThetaField
 
 _LINEAR_KERNELS = SystemKernels(

@@ -1,8 +1,12 @@
-"""Input checks shared by the public API: clear messages instead of numba crashes or NaNs."""
+"""Input checks shared by the public API: clear messages instead of numba crashes or NaNs.
+
+Every package of physsim checks arguments with these, so a bad value fails the same way
+everywhere (the argument named, what is allowed, what was given).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,3 +91,42 @@ def check_positive_definite(name: str, matrix: np.ndarray) -> None:
     if eig_min <= 0:
         raise ValueError(f"{name} must be positive definite; smallest eigenvalue is {eig_min:.3g}")
 
+
+def check_choice(value: Any, allowed: Iterable[Any], what: str) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else ``ValueError`` listing them.
+
+    Parameters
+    ----------
+    value : object
+        The value given.
+    allowed : iterable
+        The valid values, in the order the message lists them.
+    what : str
+        What the value is, for the message (e.g. ``"learning rule"``).
+
+    Raises
+    ------
+    ValueError
+        ``unknown <what> 'x'; valid names are: a, b``.
+    """
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; valid names are: "
+                         f"{', '.join(map(str, allowed))}")
+    return value
+
+
+def check_rng(rng: Any, who: str) -> np.random.Generator:
+    """Return ``rng`` if it is a :class:`numpy.random.Generator`, else ``TypeError``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The generator given.
+    who : str
+        What needs it, for the message (e.g. ``"Linear initialisation"``).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{who} needs a numpy.random.Generator (e.g. "
+                        f"numpy.random.default_rng(seed)), got {type(rng).__name__}")
+    return rng
