@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -65,3 +66,36 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def systems() -> dict:
     return make_systems(np.random.default_rng(7))
+
+
+@pytest.fixture(scope="module")
+def one_numba_thread():
+    """Tiny problems: one thread avoids the parallel loops' start-up cost (results identical).
+
+    Use it for a whole module with ``pytestmark = pytest.mark.usefixtures("one_numba_thread")``.
+    """
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(n)
+
+
+def relative_error(a, b) -> float:
+    """``|a - b| / |b|`` in the Euclidean norm (arrays of any shape)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def central_difference_gradient(f, arr: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Gradient of ``f()`` with respect to every entry of ``arr``, by second-order central
+    differences, perturbing ``arr`` in place (restored afterwards)."""
+    g = np.zeros_like(arr)
+    for i in np.ndindex(arr.shape):
+        old = arr[i]
+        arr[i] = old + h
+        fp = f()
+        arr[i] = old - h
+        fm = f()
+        arr[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g

@@ -8,10 +8,10 @@ through the digital layers included.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
+from conftest import central_difference_gradient, relative_error
 from physsim.gradients import agreement
 from physsim.hssm import HRULayer, HSSM, HSSMConfig
 
@@ -19,18 +19,7 @@ RTOL_FD = 1e-6  # relative error allowed between backward and central difference
 FD_STEP = 1e-4  # fourth-order stencil: truncation O(h^4), round-off O(1e-16 / h)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_numba_thread():
-    """Tiny problems: one thread avoids the parallel loops' start-up cost (results identical)."""
-    n = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(n)
-
-
-def _rel_err(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _derivative(f, arr, direction, h=FD_STEP):
@@ -42,20 +31,6 @@ def _derivative(f, arr, direction, h=FD_STEP):
         vals.append(f())
     arr[...] = old
     return (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
-
-
-def _full_fd(f, arr, h=1e-6):
-    """Gradient of f w.r.t. every entry of ``arr`` (second-order central differences)."""
-    g = np.zeros_like(arr)
-    for i in np.ndindex(arr.shape):
-        old = arr[i]
-        arr[i] = old + h
-        fp = f()
-        arr[i] = old - h
-        fm = f()
-        arr[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
 
 
 LAYER_CASES = [
@@ -85,9 +60,9 @@ def test_hru_layer_backward_matches_finite_differences(kind, cplx, kw):
     def loss():
         return float(np.sum(layer.forward(x) * r))
 
-    errors = {"x": _rel_err(gx, _full_fd(loss, x))}
+    errors = {"x": relative_error(gx, central_difference_gradient(loss, x))}
     for name, p in layer.parameters().items():
-        errors[name] = _rel_err(grads[name], _full_fd(loss, p))
+        errors[name] = relative_error(grads[name], central_difference_gradient(loss, p))
     assert set(grads) == set(layer.parameters())
     bad = {k: f"{e:.2e}" for k, e in errors.items() if not e < RTOL_FD}
     assert not bad, f"gradients off: {bad}"
@@ -107,7 +82,7 @@ def test_hru_layer_rhel_matches_bptt(kind, cplx, kw):
         out[rule] = {**layer.gradients(), "x": gx}
     tol = 1e-10 if kind == "linear" else 1e-6
     for name, ref in out["bptt"].items():
-        assert _rel_err(out["rhel"][name], ref) < tol, name
+        assert relative_error(out["rhel"][name], ref) < tol, name
     # every trainable parameter gets a non-zero gradient under RHEL, the step included
     for name, g in out["rhel"].items():
         assert np.linalg.norm(g) > 0, name
@@ -127,7 +102,7 @@ def test_hru_layer_one_sided_estimator(kind):
         out[rule] = {**layer.gradients(), "x": gx}
     assert layer.last_backward_info["estimator"] == "one_sided"
     for name, ref in out["bptt"].items():
-        assert _rel_err(out["rhel"][name], ref) < 1e-3, name
+        assert relative_error(out["rhel"][name], ref) < 1e-3, name
 
 
 def test_nonlinear_step_is_trained_by_rhel():
