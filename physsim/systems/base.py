@@ -224,10 +224,19 @@ class HamiltonianSystem(abc.ABC):
                             g_input_matrix: np.ndarray) -> dict[str, np.ndarray]:
         """Chain rule from kernel-side gradients to the named parameters."""
 
+    @property
+    def theta_layout(self) -> tuple[ThetaField, ...]:
+        """The named blocks of the packed parameter vector ``theta``, in kernel order.
+
+        Block ``i`` occupies ``theta[o_i : o_i + layout[i].size]`` (row-major), with
+        ``o_i`` the sum of the sizes before it.
+        """
+        return self._theta_blocks()
+
     def pack_theta(self, dtype=np.float64) -> np.ndarray:
         """Packed parameter vector for the kernels, shape (n_theta,), given dtype."""
         blocks = self._pack_theta()
-        layout = self._theta_blocks()
+        layout = self.theta_layout
         for blk, arr in zip(layout, blocks):
             if arr.size != blk.size:
                 raise RuntimeError(f"{type(self).__name__}: theta block {blk.name} has "
@@ -238,7 +247,7 @@ class HamiltonianSystem(abc.ABC):
     def unpack_theta(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """Split a packed vector (n_theta,) into named blocks of their shapes."""
         out, offset = {}, 0
-        for blk in self._theta_blocks():
+        for blk in self.theta_layout:
             out[blk.name] = np.asarray(flat[offset:offset + blk.size]).reshape(blk.shape)
             offset += blk.size
         if offset != flat.shape[-1]:
