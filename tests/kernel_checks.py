@@ -22,7 +22,7 @@ def _symmetrise(system, g):
     """Project a gradient on independent theta entries onto the symmetric blocks."""
     g = g.copy()
     offset = 0
-    for blk in system._theta_blocks():
+    for blk in system.theta_layout:
         if blk.symmetric:
             m = g[offset:offset + blk.size].reshape(blk.shape)
             g[offset:offset + blk.size] = (0.5 * (m + m.T)).ravel()

@@ -161,7 +161,7 @@ def random_system(seed: int = 0) -> CircuitSystem:
 def theta_directions(system: CircuitSystem) -> list[np.ndarray]:
     """Unit perturbations of theta; symmetric matrix blocks move (i, j) and (j, i) together."""
     dirs, offset = [], 0
-    for blk in system._theta_blocks():
+    for blk in system.theta_layout:
         if blk.name in ("inverse_capacitance", "inverse_inductance"):
             n = blk.shape[0]
             for i in range(n):
