@@ -25,7 +25,7 @@ import numpy as np
 from . import hardware as hw_plug
 from ._kernels import loops, steps
 from ._memory import isolated_copy, isolated_zeros
-from ._validation import as_finite_array, check_positive
+from .validation import as_finite_array, check_positive
 from .hardware import HardwareModel, resolve_hardware
 from .integrators import Integrator, get_integrator
 from .systems.base import HamiltonianSystem, SystemKernels
