@@ -302,15 +302,12 @@ def _transient(line: LogicalLine, params: Mapping[str, float]) -> Transient:
 def _models(lines: list[LogicalLine], params: Mapping[str, float]) -> dict[str, dict]:
     models: dict[str, dict] = {}
     for line in lines:
-        toks = line.tokens
-        if len(toks) < 3 or toks[1].kind != "word" or toks[2].kind != "word":
+        match = re.match(r"\.model\s+([^\s(]+)\s+([a-z_][a-z0-9_]*)\s*(.*)$", line.text)
+        if match is None:
             raise NetlistError(line.location, ".model", "expected .model NAME TYPE(PARAMS)")
-        name, kind = toks[1].text, toks[2].text
+        name, kind, raw = match.groups()
         if name in models:
             raise NetlistError(line.location, f".model {name}", "model defined twice")
-        raw = line.text.split(None, 3)[3] if len(line.text.split(None, 3)) > 3 else ""
-        if kind.endswith(")") or "(" in kind:
-            raise NetlistError(line.location, f".model {name}", "expected TYPE(PARAMS)")
         body = raw.strip()
         if body.startswith("(") and body.endswith(")"):
             body = body[1:-1]
