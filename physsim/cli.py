@@ -14,7 +14,7 @@ import numpy as np
 
 #: Subcommands implemented in other modules: name -> "module:function(argv)".
 EXTERNAL_COMMANDS = {
-    "train": ("physsim.hssm.training:cli_train", "train a Hamiltonian SSM (RHEL or BPTT)"),
+    "train": ("physsim.hssm.cli:cli_train", "train a Hamiltonian SSM (RHEL or BPTT)"),
     "sweep": ("physsim.sweeps:cli_sweep", "noise-parameter sweep (local processes or Dask)"),
     "plot": ("physsim.sweeps:cli_plot", "standard figures of a run or sweep file"),
 }
@@ -50,40 +50,34 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _sim_settings(cfg):
-    from .config import check_keys
+def _device_config(path):
+    """The raw tables of a device config file and their checked form."""
+    from .config import load_toml, parse_device
 
-    sim = cfg.get("simulation", {})
-    check_keys(sim, {"n_steps", "dt", "integrator", "record_every", "record_energy", "dtype",
-                     "seed", "hardware", "batch"}, "simulation", {"n_steps"})
-    return sim
+    raw = load_toml(path)
+    return raw, parse_device(raw)
 
 
 def _cmd_simulate(args) -> int:
-    from .config import build_initial_state, build_inputs, build_system, check_keys, load_toml
+    from .config import build_initial_state, build_inputs
+    from .config.device import InputsTable
     from .plotting import plot_energy_error, plot_positions, save_figure
     from .simulate import simulate
     from .storage import save_trajectory
 
-    cfg = load_toml(args.config)
-    check_keys(cfg, {"system", "simulation", "inputs", "initial_state", "output"}, "top level",
-               {"system", "simulation"})
-    system = build_system(cfg["system"])
-    sim = _sim_settings(cfg)
-    n_steps = int(sim["n_steps"])
-    dt = sim.get("dt", system.default_dt)
-    batch = int(sim.get("batch", 1))
-    u = build_inputs(cfg.get("inputs", {}), system, n_steps, dt or 1.0, batch)
-    q0, p0 = build_initial_state(cfg.get("initial_state", {}), system, batch)
-    traj = simulate(system, q0, p0, u, n_steps=None if u is not None else n_steps, dt=dt,
-                    integrator=sim.get("integrator", "leapfrog"),
-                    record_every=int(sim.get("record_every", 1)),
-                    record_energy=bool(sim.get("record_energy", True)),
-                    hardware=sim.get("hardware"), seed=int(sim.get("seed", 0)),
-                    dtype=sim.get("dtype", "float64"), progress=not args.quiet)
-    out = Path(args.out or cfg.get("output", {}).get("folder", "physsim_output/simulate"))
+    raw, cfg = _device_config(args.config)
+    system = cfg.system.build()
+    sim = cfg.simulation
+    dt = sim.dt if sim.dt is not None else system.default_dt
+    u = build_inputs(cfg.inputs or InputsTable(), system, sim.n_steps, dt or 1.0, sim.batch)
+    q0, p0 = build_initial_state(cfg.initial_state, system, sim.batch)
+    traj = simulate(system, q0, p0, u, n_steps=None if u is not None else sim.n_steps, dt=dt,
+                    integrator=sim.integrator, record_every=sim.record_every,
+                    record_energy=sim.record_energy, hardware=sim.hardware, seed=sim.seed,
+                    dtype=sim.dtype, progress=not args.quiet)
+    out = Path(args.out or cfg.output.folder)
     out.mkdir(parents=True, exist_ok=True)
-    run = save_trajectory(out / "trajectory.h5", traj, config=cfg)
+    run = save_trajectory(out / "trajectory.h5", traj, config=raw)
     print(f"run file: {run.resolve()}")
     if traj.positions is not None:
         save_figure(plot_positions(traj), out / "positions.png")
@@ -96,38 +90,30 @@ def _cmd_simulate(args) -> int:
 
 def _cmd_gradcheck(args) -> int:
     from .bptt import bptt_gradient, finite_difference_gradient_check, loss_of
-    from .config import (build_initial_state, build_inputs, build_loss, build_system, check_keys,
-                         load_toml)
+    from .config import build_initial_state, build_inputs, build_loss
+    from .config.device import InputsTable
     from .gradients import compare
     from .rhel import rhel_gradient
 
-    cfg = load_toml(args.config)
-    check_keys(cfg, {"system", "simulation", "inputs", "initial_state", "loss", "rhel", "check"},
-               "top level", {"system", "simulation"})
-    system = build_system(cfg["system"])
-    sim = _sim_settings(cfg)
-    n_steps = int(sim["n_steps"])
-    dt = sim.get("dt", system.default_dt)
-    batch = int(sim.get("batch", 1))
-    u = build_inputs(cfg.get("inputs", {"kind": "noise"}), system, n_steps, dt or 1.0, batch)
-    q0, p0 = build_initial_state(cfg.get("initial_state", {}), system, batch)
-    loss = build_loss(cfg.get("loss", {}), system, u, n_steps, dt, batch)
-    rh = cfg.get("rhel", {})
-    check_keys(rh, {"eps", "relative_nudge", "estimator", "nudge"}, "rhel")
-    common = dict(n_steps=None if u is not None else n_steps, dt=dt,
-                  integrator=sim.get("integrator", "leapfrog"))
-    g_r = rhel_gradient(system, q0, p0, u, loss, eps=rh.get("eps"),
-                        relative_nudge=rh.get("relative_nudge"),
-                        estimator=rh.get("estimator", "centred"), nudge=rh.get("nudge", "recorded"),
-                        hardware=sim.get("hardware"), seed=int(sim.get("seed", 0)),
-                        dtype=sim.get("dtype", "float64"), **common)
+    _, cfg = _device_config(args.config)
+    system = cfg.system.build()
+    sim = cfg.simulation
+    dt = sim.dt if sim.dt is not None else system.default_dt
+    u = build_inputs(cfg.inputs or InputsTable(kind="noise"), system, sim.n_steps, dt or 1.0,
+                     sim.batch)
+    q0, p0 = build_initial_state(cfg.initial_state, system, sim.batch)
+    loss = build_loss(cfg.loss, system, u, sim.n_steps, dt, sim.batch)
+    common = dict(n_steps=None if u is not None else sim.n_steps, dt=dt,
+                  integrator=sim.integrator)
+    rh = cfg.rhel
+    g_r = rhel_gradient(system, q0, p0, u, loss, eps=rh.eps, relative_nudge=rh.relative_nudge,
+                        estimator=rh.estimator, nudge=rh.nudge, hardware=sim.hardware,
+                        seed=sim.seed, dtype=sim.dtype, **common)
     g_b = bptt_gradient(system, q0, p0, u, loss, **common)
-    ck = cfg.get("check", {})
-    check_keys(ck, {"n_directions", "rel_step", "seed"}, "check")
+    ck = cfg.check
     fd = finite_difference_gradient_check(
         lambda s: loss_of(s, q0, p0, u, loss, **common), system, g_b.params,
-        n_directions=int(ck.get("n_directions", 3)), rel_step=float(ck.get("rel_step", 1e-5)),
-        rng=int(ck.get("seed", 0)))
+        n_directions=ck.n_directions, rel_step=ck.rel_step, rng=ck.seed)
     agree = compare(g_r, g_b)
     print(f"{type(system).__name__}, L={g_b.info['n_steps']}, {g_r.method}, "
           f"eps={g_r.info['eps']:.3g}, nudge={g_r.info['nudge']}, dtype={g_r.info['dtype']}")

@@ -91,7 +91,7 @@ def test_log_and_integer_ranges():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"bogus": {}}, "unknown key(s) ['bogus']"),
+    ({"bogus": {}}, "unknown table(s) ['bogus']"),
     ({"sweep": {"metrics": ["gradient_fidelity"], "sedes": [0]}}, "unknown key(s) ['sedes']"),
     ({"sweep": {"metrics": ["flux_capacitance"]}}, "unknown metric 'flux_capacitance'; valid"),
     ({"axes": [{"field": "mismach", "values": [0.1]}]}, "unknown hardware field 'mismach'"),
@@ -107,7 +107,7 @@ def test_log_and_integer_ranges():
     ({"sweep": {"metrics": ["echo_return_error"], "seeds": [0, 0]}}, "repeated seeds"),
     ({"metrics": {"training": {"stepz": 3}}}, "not in [sweep] metrics"),
     ({"hardware": {"NoisyAnalog": {"Q": 3}}}, "unknown key(s) ['Q']"),
-    ({"simulation": {"n_steps": 0}}, "n_steps must be a positive integer"),
+    ({"simulation": {"n_steps": 0}}, "[simulation] n_steps: expected a value > 0"),
 ])
 def test_config_errors_name_the_problem(change, message):
     with pytest.raises(ValueError) as exc:

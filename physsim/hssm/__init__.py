@@ -10,22 +10,13 @@
   bit-identical resume (``physsim train CONFIG.toml --rule rhel|bptt``).
 """
 
+from .cli import cli_train
+from .config import RunConfig, TrainingSettings
+from .data_table import dataset_names, load_data
 from .layers import HRU_KINDS, RULES, HRULayer
 from .model import HSSM, HSSMConfig
 from .synthetic import SYNTHETIC_DATASETS, make_synthetic_frequencies, make_synthetic_smoothing
-from .training import (
-    RunConfig,
-    RunRecord,
-    Trainer,
-    TrainingSettings,
-    TrainResult,
-    baseline_metric,
-    cli_train,
-    dataset_names,
-    evaluate,
-    load_data,
-    read_run,
-)
+from .training import RunRecord, Trainer, TrainResult, baseline_metric, evaluate, read_run
 
 __all__ = [
     "HRU_KINDS", "RULES", "HRULayer", "HSSM", "HSSMConfig", "SYNTHETIC_DATASETS",

@@ -1,29 +1,12 @@
-"""Training HSSMs by RHEL or BPTT: run configs, the trainer, HDF5 run files, the CLI.
+"""Training HSSMs by RHEL or BPTT: the trainer (mini-batch Adam, evaluation, early stopping,
+checkpoints and resume) and its HDF5 run files.
 
-A run is described by a TOML file with three tables::
-
-    [data]                      # name + keyword arguments of the loader
-    name = "seglearn_watch"     # physsim.data registry or a synthetic task
-    max_length = 512
-
-    [model]                     # HSSMConfig fields (n_inputs/n_outputs/task come from the data)
-    hru = "linear"
-    n_blocks = 2
-    hidden = 32
-    units = 32
-
-    [training]                  # TrainingSettings fields
-    lr = 1e-3
-    batch_size = 16
-    max_steps = 2000
-    eval_every = 100
-    checkpoint_every = 100
-    patience = 10
-
-Unknown tables, keys and names are errors that list what is allowed.  The learning
-rule and the seed are given on the command line (``physsim train CONFIG --rule rhel
---seed 0``); the seed drives the initialisation, the data split (for loaders that take a
-``seed`` not set in ``[data]``), the mini-batch order, dropout and hardware noise.
+The run config is :class:`physsim.hssm.config.RunConfig` (``[data]``, ``[model]``,
+``[training]``), the dataset comes from :mod:`physsim.hssm.data_table`, the command line is
+:mod:`physsim.hssm.cli`.  The learning rule and the seed are given on the command line
+(``physsim train CONFIG --rule rhel --seed 0``); the seed drives the initialisation, the data
+split (for loaders that take a ``seed`` not set in ``[data]``), the mini-batch order, dropout
+and hardware noise.
 
 Reproducibility and resume
 --------------------------
@@ -58,9 +41,7 @@ written, then renamed over the old one)::
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
-import inspect
 import json
 import os
 import platform
@@ -68,9 +49,8 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,222 +61,16 @@ from .._version import CodeChangedWarning, __version__, source_fingerprint
 from ..data import SequenceDataset
 from ..nn import Adam
 from ..validation import check_choice
+from .config import RunConfig
+from .data_table import load_data
 from .layers import RULES
-from .model import HSSM, HSSMConfig
-from .synthetic import SYNTHETIC_DATASETS
+from .model import HSSM
 
 RUN_FORMAT = "physsim.hssm.run"
 RUN_FORMAT_VERSION = 1
-TOP_TABLES = ("data", "model", "training")
 RNG_SCHEME = ("counter-based: batch order of epoch e = default_rng([seed, 1, e]); dropout at "
               "step s = default_rng([seed, 2, s]); hardware seed at step s from "
               "SeedSequence([seed, 3, s]) (evaluation: [seed, 4, s])")
-
-
-# ====================================================================== configuration
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Optimisation and bookkeeping settings (TOML ``[training]``).
-
-    Attributes
-    ----------
-    lr : float, default 1e-3
-        Adam learning rate (constant, as in the RHEL code).
-    beta1, beta2, adam_eps : float
-        Adam's decay rates and denominator offset (optax defaults).
-    batch_size : int, default 32
-        Training cases per step (each epoch drops its incomplete last batch).
-    max_steps : int, default 1000
-        Upper bound on optimisation steps.
-    eval_every : int, default 100
-        Steps between evaluations on the validation split.
-    checkpoint_every : int, default 100
-        Steps between checkpoints in the run file (0: only when the run stops).
-    patience : int, default 10
-        Stop once more than ``patience`` consecutive evaluations did not improve the
-        validation metric (0 disables early stopping).  Equal accuracies count as an
-        improvement when the validation loss is lower.
-    eval_batch_size : int, default 64
-        Cases per forward pass during evaluation.
-    """
-
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
-    batch_size: int = 32
-    max_steps: int = 1000
-    eval_every: int = 100
-    checkpoint_every: int = 100
-    patience: int = 10
-    eval_batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "max_steps", "eval_every", "eval_batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"[training] {name} must be a positive integer, got {v!r}")
-        for name in ("checkpoint_every", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"[training] {name} must be a non-negative integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"[training] lr must be a positive number, got {self.lr!r}")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """A parsed training configuration.
-
-    Attributes
-    ----------
-    data : dict
-        ``name`` and loader keyword arguments.
-    model : dict
-        :class:`~physsim.hssm.model.HSSMConfig` fields.
-    training : TrainingSettings
-    text : str
-        The TOML source (stored in run files).
-    source : str
-        Where the text came from (file name).
-    """
-
-    data: dict[str, Any]
-    model: dict[str, Any]
-    training: TrainingSettings
-    text: str
-    source: str = "<string>"
-
-    @classmethod
-    def from_text(cls, text: str, source: str = "<string>") -> "RunConfig":
-        """Parse and check a TOML configuration.
-
-        Raises
-        ------
-        ValueError
-            For invalid TOML, unknown tables or keys, or invalid values.
-        """
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{source}: invalid TOML: {exc}") from exc
-        unknown = set(raw) - set(TOP_TABLES)
-        if unknown:
-            raise ValueError(f"{source}: unknown table(s) {sorted(unknown)}; allowed tables are: "
-                             f"{', '.join(TOP_TABLES)}")
-        for t in ("data", "model"):
-            if t not in raw:
-                raise ValueError(f"{source}: missing table [{t}]")
-        data = dict(raw["data"])
-        if "name" not in data:
-            raise ValueError(f"{source}: [data] needs a dataset name (name = \"...\")")
-        model = dict(raw["model"])
-        tr = dict(raw.get("training", {}))
-        allowed = {f.name for f in fields(TrainingSettings)}
-        bad = set(tr) - allowed
-        if bad:
-            raise ValueError(f"{source}: [training]: unknown key(s) {sorted(bad)}; allowed keys "
-                             f"are: {', '.join(sorted(allowed))}")
-        model_keys = {f.name for f in fields(HSSMConfig)} - {"n_inputs", "n_outputs", "task"}
-        bad = set(model) - model_keys
-        if bad:
-            raise ValueError(f"{source}: [model]: unknown key(s) {sorted(bad)}; allowed keys are: "
-                             f"{', '.join(sorted(model_keys))}")
-        try:
-            settings = TrainingSettings(**tr)
-        except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
-        return cls(data=data, model=model, training=settings, text=text, source=source)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
-        """Read and parse a TOML file."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        return cls.from_text(path.read_text(), source=str(path))
-
-    def to_json(self) -> str:
-        """The parsed configuration as JSON (stored next to the TOML text)."""
-        return json.dumps({"data": self.data, "model": self.model,
-                           "training": asdict(self.training)}, sort_keys=True)
-
-
-def dataset_names() -> list[str]:
-    """Names accepted by ``[data] name``: synthetic tasks and the :mod:`physsim.data` registry."""
-    from ..data import DATASETS  # noqa: PLC0415
-
-    return list(SYNTHETIC_DATASETS) + list(DATASETS)
-
-
-def _data_loader(table: dict[str, Any]):
-    """The loader of a ``[data]`` table and its keyword arguments, checked (nothing loaded)."""
-    from ..data import DATASETS  # noqa: PLC0415
-
-    kwargs = dict(table)
-    name = kwargs.pop("name", None)
-    if name in SYNTHETIC_DATASETS:
-        loader = SYNTHETIC_DATASETS[name]
-    else:
-        lookup = {n.lower(): n for n in DATASETS}
-        key = lookup.get(str(name).lower())
-        if key is None:
-            raise ValueError(f"[data]: unknown dataset {name!r}; valid names are: "
-                             f"{', '.join(dataset_names())}")
-        loader = DATASETS[key].loader
-    params = inspect.signature(loader).parameters
-    accepted = {n for n, p in params.items()
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "name"}
-    bad = set(kwargs) - accepted
-    if bad:
-        raise ValueError(f"[data]: dataset {name!r} does not take {sorted(bad)}; its options "
-                         f"are: {', '.join(sorted(accepted))}")
-    return loader, kwargs, accepted
-
-
-def check_data_table(table: dict[str, Any]) -> None:
-    """Check a ``[data]`` table (name and loader options) without loading anything.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or an option the loader does not take.
-    """
-    _data_loader(table)
-
-
-def load_data(table: dict[str, Any], seed: int = 0) -> SequenceDataset:
-    """Load the dataset of a ``[data]`` table.
-
-    Parameters
-    ----------
-    table : dict
-        ``name`` (see :func:`dataset_names`) and the loader's keyword arguments.
-    seed : int
-        Passed as the loader's ``seed`` when the loader takes one and the table does not
-        set it.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a keyword the loader does not accept (the message lists
-        the valid ones).
-    """
-    loader, kwargs, accepted = _data_loader(table)
-    if "seed" in accepted and "seed" not in kwargs:
-        kwargs["seed"] = int(seed)
-    return loader(**kwargs)
-
-
-def build_model(config: RunConfig, dataset: SequenceDataset, *, rule: str, seed: int) -> HSSM:
-    """The HSSM of a run: ``[model]`` plus the sizes and task of the data."""
-    given: dict[str, Any] = {"n_inputs": dataset.n_channels, "task": dataset.task, "rule": rule}
-    if dataset.task == "classification":
-        given["n_outputs"] = int(dataset.n_classes)
-    else:
-        given["n_outputs"] = int(dataset.train.y.shape[2])
-        given["output_step"] = int(dataset.output_step or 1)
-    return HSSM(HSSMConfig.from_dict(config.model, **given), seed)
 
 
 # ====================================================================== results
@@ -372,6 +146,17 @@ def evaluate(model: HSSM, split, batch_size: int) -> tuple[float, float]:
     return tot_loss / n, tot_metric / n
 
 
+def _given_by_data(dataset: SequenceDataset) -> dict[str, Any]:
+    """The :class:`~physsim.hssm.model.HSSMConfig` fields that the data fix."""
+    given: dict[str, Any] = {"n_inputs": dataset.n_channels, "task": dataset.task}
+    if dataset.task == "classification":
+        given["n_outputs"] = int(dataset.n_classes)
+    else:
+        given["n_outputs"] = int(dataset.train.y.shape[2])
+        given["output_step"] = int(dataset.output_step or 1)
+    return given
+
+
 def _hardware_seed(seed: int, stream: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, stream, step]).generate_state(1, np.uint32)[0])
 
@@ -445,7 +230,8 @@ class Trainer:
                                   "pass overwrite=True (--overwrite)")
         self.progress = progress
         self.dataset = dataset if dataset is not None else load_data(config.data, self.seed)
-        self.model = build_model(config, self.dataset, rule=self.rule, seed=self.seed)
+        self.model = HSSM.from_config(config.model, seed=self.seed, rule=self.rule,
+                                      **_given_by_data(self.dataset))
         s = self.settings
         self.optimizer = Adam(lr=s.lr, beta1=s.beta1, beta2=s.beta2, eps=s.adam_eps)
         self.state = _LoopState()
@@ -830,80 +616,3 @@ def read_run(path: str | Path) -> RunRecord:
                       for k, v in result.items()}
         return RunRecord(attrs=attrs, history=history, params=params, best_params=best,
                          result=result, step=int(ck.attrs["step"]))
-
-
-# ====================================================================== CLI
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="physsim train",
-        description="Train a Hamiltonian SSM by RHEL or BPTT from a TOML config; checkpoints "
-                    "and metrics go to an HDF5 run file.")
-    p.add_argument("config", nargs="?", help="TOML config (optional with --resume)")
-    p.add_argument("--rule", choices=RULES, help="learning rule of the Hamiltonian layers")
-    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
-    p.add_argument("--resume", metavar="RUN.h5", help="continue an interrupted run")
-    p.add_argument("--out", metavar="RUN.h5",
-                   help="run file (default physsim_output/train/<config>_<rule>_seed<N>.h5)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run file")
-    p.add_argument("--stop-after", type=int, metavar="N",
-                   help="pause after N steps in total (checkpoint; resume later)")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="numba threads (results do not depend on it; 1 is fastest for small "
-                        "models or when several runs share the machine)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def cli_train(argv: list[str] | None = None) -> int:
-    """Entry point of ``physsim train`` (returns the exit status).
-
-    ``physsim train CONFIG.toml --rule rhel|bptt [--seed N] [--out RUN.h5]`` starts a run;
-    ``physsim train --resume RUN.h5`` continues one (CONFIG, --rule and --seed may be
-    given and must then match the run file).
-    """
-    args = _parser().parse_args(argv)
-    try:
-        if args.threads is not None:
-            import numba  # noqa: PLC0415
-
-            if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
-                raise ValueError(f"--threads must be in [1, {numba.config.NUMBA_NUM_THREADS}], "
-                                 f"got {args.threads}")
-            numba.set_num_threads(args.threads)
-        if args.resume:
-            trainer = Trainer.resume(args.resume, progress=not args.quiet)
-            if args.rule is not None and args.rule != trainer.rule:
-                raise ValueError(f"--rule {args.rule} contradicts the run file ({trainer.rule})")
-            if args.seed is not None and args.seed != trainer.seed:
-                raise ValueError(f"--seed {args.seed} contradicts the run file ({trainer.seed})")
-            if args.config is not None:
-                cfg = RunConfig.from_file(args.config)
-                if cfg.to_json() != trainer.config.to_json():
-                    raise ValueError(f"{args.config} differs from the configuration stored in "
-                                     f"{args.resume}; resume without CONFIG or start a new run")
-            print(f"resuming {args.resume} at step {trainer.state.step}")
-        else:
-            if args.config is None or args.rule is None:
-                raise ValueError("give CONFIG and --rule rhel|bptt (or --resume RUN.h5)")
-            cfg = RunConfig.from_file(args.config)
-            seed = 0 if args.seed is None else args.seed
-            out = args.out or (f"physsim_output/train/{Path(args.config).stem}_{args.rule}"
-                               f"_seed{seed}.h5")
-            trainer = Trainer(cfg, rule=args.rule, seed=seed, run_file=out,
-                              progress=not args.quiet, overwrite=args.overwrite)
-            print(trainer.dataset.summary())
-            print(f"model: {trainer.model.config.hru} HSSM, {trainer.model.config.n_blocks} "
-                  f"blocks, {trainer.model.n_parameters()} parameters; rule {args.rule}; "
-                  f"run file {out}")
-        result = trainer.train(stop_after=args.stop_after)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"physsim train: error: {exc}", file=sys.stderr)
-        return 2
-    r = result
-    print(f"{r.stop_reason} after {r.steps} steps ({r.wall_time_s:.1f} s); best validation "
-          f"{r.metric} {r.best_val_metric:.4f} at step {r.best_step}; test {r.metric} "
-          f"{r.test_metric:.4f} (trivial baseline {r.baseline_test_metric:.4f}); run file "
-          f"{r.run_file}")
-    if not r.finished:
-        print(f"resume with: physsim train --resume {r.run_file}")
-    return 0

@@ -18,29 +18,107 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import create_model, field_validator
 
-from ..config import check_keys, load_toml
+from ..config.device import DEVICE_TABLES, RunSettings, parse_device
+from ..config.loader import (ConfigError, NonNegativeInt, PositiveInt, Table, check_keys,
+                             check_tables, check_value, describe_value,
+                             load_toml, validate, validate_all)
 from ..hardware import model_fields, model_names
+from ..registry import lookup
+from .metrics import METRICS, check_metric_options
+from .problem import PRESET_FIELD, build_hardware, hssm_config
 
 #: Sweep modes: how the axes combine into points.
 MODES = ("grid", "zip", "one_at_a_time")
 #: Axis scales.
 SCALES = ("linear", "log")
-#: Pseudo-field of an axis over hardware presets.
-PRESET_FIELD = "preset"
+#: Tables that describe a device simulated directly (as opposed to an HSSM model); they have
+#: the schemas of :mod:`physsim.config.device` (``[simulation]`` without recording, hardware
+#: and seed, which the sweep sets).
+SWEEP_DEVICE_TABLES = ("system", "simulation", "inputs", "initial_state", "loss", "rhel")
+#: Tables of a sweep file.
+SWEEP_TABLES = ("sweep", *SWEEP_DEVICE_TABLES, "hssm", "hardware", "axes", "metrics")
+assert set(SWEEP_DEVICE_TABLES) <= set(DEVICE_TABLES)
 
-_TOP_KEYS = {"sweep", "system", "simulation", "inputs", "initial_state", "loss", "rhel",
-             "hardware", "axes", "metrics", "hssm"}
-#: Tables that describe a device simulated directly (as opposed to an HSSM model).
-_DEVICE_TABLES = ("system", "simulation", "inputs", "initial_state", "loss", "rhel")
-_SWEEP_KEYS = {"name", "output", "mode", "seeds", "n_seeds", "metrics"}
-_SIM_KEYS = {"n_steps", "dt", "integrator", "dtype", "batch"}
-_RHEL_KEYS = {"eps", "relative_nudge", "estimator", "nudge"}
-_AXIS_KEYS = {"field", "values", "start", "stop", "num", "scale", "integer", "label", "fixed"}
+
+class SweepTable(Table):
+    """``[sweep]``: name, results file, how axes combine, seeds and metrics.
+
+    ``seeds`` lists the seeds; ``n_seeds = N`` means ``0 .. N-1`` (default 1).  ``metrics``
+    are names of :data:`physsim.sweeps.metrics.METRICS` (one name or an array).
+    """
+
+    metrics: list[str]
+    name: str | None = None
+    output: str | None = None
+    mode: str = "grid"
+    seeds: list[NonNegativeInt] | None = None
+    n_seeds: PositiveInt | None = None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError(f"must list at least one metric; valid names are: "
+                             f"{', '.join(sorted(METRICS))}")
+        for m in names:
+            lookup(METRICS, m, "metric")
+        if len(set(names)) != len(names):
+            raise ValueError(f"repeated metrics {names}")
+        return names
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, mode: str) -> str:
+        lookup(dict.fromkeys(MODES), mode, "sweep mode")
+        return mode
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None and not seeds:
+            raise ValueError("seeds must not be empty")
+        if seeds is not None and len(set(seeds)) != len(seeds):
+            raise ValueError(f"repeated seeds {seeds}")
+        return seeds
+
+    def seed_list(self) -> list[int]:
+        """The seeds of the sweep (``seeds``, or ``range(n_seeds)``)."""
+        if self.seeds is not None and self.n_seeds is not None:
+            raise ConfigError("[sweep]: give seeds or n_seeds, not both")
+        return list(self.seeds) if self.seeds is not None else list(range(self.n_seeds or 1))
+
+
+class AxisTable(Table):
+    """One ``[[axes]]`` table: a hardware field (``Model.field``, ``field`` or ``preset``)
+    and its values, listed or as a range."""
+
+    field: str
+    values: list[Any] | None = None
+    start: float | None = None
+    stop: float | None = None
+    num: PositiveInt | None = None
+    scale: str = "linear"
+    integer: bool = False
+    label: str | None = None
+    fixed: dict[str, Any] = {}
+
+    @field_validator("scale")
+    @classmethod
+    def _known_scale(cls, scale: str) -> str:
+        lookup(dict.fromkeys(SCALES), scale, "axis scale")
+        return scale
 
 
 def hardware_fields() -> dict[str, tuple[str, ...]]:
@@ -50,6 +128,15 @@ def hardware_fields() -> dict[str, tuple[str, ...]]:
     :func:`physsim.sweeps.problem.build_hardware`); see :func:`physsim.hardware.model_fields`.
     """
     return {name: tuple(model_fields(name)) for name in model_names()}
+
+
+@cache
+def hardware_table(model: str) -> type[Table]:
+    """Schema of a ``[hardware.<model>]`` table: the registered model's dataclass fields,
+    typed by their annotations (see :func:`physsim.hardware.model_fields`)."""
+    fields = {f.name: (f.type, ... if f.required else f.default)
+              for f in model_fields(model).values()}
+    return create_model(f"{model}Table", __base__=Table, **fields)
 
 
 def resolve_field(name: str, fields: dict[str, tuple[str, ...]] | None = None
@@ -167,67 +254,68 @@ def parse_axis(table: dict[str, Any], index: int,
     range to integers (word lengths).
     """
     where = f"axes[{index}]"
-    check_keys(table, _AXIS_KEYS, where, {"field"})
-    model, name = resolve_field(table["field"], fields)
+    ax = validate(AxisTable, table, where)
+    try:
+        model, name = resolve_field(ax.field, fields)
+    except ValueError as exc:
+        raise ConfigError(f"[{where}] field: {exc}") from None
     qualified = PRESET_FIELD if model is None else f"{model}.{name}"
-    scale = table.get("scale", "linear")
-    if scale not in SCALES:
-        raise ValueError(f"[{where}]: unknown scale {scale!r}; valid scales are: "
-                         f"{', '.join(SCALES)}")
-    has_range = any(k in table for k in ("start", "stop", "num"))
-    if "values" in table and has_range:
-        raise ValueError(f"[{where}]: give either values or start/stop/num, not both")
-    if "values" in table:
-        values = list(table["values"])
+    scale = ax.scale
+    has_range = any(v is not None for v in (ax.start, ax.stop, ax.num))
+    if ax.values is not None and has_range:
+        raise ConfigError(f"[{where}]: give either values or start/stop/num, not both")
+    if ax.values is not None:
+        values = list(ax.values)
         if not values:
-            raise ValueError(f"[{where}]: values must not be empty")
+            raise ConfigError(f"[{where}]: values must not be empty")
         for v in values:
             if isinstance(v, (dict, list)):
-                raise ValueError(f"[{where}]: values must be numbers or strings, got {v!r}")
+                raise ConfigError(f"[{where}]: values must be numbers or strings, got {v!r}")
             if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"[{where}]: values must be finite, got {v!r}")
-        if scale == "log" and any(not isinstance(v, (int, float)) or v <= 0 for v in values):
-            raise ValueError(f"[{where}]: a log-scale axis needs positive numbers")
+                raise ConfigError(f"[{where}]: values must be finite, got {v!r}")
+        if scale == "log" and any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or v <= 0 for v in values):
+            raise ConfigError(f"[{where}]: a log-scale axis needs positive numbers")
     elif has_range:
-        missing = {"start", "stop", "num"} - set(table)
+        missing = [k for k in ("start", "stop", "num") if getattr(ax, k) is None]
         if missing:
-            raise ValueError(f"[{where}]: a range needs start, stop and num; missing "
-                             f"{sorted(missing)}")
-        start, stop, num = float(table["start"]), float(table["stop"]), table["num"]
-        if not isinstance(num, int) or num < 1:
-            raise ValueError(f"[{where}]: num must be a positive integer, got {num!r}")
-        if not (math.isfinite(start) and math.isfinite(stop)):
-            raise ValueError(f"[{where}]: start and stop must be finite")
+            raise ConfigError(f"[{where}]: a range needs start, stop and num; missing {missing}")
+        start, stop, num = ax.start, ax.stop, ax.num
         if scale == "log":
             if start <= 0 or stop <= 0:
-                raise ValueError(f"[{where}]: a log range needs start > 0 and stop > 0, got "
-                                 f"{start:g} and {stop:g}")
+                raise ConfigError(f"[{where}]: a log range needs start > 0 and stop > 0, got "
+                                  f"{start:g} and {stop:g}")
             arr = np.geomspace(start, stop, num)
         else:
             arr = np.linspace(start, stop, num)
         values = [float(v) for v in arr]
     else:
-        raise ValueError(f"[{where}]: give values = [...] or start, stop, num")
-    if table.get("integer", False):
-        if any(isinstance(v, str) for v in values):
-            raise ValueError(f"[{where}]: integer = true needs numeric values")
+        raise ConfigError(f"[{where}]: give values = [...] or start, stop, num")
+    if ax.integer:
+        if any(isinstance(v, (str, bool)) or v is None for v in values):
+            raise ConfigError(f"[{where}]: integer = true needs numeric values")
         ints = [int(round(v)) for v in values]
         if len(set(ints)) != len(ints):
-            raise ValueError(f"[{where}]: rounding to integers gives repeated values {ints}; "
-                             "use fewer points or explicit values")
+            raise ConfigError(f"[{where}]: rounding to integers gives repeated values {ints}; "
+                              "use fewer points or explicit values")
         values = ints
     if len(set(map(repr, values))) != len(values):
-        raise ValueError(f"[{where}]: repeated values {values}")
-    fixed_in = table.get("fixed", {})
-    if not isinstance(fixed_in, dict):
-        raise ValueError(f"[{where}]: fixed must be a table of field = value")
+        raise ConfigError(f"[{where}]: repeated values {values}")
+    if model is not None:
+        kind = model_fields(model)[name].type
+        for i, v in enumerate(values):
+            check_value(kind, v, where, f"values[{i}]")
     fixed = {}
-    for key, value in fixed_in.items():
-        fm, fn = resolve_field(key, fields)
+    for key, value in ax.fixed.items():
+        try:
+            fm, fn = resolve_field(key, fields)
+        except ValueError as exc:
+            raise ConfigError(f"[{where}] fixed: {exc}") from None
         if fm is None:
-            raise ValueError(f"[{where}]: fixed cannot set the preset")
+            raise ConfigError(f"[{where}]: fixed cannot set the preset")
+        check_value(model_fields(fm)[fn].type, value, where, f"fixed.{key}")
         fixed[f"{fm}.{fn}"] = value
-    label = str(table.get("label", name if model is not None else PRESET_FIELD))
+    label = ax.label if ax.label is not None else (name if model is not None else PRESET_FIELD)
     return Axis(field=qualified, model=model, name=name, values=tuple(values), scale=scale,
                 label=label, fixed=fixed)
 
@@ -403,98 +491,50 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
     ValueError
         On unknown or missing keys, unknown names, or invalid values.
     """
-    from .metrics import METRICS, check_metric_options  # noqa: PLC0415 (import cycle)
-
     cfg = copy.deepcopy(cfg)
-    check_keys(cfg, _TOP_KEYS, "top level", {"sweep"})
-    sw = cfg["sweep"]
-    check_keys(sw, _SWEEP_KEYS, "sweep", {"metrics"})
-    mode = sw.get("mode", "grid")
-    if mode not in MODES:
-        raise ValueError(f"[sweep]: unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
-    if "seeds" in sw and "n_seeds" in sw:
-        raise ValueError("[sweep]: give seeds or n_seeds, not both")
-    if "seeds" in sw:
-        seeds = sw["seeds"]
-        if not isinstance(seeds, list) or not seeds or \
-                any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds):
-            raise ValueError(f"[sweep]: seeds must be a non-empty list of non-negative integers, "
-                             f"got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"[sweep]: repeated seeds {seeds}")
-    else:
-        n = sw.get("n_seeds", 1)
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"[sweep]: n_seeds must be a positive integer, got {n!r}")
-        seeds = list(range(n))
-    metrics = sw["metrics"]
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if not isinstance(metrics, list) or not metrics:
-        raise ValueError(f"[sweep]: metrics must be a non-empty list; valid names are: "
-                         f"{', '.join(METRICS)}")
-    for m in metrics:
-        if m not in METRICS:
-            raise ValueError(f"[sweep]: unknown metric {m!r}; valid names are: "
-                             f"{', '.join(METRICS)}")
-    if len(set(metrics)) != len(metrics):
-        raise ValueError(f"[sweep]: repeated metrics {metrics}")
+    check_tables({k: v for k, v in cfg.items() if k != "axes"}, SWEEP_TABLES, ("sweep",))
+    sw = validate(SweepTable, cfg["sweep"], "sweep")
+    mode, metrics, seeds = sw.mode, sw.metrics, sw.seed_list()
     options = cfg.get("metrics", {})
-    if not isinstance(options, dict):
-        raise ValueError("[metrics] must be a table of per-metric option tables")
     for m, table in options.items():
-        if m not in METRICS:
-            raise ValueError(f"[metrics.{m}]: unknown metric; valid names are: "
-                             f"{', '.join(METRICS)}")
         if m not in metrics:
-            raise ValueError(f"[metrics.{m}] gives options for a metric not in [sweep] metrics")
-        if not isinstance(table, dict):
-            raise ValueError(f"[metrics.{m}] must be a table")
+            lookup(METRICS, m, "metric")
+            raise ConfigError(f"[metrics.{m}] gives options for a metric not in [sweep] metrics")
         check_metric_options(m, table)
 
     targets = {METRICS[m].target for m in metrics}
     problem: dict[str, Any] = {}
-    device_tables = [t for t in _DEVICE_TABLES if t in cfg]
+    device_tables = {t: cfg[t] for t in SWEEP_DEVICE_TABLES if t in cfg}
     if "system" in targets or device_tables:
         missing = [t for t in ("system", "simulation") if t not in cfg]
         if missing:
             users = [m for m in metrics if METRICS[m].target == "system"]
-            raise ValueError(f"missing table(s) {['[' + t + ']' for t in missing]}"
-                             + (f" (needed by {', '.join(users)})" if users else ""))
-        sim = cfg["simulation"]
-        check_keys(sim, _SIM_KEYS, "simulation", {"n_steps"})
-        if not isinstance(sim["n_steps"], int) or sim["n_steps"] < 1:
-            raise ValueError(f"[simulation]: n_steps must be a positive integer, got "
-                             f"{sim['n_steps']!r}")
-        rhel = cfg.get("rhel", {})
-        check_keys(rhel, _RHEL_KEYS, "rhel")
-        problem.update({"system": cfg["system"], "simulation": sim,
+            raise ConfigError(f"missing table(s) {['[' + t + ']' for t in missing]}"
+                              + (f" (needed by {', '.join(users)})" if users else ""))
+        parse_device(device_tables, simulation=RunSettings, allowed=SWEEP_DEVICE_TABLES)
+        problem.update({"system": cfg["system"], "simulation": cfg["simulation"],
                         "inputs": cfg.get("inputs", {"kind": "noise"}),
                         "initial_state": cfg.get("initial_state", {}),
-                        "loss": cfg.get("loss", {}), "rhel": rhel})
+                        "loss": cfg.get("loss", {}), "rhel": cfg.get("rhel", {})})
     if "model" in targets or "hssm" in cfg:
         if "hssm" not in cfg:
             users = [m for m in metrics if METRICS[m].target == "model"]
-            raise ValueError(f"missing table [hssm] ([hssm.data], [hssm.model], "
-                             f"[hssm.training]; needed by {', '.join(users)})")
-        from .problem import hssm_config  # noqa: PLC0415
-
+            raise ConfigError(f"missing table [hssm] ([hssm.data], [hssm.model], "
+                              f"[hssm.training]; needed by {', '.join(users)})")
         hssm_config(cfg["hssm"])  # validates
         problem["hssm"] = cfg["hssm"]
 
     hw = cfg.get("hardware", {})
-    if not isinstance(hw, dict):
-        raise ValueError("[hardware] must be a table")
     axes_tables = cfg.get("axes", [])
-    if not isinstance(axes_tables, list):
-        raise ValueError("axes must be an array of tables: [[axes]]")
+    if not isinstance(axes_tables, list) or any(not isinstance(t, dict) for t in axes_tables):
+        raise ConfigError("axes must be an array of tables: [[axes]]")
     fields = hardware_fields()
     check_keys(hw, {PRESET_FIELD, *fields}, "hardware")
-    for m in fields:
-        if m in hw:
-            if not isinstance(hw[m], dict):
-                raise ValueError(f"[hardware.{m}] must be a table of fields")
-            check_keys(hw[m], set(fields[m]), f"hardware.{m}")
+    if PRESET_FIELD in hw and not isinstance(hw[PRESET_FIELD], str):
+        raise ConfigError(f"[hardware] preset: expected a string, got "
+                          f"{describe_value(hw[PRESET_FIELD])}")
+    validate_all({m: (lambda m=m: validate(hardware_table(m), hw[m], f"hardware.{m}"))
+                  for m in fields if m in hw})
     axes = tuple(parse_axis(t, i, fields) for i, t in enumerate(axes_tables))
     if mode == "zip" and len({len(a.values) for a in axes}) > 1:
         raise ValueError(f"[sweep] mode = 'zip' needs axes of equal length, got "
@@ -503,15 +543,13 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
         raise ValueError(f"mode {mode!r}: two axes set the same field; use mode = "
                          "'one_at_a_time' to sweep a field several times (e.g. under different "
                          "fixed settings)")
-    sweep_name = str(sw.get("name", name))
+    sweep_name = sw.name if sw.name is not None else name
     out = SweepConfig(name=sweep_name,
-                      output=str(sw.get("output", f"physsim_output/sweeps/{sweep_name}.h5")),
+                      output=sw.output or f"physsim_output/sweeps/{sweep_name}.h5",
                       mode=mode, seeds=tuple(int(s) for s in seeds), metrics=tuple(metrics),
                       metric_options={m: dict(options.get(m, {})) for m in metrics},
                       problem=problem, hardware=hw, axes=axes, source=source)
     if validate_hardware:
-        from .problem import build_hardware  # noqa: PLC0415
-
         for p in out.points():
             try:
                 build_hardware(out.hardware, p.settings)
@@ -533,4 +571,4 @@ def load_sweep_config(path: str | Path, *, validate_hardware: bool = True) -> Sw
         return parse_sweep_config(cfg, name=path.stem, source=path.read_text(),
                                   validate_hardware=validate_hardware)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}") from None

@@ -7,12 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from ..config import build_initial_state, build_inputs, build_loss, build_system
+from ..config import build_initial_state, build_inputs, build_loss, parse_device
+from ..config.device import RunSettings
+from ..config.loader import check_tables
 from ..hardware import (HardwareModel, build_model, compose, get_preset, model_names,
                         resolve_hardware)
 from ..losses import Loss
+from ..hssm.config import TOP_TABLES, RunConfig
 from ..systems.base import HamiltonianSystem
-from .config import PRESET_FIELD
+
+#: Pseudo-field of an axis over hardware presets.
+PRESET_FIELD = "preset"
 
 
 @dataclass
@@ -81,35 +86,22 @@ def _toml_value(v: Any) -> str:
     return str(int(v)) if isinstance(v, (int, np.integer)) else repr(v)
 
 
-def hssm_config(table: dict[str, Any]):
-    """The :class:`physsim.hssm.RunConfig` of an ``[hssm]`` table (validated by it).
+def hssm_config(table: dict[str, Any]) -> RunConfig:
+    """The checked :class:`physsim.hssm.RunConfig` of an ``[hssm]`` table.
 
     Raises
     ------
-    ValueError
-        For an invalid table (unknown keys, bad values), with the message of
-        :meth:`physsim.hssm.RunConfig.from_text`.
+    ConfigError
+        For an invalid table (unknown tables, keys or names, wrong types), naming
+        ``[hssm.<table>]``.
     """
-    try:
-        from ..hssm import RunConfig, dataset_names  # noqa: PLC0415
-    except ImportError as exc:  # pragma: no cover (ships with physsim)
-        raise NotImplementedError("HSSM sweeps need physsim.hssm") from exc
-    if not isinstance(table, dict) or any(not isinstance(v, dict) for v in table.values()):
-        raise ValueError("[hssm] must hold the tables [hssm.data], [hssm.model] and "
-                         "optionally [hssm.training]")
+    check_tables(table, TOP_TABLES, ("data", "model"), "hssm")
     lines = []
     for name, sub in table.items():
         lines.append(f"[{name}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
-    try:
-        config = RunConfig.from_text("\n".join(lines) + "\n", source="[hssm]")
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("[hssm]: [", "[hssm.")) from None
-    names = dataset_names()
-    if str(config.data["name"]).lower() not in {n.lower() for n in names}:
-        raise ValueError(f"[hssm.data]: unknown dataset {config.data['name']!r}; valid names "
-                         f"are: {', '.join(names)}")
-    return config
+    return RunConfig.from_tables(table, text="\n".join(lines) + "\n", source="[hssm]",
+                                 where="hssm.")
 
 
 def build_problem(problem: dict[str, Any]) -> Problem:
@@ -117,25 +109,20 @@ def build_problem(problem: dict[str, Any]) -> Problem:
     model = hssm_config(problem["hssm"]) if "hssm" in problem else None
     if "system" not in problem:
         return Problem(hssm=model)
-    system = build_system(problem["system"])
-    sim = problem["simulation"]
-    n_steps = int(sim["n_steps"])
-    dt = float(sim.get("dt", system.default_dt or 0.0)) or None
-    if dt is None:
+    device = parse_device({k: v for k, v in problem.items() if k != "hssm"},
+                          simulation=RunSettings)
+    system = device.system.build()
+    sim = device.simulation
+    dt = sim.dt if sim.dt is not None else system.default_dt
+    if not dt:
         raise ValueError(f"[simulation]: {type(system).__name__} has no default time step; set dt "
                          f"(in {system.time_unit})")
-    batch = int(sim.get("batch", 1))
-    if batch < 1:
-        raise ValueError(f"[simulation]: batch must be a positive integer, got {batch}")
-    u = build_inputs(problem["inputs"], system, n_steps, dt, batch)
-    q0, p0 = build_initial_state(problem["initial_state"], system, batch)
-    loss = build_loss(problem["loss"], system, u, n_steps, dt, batch)
-    dtype = str(sim.get("dtype", "float64"))
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"[simulation]: dtype must be float64 or float32, got {dtype!r}")
-    return Problem(system=system, inputs=u, q0=q0, p0=p0, loss=loss, n_steps=n_steps, dt=dt,
-                   integrator=str(sim.get("integrator", "leapfrog")), dtype=dtype,
-                   rhel=dict(problem.get("rhel", {})), hssm=model)
+    u = build_inputs(device.inputs, system, sim.n_steps, dt, sim.batch)
+    q0, p0 = build_initial_state(device.initial_state, system, sim.batch)
+    loss = build_loss(device.loss, system, u, sim.n_steps, dt, sim.batch)
+    return Problem(system=system, inputs=u, q0=q0, p0=p0, loss=loss, n_steps=sim.n_steps, dt=dt,
+                   integrator=sim.integrator, dtype=sim.dtype, rhel=device.rhel.given(),
+                   hssm=model)
 
 
 def build_hardware(base: dict[str, Any], settings: dict[str, Any]) -> HardwareModel:

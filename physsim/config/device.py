@@ -1,0 +1,440 @@
+"""Schemas of a device config (``physsim simulate`` and ``physsim gradcheck``) and the builders
+of its system, inputs, initial state and loss.
+
+One file serves both commands; ``simulate`` ignores ``[loss]``, ``[rhel]`` and ``[check]``::
+
+    [system]
+    type = "linear_hru"        # see SYSTEM_TYPES
+    n_units = 16
+    n_inputs = 2
+    complex = true
+    seed = 0
+
+    [simulation]
+    n_steps = 2000
+    dt = 1.0                   # system time unit (s for physical systems)
+    integrator = "leapfrog"
+    record_every = 1
+    record_energy = true
+    dtype = "float64"
+    seed = 0                   # hardware randomness
+    hardware = "ideal"         # optional preset name
+
+    [inputs]
+    kind = "noise"             # "noise", "sines" or "zeros"
+    amplitude = 0.5
+    seed = 1
+
+    [initial_state]
+    kind = "zeros"             # "zeros", "random" or "given"
+
+    [loss]                     # gradcheck
+    kind = "mse"               # "mse" or "pooled_ce"
+
+    [rhel]                     # gradcheck: options of physsim.rhel.rhel_gradient
+    [check]                    # gradcheck: finite-difference check
+    [output]                   # simulate: folder = "..."
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import field_validator, model_validator
+
+from ..examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillators
+from ..integrators import INTEGRATORS
+from ..losses import Loss, MSEReadout, PooledCrossEntropy
+from ..registry import lookup
+from ..rhel import ESTIMATORS, NUDGES
+from ..simulate import simulate
+from ..systems import CoupledOscillators, LinearHRU, NonlinearHRU
+from ..systems.base import HamiltonianSystem
+from .loader import (ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, Table,
+                     check_tables, describe_value, schema_from_signature, validate,
+                     validate_all)
+
+__all__ = ["DEVICE_TABLES", "SYSTEM_TYPES", "CheckTable", "DeviceConfig", "InitialStateTable",
+           "InputsTable", "LossTable", "OutputTable", "RhelTable", "RunSettings",
+           "SimulationTable", "SystemTable", "build_initial_state", "build_inputs",
+           "build_loss", "parse_device", "parse_system"]
+
+#: Number arrays of TOML (vectors or matrices).
+NumberArray = list[float] | list[list[float]]
+
+
+# ------------------------------------------------------------------- systems
+class SystemTable(Table):
+    """Base of the ``[system]`` schemas: ``type`` names the entry of :data:`SYSTEM_TYPES`."""
+
+    type: str
+
+    def build(self) -> HamiltonianSystem:
+        """The system the table describes."""
+        raise NotImplementedError
+
+
+class SixOscillatorsTable(SystemTable):
+    """``type = "six_oscillators"``: the RHEL paper's six coupled oscillators."""
+
+    variant: Literal["student", "teacher"] = "student"
+
+    def build(self) -> HamiltonianSystem:
+        """:func:`physsim.examples.six_oscillators` of ``variant``."""
+        return six_oscillators(self.variant)
+
+
+class CoupledOscillatorsTable(SystemTable):
+    """``type = "coupled_oscillators"``: masses (kg), stiffness (N/m), input matrix."""
+
+    mass: NumberArray
+    stiffness: list[list[float]]
+    input_matrix: list[list[float]]
+
+    def build(self) -> HamiltonianSystem:
+        """:class:`~physsim.systems.CoupledOscillators` of the arrays."""
+        return CoupledOscillators(mass=np.array(self.mass, float),
+                                  stiffness=np.array(self.stiffness, float),
+                                  input_matrix=np.array(self.input_matrix, float))
+
+
+class LinearHRUTable(SystemTable):
+    """``type = "linear_hru"``: :meth:`physsim.systems.LinearHRU.random`."""
+
+    n_units: PositiveInt
+    n_inputs: PositiveInt
+    complex: bool = False
+    seed: NonNegativeInt = 0
+
+    def build(self) -> HamiltonianSystem:
+        """A random linear HRU."""
+        return LinearHRU.random(self.n_units, self.n_inputs, complex=self.complex, rng=self.seed)
+
+
+class NonlinearHRUTable(SystemTable):
+    """``type = "nonlinear_hru"``: :meth:`physsim.systems.NonlinearHRU.random`."""
+
+    n_units: PositiveInt
+    n_inputs: PositiveInt
+    step: PositiveFloat = 1e-4
+    seed: NonNegativeInt = 0
+
+    def build(self) -> HamiltonianSystem:
+        """A random nonlinear HRU."""
+        return NonlinearHRU.random(self.n_units, self.n_inputs, step=self.step, rng=self.seed)
+
+
+def _circuit_parts() -> tuple[dict[str, str], dict[str, str]]:
+    """Circuit builder methods by element kind and by source kind."""
+    return ({"capacitor": "add_capacitor", "inductor": "add_inductor",
+             "josephson_junction": "add_josephson_junction"},
+            {"current": "add_current_source", "voltage": "add_voltage_source"})
+
+
+class CircuitTable(SystemTable):
+    """``type = "circuit"``: elements and sources of :class:`physsim.systems.circuit.Circuit`.
+
+    Each entry of ``elements``/``sources`` is a table with ``kind`` and the keyword
+    arguments of the builder method (``capacitor`` -> ``add_capacitor(node_a, node_b,
+    capacitance, name)`` ...), checked against that method's signature.
+    """
+
+    elements: list[dict[str, Any]]
+    sources: list[dict[str, Any]] = []
+
+    @field_validator("elements", "sources")
+    @classmethod
+    def _check_parts(cls, parts: list[dict[str, Any]], info) -> list[dict[str, Any]]:
+        from ..systems.circuit import Circuit  # noqa: PLC0415 (only circuits need it)
+
+        methods = _circuit_parts()[0 if info.field_name == "elements" else 1]
+        what = "circuit element" if info.field_name == "elements" else "circuit source"
+        for i, part in enumerate(parts):
+            where = f"system.{info.field_name}[{i}]"
+            method = getattr(Circuit, lookup(methods, part.get("kind"), what))
+            args = {k: v for k, v in part.items() if k != "kind"}
+            validate(schema_from_signature(method, "CircuitPart", exclude=("self",)), args, where)
+        return parts
+
+    def build(self) -> HamiltonianSystem:
+        """The built circuit system."""
+        from ..systems.circuit import Circuit  # noqa: PLC0415
+
+        c = Circuit()
+        for parts, methods in zip((self.elements, self.sources), _circuit_parts()):
+            for part in parts:
+                getattr(c, methods[part["kind"]])(**{k: v for k, v in part.items()
+                                                     if k != "kind"})
+        return c.build()
+
+
+#: System types of ``[system] type`` and their schemas.
+SYSTEM_TYPES: dict[str, type[SystemTable]] = {
+    "six_oscillators": SixOscillatorsTable, "coupled_oscillators": CoupledOscillatorsTable,
+    "linear_hru": LinearHRUTable, "nonlinear_hru": NonlinearHRUTable, "circuit": CircuitTable,
+}
+
+
+def parse_system(table: Any) -> SystemTable:
+    """The typed ``[system]`` table: its ``type`` picks the schema in :data:`SYSTEM_TYPES`.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unknown type (the message lists the valid ones) or a key that does
+        not fit the type's schema.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[system]: expected a table, got {describe_value(table)}")
+    if "type" not in table:
+        raise ConfigError(f"[system]: missing key 'type'; valid types are: "
+                          f"{', '.join(sorted(SYSTEM_TYPES))}")
+    try:
+        schema = lookup(SYSTEM_TYPES, table["type"], "system type")
+    except ValueError as exc:
+        raise ConfigError(f"[system] type: {exc}") from None
+    return validate(schema, table, "system")
+
+
+# ------------------------------------------------------------ simulation settings
+class RunSettings(Table):
+    """``[simulation]`` keys shared by every device run (sweeps take only these)."""
+
+    n_steps: PositiveInt
+    dt: PositiveFloat | None = None
+    integrator: str = "leapfrog"
+    dtype: Literal["float64", "float32"] = "float64"
+    batch: PositiveInt = 1
+
+    @field_validator("integrator")
+    @classmethod
+    def _known_integrator(cls, name: str) -> str:
+        lookup(INTEGRATORS, name, "integrator")
+        return name
+
+
+class SimulationTable(RunSettings):
+    """``[simulation]`` of ``simulate``/``gradcheck``: run settings, recording and hardware.
+
+    ``hardware`` is a preset name (resolved by :func:`physsim.hardware.resolve_hardware`),
+    ``seed`` the seed of its randomness.
+    """
+
+    record_every: NonNegativeInt = 1
+    record_energy: bool = True
+    seed: NonNegativeInt = 0
+    hardware: str | None = None
+
+
+class InputsTable(Table):
+    """``[inputs]``: ``kind`` ``"zeros"`` (no input), ``"noise"`` or ``"sines"``."""
+
+    kind: Literal["zeros", "noise", "sines"] = "zeros"
+    amplitude: float = 1.0
+    seed: NonNegativeInt = 0
+    frequencies: list[float] | None = None
+
+
+class InitialStateTable(Table):
+    """``[initial_state]``: ``"zeros"``, ``"random"`` (``scale``, ``seed``) or ``"given"``
+    (``q0``, optional ``p0``)."""
+
+    kind: Literal["zeros", "random", "given"] = "zeros"
+    scale: float = 0.1
+    seed: NonNegativeInt = 0
+    q0: list[float] | None = None
+    p0: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _given_needs_q0(self) -> "InitialStateTable":
+        if self.kind == "given" and self.q0 is None:
+            raise ValueError('kind = "given" needs q0 = [...]')
+        return self
+
+
+class LossTable(Table):
+    """``[loss]``: ``"mse"`` on a random read-out (random or teacher targets) or
+    ``"pooled_ce"`` (random classes)."""
+
+    kind: Literal["mse", "pooled_ce"] = "mse"
+    n_outputs: PositiveInt = 2
+    n_classes: PositiveInt = 3
+    seed: NonNegativeInt = 0
+    target: Literal["noise", "teacher_six_oscillators"] = "noise"
+
+
+class RhelTable(Table):
+    """``[rhel]``: options of :func:`physsim.rhel.rhel_gradient`."""
+
+    eps: PositiveFloat | None = None
+    relative_nudge: PositiveFloat | None = None
+    estimator: str = "centred"
+    nudge: str = "recorded"
+
+    @field_validator("estimator")
+    @classmethod
+    def _known_estimator(cls, name: str) -> str:
+        lookup(dict.fromkeys(ESTIMATORS), name, "RHEL estimator")
+        return name
+
+    @field_validator("nudge")
+    @classmethod
+    def _known_nudge(cls, name: str) -> str:
+        lookup(dict.fromkeys(NUDGES), name, "nudge source")
+        return name
+
+
+class CheckTable(Table):
+    """``[check]``: central finite differences along ``n_directions`` random directions."""
+
+    n_directions: PositiveInt = 3
+    rel_step: PositiveFloat = 1e-5
+    seed: NonNegativeInt = 0
+
+
+class OutputTable(Table):
+    """``[output]``: where ``physsim simulate`` writes (overridden by ``--out``)."""
+
+    folder: str = "physsim_output/simulate"
+
+
+# ---------------------------------------------------------------- whole config
+@dataclass(frozen=True)
+class DeviceConfig:
+    """A checked device config (the tables of ``simulate`` and ``gradcheck``).
+
+    Attributes
+    ----------
+    system : SystemTable
+    simulation : RunSettings
+        :class:`SimulationTable` for the commands, :class:`RunSettings` in sweeps.
+    inputs : InputsTable or None
+        None when the file has no ``[inputs]`` (each command picks its default).
+    initial_state : InitialStateTable
+    loss : LossTable
+    rhel : RhelTable
+    check : CheckTable
+    output : OutputTable
+    """
+
+    system: SystemTable
+    simulation: RunSettings
+    inputs: InputsTable | None
+    initial_state: InitialStateTable
+    loss: LossTable
+    rhel: RhelTable
+    check: CheckTable
+    output: OutputTable
+
+    #: Tables of a device config.
+    TABLES: ClassVar[tuple[str, ...]] = ("system", "simulation", "inputs", "initial_state",
+                                         "loss", "rhel", "check", "output")
+
+
+#: Tables a device config may have (``system`` and ``simulation`` are required).
+DEVICE_TABLES = DeviceConfig.TABLES
+
+_SCHEMAS: dict[str, type[Table]] = {"inputs": InputsTable, "initial_state": InitialStateTable,
+                                    "loss": LossTable, "rhel": RhelTable, "check": CheckTable,
+                                    "output": OutputTable}
+
+
+def parse_device(tables: Mapping[str, Any], *,
+                 simulation: type[RunSettings] = SimulationTable,
+                 allowed: tuple[str, ...] = DEVICE_TABLES) -> DeviceConfig:
+    """Check the tables of a device config.
+
+    Parameters
+    ----------
+    tables : dict
+        The parsed TOML file (or the device tables of a sweep).
+    simulation : type, default SimulationTable
+        Schema of ``[simulation]`` (sweeps use :class:`RunSettings`: their hardware and
+        seeds come from the sweep).
+    allowed : tuple of str
+        Tables the file may have besides these (sweeps check their own top level and
+        pass only the device tables).
+
+    Raises
+    ------
+    ConfigError
+        For unknown or missing tables and every key that does not fit its schema.
+    """
+    check_tables(tables, allowed, ("system", "simulation"))
+    checks = {"system": lambda: parse_system(tables["system"]),
+              "simulation": lambda: validate(simulation, tables["simulation"], "simulation"),
+              "inputs": lambda: (validate(InputsTable, tables["inputs"], "inputs")
+                                 if "inputs" in tables else None)}
+    for name, schema in _SCHEMAS.items():
+        if name != "inputs":
+            checks[name] = (lambda name=name, schema=schema:
+                            validate(schema, tables.get(name, {}), name))
+    return DeviceConfig(**validate_all(checks))
+
+
+# -------------------------------------------------------------------- builders
+def build_inputs(table: InputsTable, system: HamiltonianSystem, n_steps: int, dt: float,
+                 batch: int = 1) -> np.ndarray | None:
+    """Input sequence from an ``[inputs]`` table.
+
+    Returns
+    -------
+    ndarray, shape (batch, n_steps, n_inputs), or None
+        None for ``kind = "zeros"``.  ``"sines"`` on a one-input coupled-oscillator system
+        without ``frequencies`` is the six-oscillator drive of the RHEL paper.
+    """
+    amp, m = table.amplitude, system.n_inputs
+    if table.kind == "zeros":
+        return None
+    if table.kind == "noise":
+        rng = np.random.default_rng(table.seed)
+        return amp * rng.standard_normal((batch, n_steps, m))
+    if isinstance(system, CoupledOscillators) and m == 1 and table.frequencies is None:
+        return np.broadcast_to(amp * six_oscillator_drive(n_steps, dt),
+                               (batch, n_steps, 1)).copy()
+    freqs = np.asarray(table.frequencies or [0.5, 1.1, 1.7], float)
+    t = (np.arange(n_steps) + 0.5) * dt
+    base = amp * np.sin(np.outer(t, freqs)).sum(axis=1) / len(freqs)
+    return np.broadcast_to(base[:, None], (batch, n_steps, m)).copy()
+
+
+def build_initial_state(table: InitialStateTable, system: HamiltonianSystem, batch: int = 1
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Initial ``(q0, p0)``, each of shape (batch, n_dof), from an ``[initial_state]`` table."""
+    n = system.n_dof
+    if table.kind == "zeros":
+        return np.zeros((batch, n)), np.zeros((batch, n))
+    if table.kind == "random":
+        rng = np.random.default_rng(table.seed)
+        s = table.scale
+        return s * rng.standard_normal((batch, n)), s * rng.standard_normal((batch, n))
+    q = np.broadcast_to(np.asarray(table.q0, float), (batch, n)).copy()
+    p0 = np.zeros(n) if table.p0 is None else np.asarray(table.p0, float)
+    return q, np.broadcast_to(p0, (batch, n)).copy()
+
+
+def build_loss(table: LossTable, system: HamiltonianSystem, inputs: np.ndarray | None,
+               n_steps: int, dt: float, batch: int) -> Loss:
+    """Loss from a ``[loss]`` table.
+
+    ``kind = "mse"``: a random read-out of the positions against random targets
+    (``target = "noise"``) or against oscillator 4 of the six-oscillator teacher driven by
+    the same inputs (``"teacher_six_oscillators"``); ``"pooled_ce"``: cross-entropy of a
+    random read-out of the mean position against random classes.
+    """
+    rng = np.random.default_rng(table.seed)
+    n = system.n_dof
+    if table.kind == "pooled_ce":
+        return PooledCrossEntropy(rng.standard_normal((table.n_classes, n)) / np.sqrt(n),
+                                  rng.integers(0, table.n_classes, batch))
+    if table.target == "teacher_six_oscillators":
+        tr = simulate(six_oscillators("teacher"), np.zeros(6), None, inputs, dt=dt,
+                      record_every=1)
+        readout = np.zeros((1, n))
+        readout[0, SIX_OSC_OUTPUT] = 1.0
+        return MSEReadout(readout, tr.positions[:, 1:, SIX_OSC_OUTPUT:SIX_OSC_OUTPUT + 1])
+    return MSEReadout(rng.standard_normal((table.n_outputs, n)) / np.sqrt(n),
+                      rng.standard_normal((batch, n_steps, table.n_outputs)))
