@@ -9,8 +9,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from .._kernels.signatures import (ADJOINT_CALLBACKS, ALL_CALLBACKS, SIMULATION_CALLBACKS,
-                                   callback_types, exact_callback)
+from .._kernels.signatures import (ADJOINT_CALLBACKS, ALL_CALLBACKS, KINETIC_CALLBACKS,
+                                   SIMULATION_CALLBACKS, callback_types, exact_callback)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,31 @@ class SystemKernels:
         for name in SIMULATION_CALLBACKS:
             if getattr(self, name) is None:
                 raise ValueError(f"SystemKernels.{name} is required")
+
+    @classmethod
+    def from_module(cls, module: Any, prefix: str = "",
+                    kinetic_prefix: str | None = None) -> SystemKernels:
+        """The callbacks a module defines under the callback names, with a common prefix.
+
+        Parameters
+        ----------
+        module : module or any object with attributes
+            Holds ``prefix + name`` for every callback name of this class
+            (e.g. ``lin_grad_kinetic`` with ``prefix="lin_"``).
+        prefix : str
+            Prefix of every callback name.
+        kinetic_prefix : str, optional
+            Prefix of the kinetic-energy callbacks instead, for a module that offers one
+            potential and several kinetic energies (e.g. ``"diag_"`` or ``"dense_"``).
+
+        Raises
+        ------
+        AttributeError
+            If the module lacks one of the callbacks (its full name is in the message).
+        """
+        kin = prefix if kinetic_prefix is None else kinetic_prefix
+        return cls(**{name: getattr(module, (kin if name in KINETIC_CALLBACKS else prefix) + name)
+                      for name in ALL_CALLBACKS})
 
     @property
     def has_adjoint(self) -> bool:
