@@ -33,11 +33,11 @@ from numba import njit
 from . import quadratic as qk
 
 # The kinetic energy is exactly the dense quadratic one (Cinv at offset 0).
-grad_kinetic = qk.grad_kinetic_dense
-kinetic = qk.kinetic_dense
-theta_grad_kinetic = qk.theta_grad_kinetic_dense
-hvp_kinetic = qk.hvp_kinetic_dense
-theta_vjp_kinetic = qk.theta_vjp_kinetic_dense
+grad_kinetic = qk.dense_grad_kinetic
+kinetic = qk.dense_kinetic
+theta_grad_kinetic = qk.dense_theta_grad_kinetic
+hvp_kinetic = qk.dense_hvp_kinetic
+theta_vjp_kinetic = qk.dense_theta_vjp_kinetic
 # The drive enters only the linear term -d.q, as in the quadratic potential.
 drive_grad_potential = qk.drive_grad_potential
 drive_vjp_potential = qk.drive_vjp_potential

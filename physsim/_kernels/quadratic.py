@@ -5,6 +5,9 @@ either diagonal (n values) or dense symmetric (n*n values, row-major), and
 ``K`` is the dense symmetric stiffness (n*n values).  The drive ``d`` has n
 entries (the system's input matrix maps inputs onto every degree of freedom).
 
+The potential callbacks carry the plain callback names; the kinetic ones exist for
+both mass layouts as ``diag_<callback>`` and ``dense_<callback>``.
+
 Matrix entries are treated as independent parameters of a *symmetric* matrix,
 so the VJPs return the symmetrised outer products; this matches the RHEL
 estimator, whose dH/dK = q q^T / 2 is symmetric by construction.
@@ -112,13 +115,13 @@ def drive_vjp_potential(q, d, theta, v, w, out):
 
 # ------------------------------------------------------------ kinetic, diagonal mass
 @njit(cache=True)
-def grad_kinetic_diag(p, theta, out):
+def diag_grad_kinetic(p, theta, out):
     for i in range(p.shape[0]):
         out[i] = theta[i] * p[i]
 
 
 @njit(cache=True)
-def kinetic_diag(p, theta):
+def diag_kinetic(p, theta):
     s = 0.0
     for i in range(p.shape[0]):
         s += theta[i] * p[i] * p[i]
@@ -126,44 +129,44 @@ def kinetic_diag(p, theta):
 
 
 @njit(cache=True)
-def theta_grad_kinetic_diag(p, theta, w, out):
+def diag_theta_grad_kinetic(p, theta, w, out):
     for i in range(p.shape[0]):
         out[i] += 0.5 * w * p[i] * p[i]
 
 
 @njit(cache=True)
-def hvp_kinetic_diag(p, theta, v, out):
+def diag_hvp_kinetic(p, theta, v, out):
     for i in range(p.shape[0]):
         out[i] = theta[i] * v[i]
 
 
 @njit(cache=True)
-def theta_vjp_kinetic_diag(p, theta, v, w, out):
+def diag_theta_vjp_kinetic(p, theta, v, w, out):
     for i in range(p.shape[0]):
         out[i] += w * v[i] * p[i]
 
 
 # --------------------------------------------------------------- kinetic, dense mass
 @njit(cache=True)
-def grad_kinetic_dense(p, theta, out):
+def dense_grad_kinetic(p, theta, out):
     sym_matvec(theta, _MINV_OFFSET, p, out)
 
 
 @njit(cache=True)
-def kinetic_dense(p, theta):
+def dense_kinetic(p, theta):
     return 0.5 * sym_quad(theta, _MINV_OFFSET, p)
 
 
 @njit(cache=True)
-def theta_grad_kinetic_dense(p, theta, w, out):
+def dense_theta_grad_kinetic(p, theta, w, out):
     add_outer_sym(out, _MINV_OFFSET, p, p, 0.5 * w)
 
 
 @njit(cache=True)
-def hvp_kinetic_dense(p, theta, v, out):
+def dense_hvp_kinetic(p, theta, v, out):
     sym_matvec(theta, _MINV_OFFSET, v, out)
 
 
 @njit(cache=True)
-def theta_vjp_kinetic_dense(p, theta, v, w, out):
+def dense_theta_vjp_kinetic(p, theta, v, w, out):
     add_outer_sym(out, _MINV_OFFSET, v, p, w)

@@ -59,6 +59,8 @@ ADJOINT_CALLBACKS = (
     "drive_vjp_potential",
 )
 ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
+#: The callbacks of the kinetic energy T(p; theta); the others belong to V(q; theta, d).
+KINETIC_CALLBACKS = tuple(name for name in ALL_CALLBACKS if name.endswith("kinetic"))
 
 SUPPORTED_DTYPES = (types.float64, types.float32)
 

@@ -11,24 +11,8 @@ from .._kernels import quadratic as qk
 from ..validation import as_finite_array, check_positive_definite, check_symmetric
 from .base import HamiltonianSystem, SystemKernels, ThetaField
 
-_DIAG_KERNELS = SystemKernels(
-    grad_kinetic=qk.grad_kinetic_diag, grad_potential=qk.grad_potential,
-    kinetic=qk.kinetic_diag, potential=qk.potential,
-    theta_grad_kinetic=qk.theta_grad_kinetic_diag, theta_grad_potential=qk.theta_grad_potential,
-    drive_grad_potential=qk.drive_grad_potential,
-    hvp_kinetic=qk.hvp_kinetic_diag, hvp_potential=qk.hvp_potential,
-    theta_vjp_kinetic=qk.theta_vjp_kinetic_diag, theta_vjp_potential=qk.theta_vjp_potential,
-    drive_vjp_potential=qk.drive_vjp_potential,
-)
-_DENSE_KERNELS = SystemKernels(
-    grad_kinetic=qk.grad_kinetic_dense, grad_potential=qk.grad_potential,
-    kinetic=qk.kinetic_dense, potential=qk.potential,
-    theta_grad_kinetic=qk.theta_grad_kinetic_dense, theta_grad_potential=qk.theta_grad_potential,
-    drive_grad_potential=qk.drive_grad_potential,
-    hvp_kinetic=qk.hvp_kinetic_dense, hvp_potential=qk.hvp_potential,
-    theta_vjp_kinetic=qk.theta_vjp_kinetic_dense, theta_vjp_potential=qk.theta_vjp_potential,
-    drive_vjp_potential=qk.drive_vjp_potential,
-)
+_DIAG_KERNELS = SystemKernels.from_module(qk, kinetic_prefix="diag_")
+_DENSE_KERNELS = SystemKernels.from_module(qk, kinetic_prefix="dense_")
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,24 +11,8 @@ from .._kernels import hru as hk
 from ..validation import as_finite_array
 from .base import HamiltonianSystem, SystemKernels, ThetaField
 
-_LINEAR_KERNELS = SystemKernels(
-    grad_kinetic=hk.lin_grad_kinetic, grad_potential=hk.lin_grad_potential,
-    kinetic=hk.lin_kinetic, potential=hk.lin_potential,
-    theta_grad_kinetic=hk.lin_theta_grad_kinetic, theta_grad_potential=hk.lin_theta_grad_potential,
-    drive_grad_potential=hk.lin_drive_grad_potential,
-    hvp_kinetic=hk.lin_hvp_kinetic, hvp_potential=hk.lin_hvp_potential,
-    theta_vjp_kinetic=hk.lin_theta_vjp_kinetic, theta_vjp_potential=hk.lin_theta_vjp_potential,
-    drive_vjp_potential=hk.lin_drive_vjp_potential,
-)
-_NONLINEAR_KERNELS = SystemKernels(
-    grad_kinetic=hk.nl_grad_kinetic, grad_potential=hk.nl_grad_potential,
-    kinetic=hk.nl_kinetic, potential=hk.nl_potential,
-    theta_grad_kinetic=hk.nl_theta_grad_kinetic, theta_grad_potential=hk.nl_theta_grad_potential,
-    drive_grad_potential=hk.nl_drive_grad_potential,
-    hvp_kinetic=hk.nl_hvp_kinetic, hvp_potential=hk.nl_hvp_potential,
-    theta_vjp_kinetic=hk.nl_theta_vjp_kinetic, theta_vjp_potential=hk.nl_theta_vjp_potential,
-    drive_vjp_potential=hk.nl_drive_vjp_potential,
-)
+_LINEAR_KERNELS = SystemKernels.from_module(hk, prefix="lin_")
+_NONLINEAR_KERNELS = SystemKernels.from_module(hk, prefix="nl_")
 
 
 @dataclass(frozen=True, eq=False)
