@@ -46,7 +46,7 @@ def ngspice_available() -> bool:
 
 
 def ngspice_transient(netlist: str, nodes: tuple[str, ...] | list[str], *,
-                      max_step_fraction: float = 0.1, reltol: float = 1e-10,
+                      max_step_fraction: float = 0.02, reltol: float = 1e-10,
                       timeout: float = 120.0) -> NgspiceRun:
     """Run the netlist's ``.tran`` in ``ngspice -b`` and return node voltages on its step grid.
 

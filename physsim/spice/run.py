@@ -79,9 +79,7 @@ def simulate_device(device: Device, *, dt: float | None = None, n_steps: int | N
     system = device.build(units=units, time_scale=time_scale)
     un = system.units
     step = device.time_step(system) if dt is None else dt / un.time
-    if n_steps is None:
-        n_steps = int(round(device._transient().stop / (step * un.time)))
-    u = device.inputs(system, dt=step, n_steps=n_steps)
+    u = device.inputs(system, dt=step, n_steps=n_steps)  # n_steps default: the .tran's
     traj = simulate(system, np.zeros(system.n_dof), None, u, dt=step, integrator=integrator,
                     record_every=record_every, **simulate_options)
     fluxes = traj.positions[0] * un.flux
