@@ -60,6 +60,8 @@ from physsim.hl.reference import (
     vit_loss_and_grad,
 )
 
+from _common import reproduce_section  # experiments/_common.py, next to this script
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
 VARIANT_LABELS = {"output": "HL (output)", "state": "HL (state)",
                   "state_output": "HL (state/output)"}
@@ -276,13 +278,13 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.write_text(json.dumps(summary, indent=1, sort_keys=True))
     if not args.no_plot:
         args.out.mkdir(parents=True, exist_ok=True)
-        command = " ".join(["python experiments/exp_hl_architectures.py", *(argv or [])])
-        _write_table(args.out / "architectures.md", archs, results, args, command, elapsed)
+        _write_table(args.out / "architectures.md", archs, results, args,
+                     reproduce_section(__file__, argv), elapsed)
         _plot(args.out, archs, results)
     return summary
 
 
-def _write_table(path, archs, results, args, command, elapsed) -> None:
+def _write_table(path, archs, results, args, reproduce, elapsed) -> None:
     lines = [
         "# Hamiltonian Learning vs SGD/momentum across architectures",
         "",
@@ -343,12 +345,7 @@ def _write_table(path, archs, results, args, command, elapsed) -> None:
         "",
         "![accuracy](architectures_accuracy.png)",
         "",
-        "Reproduce:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *reproduce,
     ]
     Path(path).write_text("\n".join(lines))
 

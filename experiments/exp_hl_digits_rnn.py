@@ -35,6 +35,8 @@ from physsim import hl
 from physsim.hl._tree import tree_leaves
 from physsim.hl.reference import rnn_bptt_reference, rnn_sgd_reference
 
+from _common import reproduce_section  # experiments/_common.py, next to this script
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
 
 
@@ -139,14 +141,13 @@ def main(argv: list[str] | None = None) -> dict:
               f"({time.perf_counter() - t0:.1f} s)")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python experiments/exp_hl_digits_rnn.py", *(argv or [])])
-    _write_table(args.out / "digits_rnn.md", rows, args, command)
+    _write_table(args.out / "digits_rnn.md", rows, args, reproduce_section(__file__, argv))
     if not args.no_plot:
         _plot(args.out / "digits_rnn_loss.png", curves, args.train)
     return rows
 
 
-def _write_table(path, rows, args, command) -> None:
+def _write_table(path, rows, args, reproduce) -> None:
     lines = [
         "# Hamiltonian Learning on an RNN: reversed stream vs BPTT (sklearn digits)",
         "",
@@ -182,12 +183,7 @@ def _write_table(path, rows, args, command) -> None:
         "",
         "![loss curves](digits_rnn_loss.png)",
         "",
-        "Reproduce:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *reproduce,
     ]
     Path(path).write_text("\n".join(lines))
 

@@ -36,6 +36,8 @@ from physsim import hl
 from physsim.hl._tree import tree_leaves
 from physsim.hl.reference import mlp_sgd_reference
 
+from _common import reproduce_section  # experiments/_common.py, next to this script
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
 
 
@@ -130,9 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"max |theta - theta_SGD| = {pipe_diff[0]:.2e}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python experiments/exp_hl_iris.py", *(argv or [])])
-    _write_table(args.out / "iris.md", rows, args, command, pipe_eval, sgd_eval, pipe_diff,
-                 pipe_cfg)
+    _write_table(args.out / "iris.md", rows, args, reproduce_section(__file__, argv),
+                 pipe_eval, sgd_eval, pipe_diff, pipe_cfg)
     if not args.no_plot:
         _plot(args.out / "iris_loss.png", curves, pipe_eval, sgd_eval)
     return rows
@@ -142,7 +143,7 @@ def _fmt(stats) -> str:
     return "n/a" if stats is None else f"{stats[0]:.1e} / {stats[1]:.1e}"
 
 
-def _write_table(path, rows, args, command, pipe_eval, sgd_eval, pipe_diff, pipe_cfg) -> None:
+def _write_table(path, rows, args, reproduce, pipe_eval, sgd_eval, pipe_diff, pipe_cfg) -> None:
     epochs_shown = sorted({0, 1, 5, 10, len(pipe_eval) - 1} & set(range(len(pipe_eval))))
     lines = [
         "# Hamiltonian Learning vs SGD/momentum on Iris",
@@ -193,12 +194,7 @@ def _write_table(path, rows, args, command, pipe_eval, sgd_eval, pipe_diff, pipe
         "",
         "![loss curves](iris_loss.png)",
         "",
-        "Reproduce:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *reproduce,
     ]
     Path(path).write_text("\n".join(lines))
 
