@@ -312,6 +312,12 @@ def register_model(cls: type[HardwareModel]) -> type[HardwareModel]:
         If ``cls`` is not a dataclass subclass of :class:`HardwareModel`.
     ValueError
         If another class is registered under the same name.
+
+    Notes
+    -----
+    A registration made at run time lives in this process only: sweep workers (local
+    processes, Dask) start fresh and know the models of the entry-point group
+    :data:`PLUGIN_GROUP`, so a package whose models are swept by name registers them there.
     """
     if not (isinstance(cls, type) and issubclass(cls, HardwareModel)
             and dataclasses.is_dataclass(cls)):
