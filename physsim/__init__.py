@@ -31,7 +31,7 @@ from .integrators import (  # noqa: E402
     get_integrator,
 )
 from .rhel import rhel_gradient  # noqa: E402
-from .simulate import Trajectory, simulate  # noqa: E402
+from .simulate import simulate  # noqa: E402
 from .systems import (  # noqa: E402
     Circuit,
     CircuitSystem,
@@ -41,6 +41,7 @@ from .systems import (  # noqa: E402
     NonlinearHRU,
     SystemKernels,
 )
+from .trajectory import Trajectory  # noqa: E402
 
 __all__ = [
     "__version__", "CodeChangedWarning", "bptt_gradient", "rhel_gradient", "simulate",

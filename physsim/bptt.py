@@ -2,7 +2,8 @@
 
 Both are independent of RHEL: BPTT differentiates the integrator step itself
 (its Hessian-vector products and parameter VJPs, with the sub-step states
-recomputed from stored step states), and finite differences only call
+recomputed from stored step states, on the forward pass of
+:func:`physsim.passes.forward_pass`), and finite differences only call
 :func:`physsim.simulate`.
 """
 
@@ -15,8 +16,11 @@ import numpy as np
 from ._kernels import loops
 from ._memory import isolated_zeros
 from .gradients import GradientResult
+from .hardware import FORWARD_PASS
 from .losses import Loss
-from .simulate import DEFAULT_CHUNK, as_batch_states, as_input_sequence, prepare_run, simulate
+from .device_run import prepare_batch, prepare_run
+from .passes import DEFAULT_CHUNK, forward_pass
+from .simulate import simulate
 
 
 def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
@@ -57,16 +61,14 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if run.hardware.has_step_noise or run.q_quantum > 0 or run.p_quantum > 0:
         raise ValueError("BPTT differentiates the ideal step; this hardware model perturbs every "
                          "step (noise, damping or rounding) and cannot be differentiated")
-    Q0, P0 = as_batch_states(run.system, q0, p0, run.dtype)
-    u, L = as_input_sequence(run.system, inputs, n_steps, Q0.shape[0])
-    if u is not None and u.shape[0] > 1 and Q0.shape[0] == 1:
-        Q0, P0 = np.repeat(Q0, u.shape[0], 0), np.repeat(P0, u.shape[0], 0)
-    B, n = Q0.shape
+    batch = prepare_batch(run, q0, p0, inputs, n_steps)
+    u, L = batch.inputs.values, batch.inputs.n_steps
+    B, n = batch.start.q.shape
     loss.check_batch(B)
     if hasattr(loss, "n_steps"):
         loss.n_steps = L
-    fwd = simulate(run.system, Q0, P0, u, record_every=1, chunk_size=chunk_size,
-                   progress=progress, _run=run)
+    fwd = forward_pass(run, batch.start, batch.inputs, record_every=1, chunk_size=chunk_size,
+                       progress=progress)
     positions = np.asarray(fwd.positions[:, 1:], dtype=float)  # no copy in a float64 run
     loss_value = loss.value(positions)
     cot = np.ascontiguousarray(loss.cotangents(positions), dtype=run.dtype)
@@ -84,13 +86,13 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     for start in reversed(range(0, L, chunk_size)):
         del rows  # the previous chunk's written inputs, if any, before the next are made
         stop = min(L, start + chunk_size)
-        rows, u_offset, driven = run.input_rows(u, start, stop, B, 0)
+        rows = run.input_rows(u, start, stop, B, FORWARD_PASS)
         loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic, kern.grad_potential,
                           kern.hvp_kinetic, kern.hvp_potential, kern.theta_vjp_kinetic,
                           kern.theta_vjp_potential, kern.drive_vjp_potential, run.theta,
-                          fwd.positions, fwd.momenta, rows, bt, driven, u_offset, cot, start,
-                          stop - start, lam_q, lam_p, g_theta, u_read, g_input_t, run.input_matrix,
-                          u is not None, g_u)
+                          fwd.positions, fwd.momenta, rows.rows, bt, rows.driven, rows.offset,
+                          cot, start, stop - start, lam_q, lam_p, g_theta, u_read, g_input_t,
+                          run.input_matrix, u is not None, g_u)
     g_b = g_input_t.transpose(0, 2, 1)
     if u is None:
         g_u = None

@@ -23,9 +23,9 @@ from ._version import __version__
 from .bptt import bptt_gradient, loss_of
 from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillator_springs, six_oscillators
 from .gradients import compare
-from .hardware import FixedChip, get_preset, preset_names, resolve_hardware
+from .hardware import get_preset, preset_names
+from .insitu import Parametrisation, train_in_situ
 from .losses import MSEReadout
-from .nn.optim import Adam
 from .plotting import (plot_echo_trajectories, plot_energy_error, plot_learning_curves,
                        plot_positions, save_figure)
 from .rhel import rhel_gradient
@@ -37,17 +37,19 @@ DT = 0.1  # s; the fastest normal mode has omega ~ 1.6 rad/s, so omega dt ~ 0.16
 
 
 @dataclass
-class SpringParametrisation:
+class SpringParametrisation(Parametrisation):
     """Log-parametrised masses and springs of a fixed spring topology.
 
-    Parameters are ``log_masses`` (n,), ``log_ground`` (n,) and ``log_coupling``
-    (number of pairwise springs,), so every physical value stays positive.
+    Trainable values are ``log_masses`` (n,), ``log_ground`` (n,) and
+    ``log_coupling`` (number of pairwise springs,), so every physical value
+    stays positive; the input matrix is fixed.
     """
 
     pairs: tuple[tuple[int, int], ...]
+    input_matrix: np.ndarray
 
-    def to_system(self, theta: dict[str, np.ndarray], input_matrix: np.ndarray
-                  ) -> CoupledOscillators:
+    def to_system(self, theta: dict[str, np.ndarray]) -> CoupledOscillators:
+        """The six-oscillator device of these log-masses and log-springs."""
         n = theta["log_masses"].size
         coupling = np.zeros((n, n))
         for (i, j), v in zip(self.pairs, np.exp(theta["log_coupling"])):
@@ -55,7 +57,7 @@ class SpringParametrisation:
         return CoupledOscillators(mass=np.exp(theta["log_masses"]),
                                   stiffness=springs_to_stiffness(np.exp(theta["log_ground"]),
                                                                  coupling),
-                                  input_matrix=input_matrix)
+                                  input_matrix=self.input_matrix)
 
     def chain(self, theta: dict[str, np.ndarray], grads: dict[str, np.ndarray]
               ) -> dict[str, np.ndarray]:
@@ -84,36 +86,23 @@ def _initial_theta(springs: dict[str, np.ndarray], pairs) -> dict[str, np.ndarra
             "log_coupling": np.log([springs["coupling_springs"][i, j] for i, j in pairs])}
 
 
-def _train(label, rule, parametrisation, theta0, input_matrix, u, loss, *, steps, lr,
-           hardware=None, seed=0, progress=True) -> TrainingRun:
-    from tqdm.auto import tqdm  # noqa: PLC0415
+def _train(label, rule, parametrisation, theta0, u, loss, *, steps, lr, hardware=None, seed=0,
+           progress=True) -> TrainingRun:
+    """One demo training run (:func:`physsim.insitu.train_in_situ`) and its final loss.
 
-    theta = {k: v.copy() for k, v in theta0.items()}
-    # Training in situ happens on one chip: its mismatch is drawn once from
-    # ``seed`` while the thermal and read-out noise is fresh at every step.
-    chip = None if hardware is None else FixedChip(resolve_hardware(hardware), chip_seed=seed)
-    opt = Adam(lr=lr)
-    run = TrainingRun(label)
+    In situ, the chip's mismatch is drawn once from ``seed`` while the thermal
+    and read-out noise of training step ``k`` uses seed ``k``.
+    """
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), desc=label, disable=not progress, leave=False)
-    for step in bar:
-        system = parametrisation.to_system(theta, input_matrix)
-        if rule == "rhel":
-            g = rhel_gradient(system, np.zeros(6), None, u, loss, dt=DT, hardware=chip,
-                              seed=step, input_gradient=False)
-        else:
-            g = bptt_gradient(system, np.zeros(6), None, u, loss, dt=DT)
-        run.losses.append(float(g.loss))
-        bar.set_postfix(loss=f"{g.loss:.3e}")
-        opt.step(theta, parametrisation.chain(theta, g.params))
-    final = parametrisation.to_system(theta, input_matrix)
+    result = train_in_situ(parametrisation, theta0, np.zeros(6), None, u, loss, steps=steps,
+                           lr=lr, rule=rule, hardware=hardware, chip_seed=seed, dt=DT,
+                           progress=progress, label=label)
     # the loss the trained device achieves: on its own chip (one noisy forward
     # pass with a seed no training step used) when trained in situ
-    run.final_loss = float(loss_of(final, np.zeros(6), None, u, loss, dt=DT, hardware=chip,
-                                   seed=steps))
-    run.seconds = time.perf_counter() - t0
-    run.theta = theta
-    return run
+    final_loss = float(loss_of(result.system, np.zeros(6), None, u, loss, dt=DT,
+                               hardware=result.chip, seed=steps))
+    return TrainingRun(label, losses=[float(x) for x in result.losses], final_loss=final_loss,
+                       seconds=time.perf_counter() - t0, theta=result.theta)
 
 
 def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
@@ -169,7 +158,7 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
     loss = MSEReadout(readout, target.positions[:, 1:, SIX_OSC_OUTPUT:SIX_OSC_OUTPUT + 1])
     springs = six_oscillator_springs("student")
     pairs = tuple(zip(*np.nonzero(springs["coupling_springs"])))
-    param = SpringParametrisation(pairs)
+    param = SpringParametrisation(pairs, device.input_matrix)
     theta0 = _initial_theta(springs, pairs)
 
     g_rhel = rhel_gradient(device, np.zeros(6), None, u, loss, dt=DT, record_echoes=True)
@@ -179,17 +168,17 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
     save_figure(plot_echo_trajectories(g_rhel.info["echo_positions"], dof=SIX_OSC_OUTPUT, dt=DT,
                                        time_unit="s"), files["echoes"])
 
-    runs = [_train("RHEL, ideal device", "rhel", param, theta0, device.input_matrix, u, loss,
-                   steps=train_steps, lr=lr, progress=progress)]
+    runs = [_train("RHEL, ideal device", "rhel", param, theta0, u, loss, steps=train_steps,
+                   lr=lr, progress=progress)]
     preset = None
     if hardware is not None:
         preset = _resolve_preset(hardware)
         if preset is not None:
-            runs.append(_train(f"RHEL, {preset[0]}", "rhel", param, theta0, device.input_matrix,
-                               u, loss, steps=train_steps, lr=lr, hardware=preset[1], seed=seed,
+            runs.append(_train(f"RHEL, {preset[0]}", "rhel", param, theta0, u, loss,
+                               steps=train_steps, lr=lr, hardware=preset[1], seed=seed,
                                progress=progress))
-    runs.append(_train("BPTT, ideal device", "bptt", param, theta0, device.input_matrix, u, loss,
-                       steps=train_steps, lr=lr, progress=progress))
+    runs.append(_train("BPTT, ideal device", "bptt", param, theta0, u, loss, steps=train_steps,
+                       lr=lr, progress=progress))
     files["learning_curves"] = out / "learning_curves.png"
     save_figure(plot_learning_curves({r.label: r.losses for r in runs}, ylabel="MSE loss [m^2]"),
                 files["learning_curves"])

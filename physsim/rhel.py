@@ -1,7 +1,7 @@
 """Recurrent Hamiltonian Echo Learning (Pourcel & Ernoult, NeurIPS 2025).
 
 The controller runs three physical passes of the device through the public
-simulation API and never touches a kernel:
+passes API (:mod:`physsim.passes`) and never touches a kernel:
 
 1. a free forward pass, keeping the final state (and, for some losses, the
    sum of positions, or the whole trajectory for recorded nudges);
@@ -42,11 +42,11 @@ from typing import Literal
 
 import numpy as np
 
-from . import hardware as hw_plug
+from .device_run import State, prepare_batch, prepare_run
 from .gradients import GradientResult
+from .hardware import ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
-from .simulate import (DEFAULT_CHUNK, as_batch_states, as_input_sequence, prepare_run,
-                       run_echoes, simulate)
+from .passes import DEFAULT_CHUNK, NudgeSource, echo_passes, flip, forward_pass
 
 ESTIMATORS = ("centred", "one_sided")
 NUDGES = ("recorded", "online")
@@ -140,24 +140,20 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if not run.integrator.time_reversible:
         raise ValueError(f"RHEL needs a time-reversible integrator; {run.integrator.name!r} "
                          "is not. Use leapfrog, velocity_verlet or yoshida4")
-    Q0, P0 = as_batch_states(run.system, q0, p0, run.dtype)
-    u, L = as_input_sequence(run.system, inputs, n_steps, Q0.shape[0])
-    if u is not None and u.shape[0] > 1 and Q0.shape[0] == 1:
-        Q0, P0 = np.repeat(Q0, u.shape[0], 0), np.repeat(P0, u.shape[0], 0)
-    B = Q0.shape[0]
-    loss.check_batch(B)
+    batch = prepare_batch(run, q0, p0, inputs, n_steps)
+    u, L = batch.inputs.values, batch.inputs.n_steps
+    loss.check_batch(batch.batch_size)
+    centred = estimator == "centred"
 
-    # 1. forward (free) pass
+    # 1. forward (free) pass; for the one-sided estimator it is the reference echo
     record = (nudge == "recorded" and loss.needs == "trajectory") or record_echoes
-    measure = {"keep_drive": input_gradient} if estimator == "one_sided" else None
-    fwd = simulate(run.system, Q0, P0, u, record_every=1 if record else 0,
-                   sum_positions=loss.needs == "position_sum", chunk_size=chunk_size,
-                   progress=progress, _run=run, _pass_index=hw_plug.FORWARD_PASS,
-                   _measure=measure)
+    fwd = forward_pass(run, batch.start, batch.inputs, record_every=1 if record else 0,
+                       sum_positions=loss.needs == "position_sum", readout=not centred,
+                       keep_drive=input_gradient, chunk_size=chunk_size, progress=progress)
     if hasattr(loss, "n_steps"):  # pooled and final-time losses need L without a trajectory
         loss.n_steps = L
     positions = fwd.positions[:, 1:] if record else None
-    observed_q = run.hardware.read_outputs(fwd.final_positions, run.seed, hw_plug.FORWARD_PASS)
+    observed_q = run.hardware.read_outputs(fwd.final.q, run.seed, FORWARD_PASS)
     loss_value = None
     if loss.needs != "trajectory" or positions is not None:
         try:
@@ -171,21 +167,23 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     # source either way.
     if nudge == "recorded" and loss.needs == "trajectory":
         aux = loss.cotangents(positions, position_sum=fwd.position_sum, final_positions=observed_q)
-        source, aux_shared = recorded_cotangent, np.zeros((1, 1))
+        source = NudgeSource(recorded_cotangent, aux, np.zeros((1, 1)))
         budget = nudge_budget(aux)
     else:
-        source, aux, aux_shared = loss.online_source(n_steps=L, position_sum=fwd.position_sum,
-                                                     final_positions=observed_q)
+        source = NudgeSource(*loss.online_source(n_steps=L, position_sum=fwd.position_sum,
+                                                 final_positions=observed_q))
         budget = loss.scale_estimate(n_steps=L, position_sum=fwd.position_sum,
                                      final_positions=observed_q)
-    if source in (recorded_cotangent, constant_cotangent):
-        aux = run.hardware.write_nudges(np.asarray(aux, float), run.seed, hw_plug.ECHO_PLUS_PASS)
+    if source.cotangent in (recorded_cotangent, constant_cotangent):
+        written = run.hardware.write_nudges(np.asarray(source.data, float), run.seed,
+                                            ECHO_PLUS_PASS)
+        source = NudgeSource(source.cotangent, written, source.shared)
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
         # the nudge is a momentum kick: measure it against the momenta of the final state
         # (in the system's own units; SI circuits have charges ~1e-19 C)
-        scale = float(np.max(np.abs(fwd.final_momenta)))
+        scale = float(np.max(np.abs(fwd.final.p)))
         if scale == 0.0:
             scale = 1.0
         eps = rel * scale / budget if budget > 0 else 1.0
@@ -193,61 +191,35 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if not np.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a finite positive number, got {eps!r}")
 
-    # 2. flip, 3. echoes
-    qf, pf = run.hardware.flip(fwd.final_positions.copy(), fwd.final_momenta.copy(), run.seed,
-                               hw_plug.ECHO_PLUS_PASS)
-    echo_kwargs = dict(cotangent=source, aux=aux, aux_shared=aux_shared,
-                       keep_drive=input_gradient, chunk_size=chunk_size, progress=progress)
-    echo_record: dict[str, list] = {"plus": [qf.astype(float)], "minus": [qf.astype(float)]}
-    if record_echoes:
-        def on_chunk(done, state_a, state_b):
-            echo_record["plus"].append(np.array(state_a[0], float))
-            if state_b is not None:
-                echo_record["minus"].append(np.array(state_b[0], float))
+    # 2. flip, 3. echoes: (+eps, -eps), or +eps alone against the forward pass
+    start = flip(run, fwd.final, ECHO_PLUS_PASS)
+    echo_record: list[list[np.ndarray]] = [[start.q.astype(float)], [start.q.astype(float)]]
 
-        echo_kwargs.update(chunk_size=1, on_chunk=on_chunk)
-    if estimator == "centred":
-        dev_a = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_PLUS_PASS)
-        dev_b = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_MINUS_PASS)
-        if dev_a is run.system and dev_b is run.system:
-            m = run_echoes(run, (qf, pf), (qf.copy(), pf.copy()), u, L, nudge_a=eps,
-                           nudge_b=-eps, **echo_kwargs)
-            g_theta, g_inputs, g_b = m.theta_difference, m.input_difference, \
-                m.input_matrix_difference
-            end_a, end_b = m.final_a, m.final_b
-        else:
-            # drift between passes: the echoes run on different devices, one at a time
-            ma = run_echoes(_with_device(run, dev_a), (qf, pf), None, u, L, nudge_a=eps,
-                            nudge_b=0.0, pass_a=hw_plug.ECHO_PLUS_PASS, **echo_kwargs)
-            if record_echoes:
-                echo_record["minus"], echo_record["plus"] = echo_record["plus"], [qf.astype(float)]
-            mb = run_echoes(_with_device(run, dev_b), (qf.copy(), pf.copy()), None, u, L,
-                            nudge_a=-eps, nudge_b=0.0, pass_a=hw_plug.ECHO_MINUS_PASS,
-                            subtract_drive_from=ma.input_difference, **echo_kwargs)
-            if record_echoes:
-                echo_record["minus"], echo_record["plus"] = (echo_record["plus"],
-                                                             echo_record["minus"])
-            g_theta = ma.theta_difference - mb.theta_difference
-            # the second echo subtracted its drive part from the first's, in place
-            g_inputs = mb.input_difference if input_gradient else None
-            g_b = ma.input_matrix_difference - mb.input_matrix_difference
-            end_a, end_b = ma.final_a, mb.final_a
+    def record_chunk(echo: int, done: int, state: State) -> None:
+        echo_record[echo].append(np.array(state.q, float))
+
+    echo = echo_passes(run, start, batch.inputs, nudges=(eps, -eps) if centred else (eps,),
+                       nudge_source=source, keep_drive=input_gradient,
+                       chunk_size=1 if record_echoes else chunk_size, progress=progress,
+                       on_chunk=record_chunk if record_echoes else None)
+    if centred:
+        g_theta, g_b = echo.readout.theta, echo.readout.input_matrix
+        g_inputs = echo.readout.inputs
+        end_a, end_b = echo.final
         denom = 2.0 * eps
     else:
-        dev_a = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_PLUS_PASS)
-        m = run_echoes(_with_device(run, dev_a), (qf, pf), None, u, L, nudge_a=eps, nudge_b=0.0,
-                       **echo_kwargs)
-        g_theta = m.theta_difference - measure["theta"]
-        g_b = m.input_matrix_difference - measure["input_matrix"]
+        reference = fwd.readout
+        g_theta = echo.readout.theta - reference.theta
+        g_b = echo.readout.input_matrix - reference.input_matrix
         g_inputs = None
         if input_gradient and u is not None:
-            g_inputs = m.input_difference
-            g_inputs -= measure["inputs"]
+            g_inputs = echo.readout.inputs
+            g_inputs -= reference.inputs
         # the reference "echo" is the time-reversed forward pass: its end is the flipped start
-        end_a, end_b = m.final_a, (Q0, -P0)
+        end_a, end_b = echo.final[0], State(batch.start.q, -batch.start.p)
         denom = eps
 
-    g_theta = run.hardware.read_accumulators(g_theta, run.seed, hw_plug.ECHO_PLUS_PASS)
+    g_theta = run.hardware.read_accumulators(g_theta, run.seed, ECHO_PLUS_PASS)
     g_theta_total = -np.sum(g_theta, axis=0) / denom
     g_b_total = -np.sum(g_b, axis=0) / denom
     params = run.system.gradient_to_params(g_theta_total, g_b_total)
@@ -257,27 +229,17 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         g_u = g_inputs
         g_u /= -denom
     # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
-    dq = (np.asarray(end_a[0], float) - np.asarray(end_b[0], float)) / denom
-    dp = (np.asarray(end_a[1], float) - np.asarray(end_b[1], float)) / denom
+    dq = (np.asarray(end_a.q, float) - np.asarray(end_b.q, float)) / denom
+    dp = (np.asarray(end_a.p, float) - np.asarray(end_b.p, float)) / denom
     info_extra = {}
     if record_echoes:
+        names = ("plus", "minus")
         info_extra["echo_positions"] = {
             "forward": np.asarray(fwd.positions, float),
-            **{k: np.stack(v, axis=1) for k, v in echo_record.items() if len(v) > 1}}
+            **{names[i]: np.stack(v, axis=1) for i, v in enumerate(echo_record) if len(v) > 1}}
     return GradientResult(
         params=params, input_gradient=g_u, initial_position_gradient=dp,
         initial_momentum_gradient=dq, loss=loss_value, method=f"rhel-{estimator}",
         info={"eps": eps, "estimator": estimator, "nudge": nudge,
               "integrator": run.integrator.name, "dtype": np.dtype(run.dtype).name,
               "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe(), **info_extra})
-
-
-def _with_device(run, device):
-    """A copy of a prepared run on another device instance (drift between passes)."""
-    if device is run.system:
-        return run
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(run, system=device, theta=device.pack_theta(run.dtype),
-                   theta64=device.pack_theta(np.float64),
-                   input_matrix=np.asarray(device.input_matrix, dtype=np.float64))

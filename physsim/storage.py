@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from ._version import __version__
-from .simulate import Trajectory
+from .trajectory import Trajectory
 from .systems.base import HamiltonianSystem
 
 

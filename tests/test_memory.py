@@ -8,7 +8,7 @@ import pytest
 import physsim
 from hardware_models import NoisyAnalog
 from physsim._memory import CACHE_BLOCK, isolated_copy, isolated_empty, isolated_zeros
-from physsim.simulate import prepare_run
+from physsim.device_run import prepare_run
 
 
 def _owns_its_lines(a: np.ndarray) -> bool:

@@ -22,8 +22,9 @@ from physsim.rhel import rhel_gradient
 from physsim.sweeps import (METRICS, FixedChip, SweepFileError, build_hardware, load_sweep,
                             parse_sweep_config, run_sweep)
 from physsim.sweeps.cli import cli_sweep
-from physsim.sweeps.metrics import PointContext, WorkSpec, run_task
+from physsim.sweeps.metrics import PointContext
 from physsim.sweeps.problem import build_problem
+from physsim.sweeps.tasks import WorkSpec, run_task
 from physsim.sweeps.store import DONE, FAILED, SweepWriter
 
 hm = pytest.importorskip("hardware_models")

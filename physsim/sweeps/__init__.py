@@ -82,11 +82,12 @@ from .cli import cli_plot, cli_sweep, standard_figures
 from .config import (MODES, Axis, Point, SweepConfig, Task, load_sweep_config,
                      parse_sweep_config)
 from .executors import DaskExecutor, LocalExecutor, SerialExecutor
-from .metrics import METRICS, Metric, TaskResult, get_metric, run_task
+from .metrics import METRICS, Metric, get_metric
 from ..hardware import FixedChip
 from .problem import Problem, build_hardware, build_problem
 from .runner import SweepSummary, run_sweep
 from .store import SweepFileError, SweepResults, Threshold, load_sweep
+from .tasks import TaskResult, run_task
 
 __all__ = [
     "MODES", "METRICS", "Axis", "DaskExecutor", "FixedChip", "LocalExecutor", "Metric", "Point",

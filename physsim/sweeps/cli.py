@@ -72,7 +72,7 @@ def _demo_figures(path: Path) -> dict:
     import h5py  # noqa: PLC0415
 
     from .. import plotting as pl  # noqa: PLC0415
-    from ..simulate import Trajectory  # noqa: PLC0415
+    from ..trajectory import Trajectory  # noqa: PLC0415
     from ..storage import read_system  # noqa: PLC0415
 
     figs = {}

@@ -1,7 +1,7 @@
 """Where tasks run: in this process, in local worker processes, or on a Dask cluster.
 
-An executor takes a :class:`~physsim.sweeps.metrics.WorkSpec` and tasks and
-yields :class:`~physsim.sweeps.metrics.TaskResult` objects as they finish
+An executor takes a :class:`~physsim.sweeps.tasks.WorkSpec` and tasks and
+yields :class:`~physsim.sweeps.tasks.TaskResult` objects as they finish
 (in any order).  Tasks carry their own seeds and every worker runs numba on
 one thread, so results are identical whichever executor runs them.
 """
@@ -14,7 +14,7 @@ import os
 from collections import deque
 from typing import Iterable, Iterator
 
-from .metrics import TaskResult, WorkSpec, run_task
+from .tasks import TaskResult, WorkSpec, run_task
 
 #: Attempts of a task whose worker process dies (a crash, not a Python error).
 MAX_ATTEMPTS = 3

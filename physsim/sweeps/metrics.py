@@ -1,11 +1,10 @@
-"""What a sweep measures at each point: a registry of metrics, and the task runner.
+"""What a sweep measures at each point: the registry of metrics.
 
 Every metric declares the scalar columns and fixed-length curves it writes
 (known before any work starts, so the results file has a fixed layout) and
 computes them for one :class:`PointContext` (a problem, the point's hardware
-model and a seed).  :func:`run_task` runs all metrics of one task and returns a
-:class:`TaskResult`; it never raises: a failing metric is recorded with its
-error and the remaining metrics still run.
+model and a seed).  Running the metrics of a task is
+:func:`physsim.sweeps.tasks.run_task`.
 
 Built-in metrics (:data:`METRICS`):
 
@@ -22,10 +21,11 @@ Built-in metrics (:data:`METRICS`):
     An undriven run: the largest relative energy error
     ``max_t |H(t) - H(0)| / |H(0)|`` and the relative change at the end.
 ``training``
-    Adam on the device's named parameters for ``steps`` steps with RHEL
-    gradients measured on the hardware (one device instance, fresh noise
-    every step), or BPTT: the loss curve, the final loss on the device and on
-    the ideal device, and the accuracy for classification losses.
+    Adam on the device's named parameters for ``steps`` steps
+    (:func:`physsim.insitu.train_in_situ`) with RHEL gradients measured on the
+    hardware (one device instance, fresh noise every step), or BPTT: the loss
+    curve, the final loss on the device and on the ideal device, and the
+    accuracy for classification losses.
 ``hssm_training``
     A deep HSSM (:mod:`physsim.hssm`, the ``[hssm]`` tables) trained by RHEL
     or BPTT with every HRU layer on the point's hardware (one device instance
@@ -34,24 +34,23 @@ Built-in metrics (:data:`METRICS`):
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-import traceback
-import warnings
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .. import hardware as hw_plug
 from ..bptt import bptt_gradient, loss_of
+from ..device_run import prepare_batch, prepare_run
 from ..gradients import agreement
-from ..losses import PooledCrossEntropy, constant_cotangent
+from ..hardware import ECHO_PLUS_PASS, FixedChip
+from ..insitu import NamedParameters, train_in_situ
+from ..losses import PooledCrossEntropy
+from ..passes import echo_passes, flip, forward_pass
 from ..rhel import rhel_gradient
-from ..simulate import as_batch_states, as_input_sequence, prepare_run, run_echoes, simulate
-from ..hardware import FixedChip
-from .problem import Problem, build_hardware, build_problem
+from ..simulate import simulate
+
+if TYPE_CHECKING:  # annotations only: the metrics do not depend on how problems are built
+    from .problem import Problem
 
 
 @dataclass
@@ -174,28 +173,16 @@ def _echo_return(ctx: PointContext, options: dict):
     if not run.integrator.time_reversible:
         raise ValueError(f"the echo needs a time-reversible integrator; {run.integrator.name!r} "
                          "is not")
-    Q0, P0 = as_batch_states(run.system, p.q0, p.p0, run.dtype)
-    u, L = as_input_sequence(run.system, p.inputs, None if p.inputs is not None else p.n_steps,
-                             Q0.shape[0])
-    if u is not None and u.shape[0] > 1 and Q0.shape[0] == 1:
-        Q0, P0 = np.repeat(Q0, u.shape[0], 0), np.repeat(P0, u.shape[0], 0)
-    fwd = simulate(run.system, Q0.copy(), P0.copy(), u, _run=run,
-                   _pass_index=hw_plug.FORWARD_PASS)
-    qf, pf = run.hardware.flip(fwd.final_positions.copy(), fwd.final_momenta.copy(), run.seed,
-                               hw_plug.ECHO_PLUS_PASS)
-    device = run.hardware.between_passes(run.system, run.seed, hw_plug.ECHO_PLUS_PASS)
-    if device is not run.system:  # drift between passes: the echo runs on the drifted device
-        run = replace(run, system=device, theta=device.pack_theta(run.dtype),
-                      input_matrix=np.asarray(device.input_matrix, dtype=np.float64))
-    n = run.system.n_dof
-    m = run_echoes(run, (np.asarray(qf), np.asarray(pf)), None, u, L, nudge_a=0.0, nudge_b=0.0,
-                   cotangent=constant_cotangent, aux=np.zeros((1, 1, n)),
-                   aux_shared=np.zeros((1, 1)), keep_drive=False)
-    qe, pe = (np.asarray(x, float) for x in m.final_a)
+    batch = prepare_batch(run, p.q0, p.p0, p.inputs,
+                          None if p.inputs is not None else p.n_steps)
+    fwd = forward_pass(run, batch.start, batch.inputs)
+    echo = echo_passes(run, flip(run, fwd.final, ECHO_PLUS_PASS), batch.inputs, nudges=(0.0,))
+    end = echo.final[0]
+    qe, pe = np.asarray(end.q, float), np.asarray(end.p, float)
     # an ideal echo ends at the flipped initial state (q0, -p0)
-    dist = np.sqrt(np.sum((qe - Q0) ** 2 + (pe + P0) ** 2, axis=1))
-    size = np.sqrt(np.sum(np.asarray(fwd.final_positions, float) ** 2
-                          + np.asarray(fwd.final_momenta, float) ** 2, axis=1))
+    dist = np.sqrt(np.sum((qe - batch.start.q) ** 2 + (pe + batch.start.p) ** 2, axis=1))
+    size = np.sqrt(np.sum(np.asarray(fwd.final.q, float) ** 2
+                          + np.asarray(fwd.final.p, float) ** 2, axis=1))
     err = float(np.sqrt(np.mean(dist ** 2)))
     scale = float(np.sqrt(np.mean(size ** 2)))
     return {"echo_return_error": err,
@@ -239,19 +226,6 @@ def _energy_drift(ctx: PointContext, options: dict):
 
 
 # ---------------------------------------------------------------------- training
-TRAINING_RULES = ("rhel", "bptt")
-
-#: Lower bounds of constrained parameters, as (absolute floor, floor relative to the
-#: smallest initial value): projected after every Adam step.
-_PARAMETER_FLOORS: dict[tuple[str, str], tuple[float, float]] = {
-    ("LinearHRU", "A"): (0.0, 0.0),
-    ("LinearHRU", "step"): (0.0, 1e-3),
-    ("NonlinearHRU", "alpha"): (0.0, 0.0),
-    ("NonlinearHRU", "step"): (0.0, 1e-3),
-    ("CoupledOscillators", "mass"): (0.0, 1e-3),
-}
-
-
 def _is_classification(problem: Problem) -> bool:
     return isinstance(problem.loss, PooledCrossEntropy)
 
@@ -277,50 +251,16 @@ def _accuracy(problem: Problem, system, hardware, seed) -> float:
 
 def _training(ctx: PointContext, options: dict):
     p = ctx.problem
-    steps, lr, rule = int(options["steps"]), float(options["lr"]), options["rule"]
-    if steps < 1:
-        raise ValueError(f"training steps must be positive, got {steps}")
-    if rule not in TRAINING_RULES:
-        raise ValueError(f"unknown training rule {rule!r}; valid names are: "
-                         f"{', '.join(TRAINING_RULES)}")
-    names = list(options["params"] or p.system.param_names)
-    unknown = set(names) - set(p.system.param_names)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {sorted(unknown)} to train; valid names are: "
-                         f"{', '.join(p.system.param_names)}")
-    from ..nn.optim import Adam  # noqa: PLC0415
-
-    chip = FixedChip(ctx.hardware, ctx.seed)
-    cls = type(p.system).__name__
-    theta = {n: np.array(v, dtype=float) for n, v in p.system.params.items() if n in names}
-    floors = {}
-    for n in names:
-        absolute, relative = _PARAMETER_FLOORS.get((cls, n), (None, None))
-        if absolute is not None:
-            positive = theta[n][theta[n] > 0]
-            floors[n] = max(absolute, relative * float(positive.min()) if positive.size else 0.0)
-    opt = Adam(lr=lr)
-    system = p.system
-    losses = np.full(steps, np.nan)
-    for k in range(steps):
-        noise_seed = _sub_seed(ctx.seed, 1, k)
-        if rule == "rhel":
-            g = rhel_gradient(system, p.q0, p.p0, p.inputs, p.loss, hardware=chip,
-                              seed=noise_seed, dtype=p.dtype, input_gradient=False, **p.rhel,
-                              **p.common)
-        else:
-            g = bptt_gradient(system, p.q0, p.p0, p.inputs, p.loss, hardware=chip,
-                              seed=noise_seed, dtype=p.dtype, **p.common)
-        losses[k] = g.loss if g.loss is not None else \
-            loss_of(system, p.q0, p.p0, p.inputs, p.loss, hardware=chip, seed=noise_seed,
-                    dtype=p.dtype, **p.common)
-        opt.step(theta, {n: np.asarray(g.params[n], float) for n in names})
-        for n, lo in floors.items():
-            np.maximum(theta[n], lo, out=theta[n])
-        system = system.replace(**{n: (float(v) if v.ndim == 0 else v.copy())
-                                   for n, v in theta.items()})
+    steps = int(options["steps"])
+    parametrisation = NamedParameters.of(p.system, options["params"] or None)
+    result = train_in_situ(parametrisation, parametrisation.initial(), p.q0, p.p0, p.inputs,
+                           p.loss, steps=steps, lr=float(options["lr"]), rule=options["rule"],
+                           hardware=ctx.hardware, chip_seed=ctx.seed,
+                           noise_seeds=[_sub_seed(ctx.seed, 1, k) for k in range(steps)],
+                           dtype=p.dtype, rhel_options=p.rhel, **p.common)
+    system, chip = result.system, result.chip
     eval_seed = _sub_seed(ctx.seed, 2)
-    out = {"train_loss_initial": float(losses[0]),
+    out = {"train_loss_initial": float(result.losses[0]),
            "train_loss_final": loss_of(system, p.q0, p.p0, p.inputs, p.loss, hardware=chip,
                                        seed=eval_seed, dtype=p.dtype, **p.common),
            "train_loss_final_ideal": loss_of(system, p.q0, p.p0, p.inputs, p.loss,
@@ -328,7 +268,7 @@ def _training(ctx: PointContext, options: dict):
     if _is_classification(p):
         out["train_accuracy_final"] = _accuracy(p, system, chip, eval_seed)
         out["train_accuracy_final_ideal"] = _accuracy(p, system, None, 0)
-    return out, {"train_loss": losses}
+    return out, {"train_loss": result.losses}
 
 
 def _no_curves(problem, options):
@@ -431,143 +371,3 @@ def layout(problem: Problem, metrics, metric_options) -> tuple[list[str], dict[s
         columns += m.columns(problem, opts)
         curves.update(m.curves(problem, opts))
     return columns, curves
-
-
-# ------------------------------------------------------------------- task runner
-@dataclass(frozen=True)
-class WorkSpec:
-    """Everything a worker needs besides the task (sent once per task, small).
-
-    Attributes
-    ----------
-    key : str
-        The sweep's config hash (keys the per-process cache).
-    problem, hardware : dict
-        Tables of the sweep config.
-    metrics : tuple of str
-        Metric names.
-    metric_options : dict
-        Per-metric options.
-    """
-
-    key: str
-    problem: dict[str, Any]
-    hardware: dict[str, Any]
-    metrics: tuple[str, ...]
-    metric_options: dict[str, dict[str, Any]]
-
-
-@dataclass
-class TaskResult:
-    """Outcome of one task.
-
-    Attributes
-    ----------
-    task_id : int
-        Row in the sweep file.
-    ok : bool
-        True if every metric succeeded.
-    values : dict of str to float
-        Scalar outputs (of the metrics that succeeded).
-    curves : dict of str to ndarray
-        Curve outputs.
-    error : str
-        ``"metric: ExceptionType: message"`` lines of the failures ("" if none),
-        followed by the traceback of the first.
-    warnings : str
-        Distinct warning messages raised during the task (e.g. converter
-        saturation), one per line.
-    seconds : float
-        Wall time of the task.
-    worker : str
-        ``host:pid`` of the process that ran it.
-    hardware : str
-        Description of the point's hardware model (JSON).
-    """
-
-    task_id: int
-    ok: bool
-    values: dict[str, float] = field(default_factory=dict)
-    curves: dict[str, np.ndarray] = field(default_factory=dict)
-    error: str = ""
-    warnings: str = ""
-    seconds: float = 0.0
-    worker: str = ""
-    hardware: str = ""
-
-
-_PROCESS_CACHE: dict[str, dict[str, Any]] = {}
-
-
-def _limit_threads() -> None:
-    """One numba thread per task: a sweep's parallelism is across tasks."""
-    try:
-        import numba  # noqa: PLC0415
-
-        if numba.get_num_threads() != 1:
-            numba.set_num_threads(1)
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-
-
-def run_task(spec: WorkSpec, task, *, limit_threads: bool = True) -> TaskResult:
-    """Run every metric of one task; failures are caught and recorded, never raised.
-
-    Parameters
-    ----------
-    spec : WorkSpec
-        The sweep's problem, hardware base and metrics.
-    task : Task
-        The point settings and seed.
-    limit_threads : bool
-        Use one numba thread (parallelism comes from running tasks side by side).
-
-    Returns
-    -------
-    TaskResult
-    """
-    import json  # noqa: PLC0415
-
-    t0 = time.perf_counter()
-    if limit_threads:
-        _limit_threads()
-    result = TaskResult(task_id=task.task_id, ok=True,
-                        worker=f"{socket.gethostname()}:{os.getpid()}")
-    errors: list[str] = []
-    first_traceback = ""
-    seen_warnings: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            cache = _PROCESS_CACHE.setdefault(spec.key, {})
-            if "problem" not in cache:
-                cache["problem"] = build_problem(spec.problem)
-            problem = cache["problem"]
-            hardware = build_hardware(spec.hardware, task.settings)
-            result.hardware = json.dumps(hardware.describe(), default=str)
-            ctx = PointContext(problem, hardware, task.seed, cache)
-        except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
-            errors.append(f"setup: {type(exc).__name__}: {exc}")
-            first_traceback = traceback.format_exc()
-            ctx = None
-        if ctx is not None:
-            for name in spec.metrics:
-                m = get_metric(name)
-                try:
-                    values, curves = m.compute(ctx, m.resolved(spec.metric_options.get(name, {})))
-                    result.values.update({k: float(v) for k, v in values.items()})
-                    result.curves.update({k: np.asarray(v, float) for k, v in curves.items()})
-                except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
-                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
-                    if not first_traceback:
-                        first_traceback = traceback.format_exc()
-        for w in caught:
-            msg = f"{w.category.__name__}: {w.message}"
-            if msg not in seen_warnings:
-                seen_warnings.append(msg)
-    if errors:
-        result.ok = False
-        result.error = "\n".join(errors) + "\n\n" + first_traceback
-    result.warnings = "\n".join(seen_warnings[:20])
-    result.seconds = time.perf_counter() - t0
-    return result

@@ -10,9 +10,10 @@ import numpy as np
 
 from .config import SweepConfig, load_sweep_config
 from .executors import DaskExecutor, LocalExecutor, SerialExecutor, default_workers
-from .metrics import WorkSpec, layout
+from .metrics import layout
 from .problem import build_problem
 from .store import DONE, FAILED, PENDING, SweepWriter
+from .tasks import WorkSpec
 
 
 @dataclass(frozen=True)
