@@ -56,7 +56,8 @@ def write_netlist(device: Device | Circuit, title: str | None = None) -> str:
     lines = [f"* {title or device.title or 'physsim device'}".replace("\n", " ")]
     if device.transient is not None:
         tr: Transient = device.transient
-        lines.append(f".tran {tr.step!r} {tr.stop!r}" + (" uic" if tr.uic else ""))
+        # physsim always starts from rest: "uic" makes ngspice do the same
+        lines.append(f".tran {tr.step!r} {tr.stop!r} uic")
     names: dict[str, str] = {}  # builder name -> SPICE name
     for br in circuit.branches:
         names[br.name] = _spice_name(br.name, _LETTER[br.kind])
