@@ -13,9 +13,9 @@ needs_jupyter = pytest.mark.skipif(
     bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install -e '.[test]')")
 
 
-def test_there_are_four_notebooks_and_an_index():
+def test_there_are_five_notebooks_and_an_index():
     names = [p.name for p in NOTEBOOKS]
-    assert len(names) == 4
+    assert len(names) == 5
     index = (NOTEBOOKS[0].parent / "README.md").read_text()
     for name in names:
         assert name in index, f"{name} is missing from notebooks/README.md"
