@@ -554,7 +554,7 @@ def test_bad_options_raise_clear_errors(rng):
     params = rnn.init_params(rng)
     stream = hl.Stream.from_sequences(rng.standard_normal((2, 4, 2)),
                                       rng.standard_normal((2, 4, 3)))
-    with pytest.raises(ValueError, match="valid modes"):
+    with pytest.raises(ValueError, match="unknown HL mode .backprop.; valid names are"):
         hl.run_hl(rnn, params, stream, hl.HLConfig(), mode="backprop")
     with pytest.raises(ValueError, match="needs a ReversibleCell"):
         hl.run_hl(rnn, params, stream, hl.HLConfig(), mode="reversed", storage="reversible")

@@ -40,10 +40,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
 
 from ..examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillators
 from ..integrators import INTEGRATORS
@@ -62,8 +62,22 @@ __all__ = ["DEVICE_TABLES", "SYSTEM_TYPES", "CheckTable", "DeviceConfig", "Initi
            "SimulationTable", "SystemTable", "build_initial_state", "build_inputs",
            "build_loss", "parse_device", "parse_system"]
 
-#: Number arrays of TOML (vectors or matrices).
-NumberArray = list[float] | list[list[float]]
+
+def _numbers(value: list[Any]) -> list[Any]:
+    """A TOML array of numbers, or of arrays of numbers of equal length (a matrix)."""
+    rows = value if value and all(isinstance(v, list) for v in value) else [value]
+    if len({len(r) for r in rows}) > 1:
+        raise ValueError(f"expected a vector or a matrix with rows of equal length, got "
+                         f"{describe_value(value)}")
+    for row in rows:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in row):
+            raise ValueError(f"expected an array of numbers (vector or matrix), got "
+                             f"{describe_value(value)}")
+    return value
+
+
+#: A vector or a matrix of numbers (TOML arrays).
+NumberArray = Annotated[list, AfterValidator(_numbers)]
 
 
 # ------------------------------------------------------------------- systems
@@ -91,8 +105,8 @@ class CoupledOscillatorsTable(SystemTable):
     """``type = "coupled_oscillators"``: masses (kg), stiffness (N/m), input matrix."""
 
     mass: NumberArray
-    stiffness: list[list[float]]
-    input_matrix: list[list[float]]
+    stiffness: NumberArray
+    input_matrix: NumberArray
 
     def build(self) -> HamiltonianSystem:
         """:class:`~physsim.systems.CoupledOscillators` of the arrays."""

@@ -273,7 +273,7 @@ def _problem(err: dict) -> str:
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "literal_error":
-        names = re.findall(r"'([^']*)'", str(ctx["expected"])) or [str(ctx["expected"])]
+        names = [n.strip("'") for n in re.split(r",\s*|\s+or\s+", str(ctx["expected"])) if n]
         return f"got {describe_value(err['input'])}; valid names are: {', '.join(names)}"
     if kind in _BOUNDS:
         bound = next(iter(v for k, v in ctx.items()))

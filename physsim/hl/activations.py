@@ -7,6 +7,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..registry import lookup
+
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
 
 
@@ -53,9 +55,4 @@ def get_activation(name: str | Activation) -> Activation:
     """
     if isinstance(name, Activation):
         return name
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; valid names: {sorted(ACTIVATIONS)}"
-        ) from None
+    return lookup(ACTIVATIONS, name, "activation")

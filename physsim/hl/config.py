@@ -10,26 +10,34 @@ which is PyTorch's ``torch.optim.SGD`` with ``lr = tau beta``,
 ``momentum = 1 - tau eta`` and ``dampening = 1 - tau phi`` (App. E, Eq. 28),
 provided the momentum buffer initialisation ``b = g_0`` is matched by
 ``tau phi_0 = 1`` on the very first step (hl.md section 2.1).
+
+In a TOML file the settings are an ``[hl]`` table (:class:`HLTable`, checked strictly by
+:mod:`physsim.config.loader`): a paper setting by name, SGD settings, or the coefficients.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable, Literal, Union
 
 import numpy as np
+from pydantic import field_validator, model_validator
 
+from ..config.loader import PositiveFloat, Table, validate
+from ..registry import lookup
 from ._tree import tree_leaves
 
 __all__ = [
     "ExponentialPhi",
     "FirstStepPhi",
     "HLConfig",
+    "HLTable",
     "PAPER_OPTIMIZER_SETTINGS",
     "SGDSettings",
     "bptt_config",
     "get_paper_setting",
+    "hl_config_from_table",
     "sgd_to_hl",
 ]
 
@@ -77,10 +85,11 @@ class ExponentialPhi:
 
 def _check_finite(name: str, value: float, *, positive: bool = False,
                   nonnegative: bool = False) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    # a real number only: no float() of strings or booleans ("0.1" or True are not numbers)
+    real = (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if positive and value <= 0:
@@ -259,8 +268,81 @@ def get_paper_setting(name: str) -> tuple[SGDSettings, float]:
     ValueError
         If ``name`` is unknown; the message lists the valid names.
     """
-    try:
-        return PAPER_OPTIMIZER_SETTINGS[name]
-    except KeyError:
-        raise ValueError(f"unknown optimiser setting {name!r}; valid names: "
-                         f"{sorted(PAPER_OPTIMIZER_SETTINGS)}") from None
+    return lookup(PAPER_OPTIMIZER_SETTINGS, name, "optimiser setting")
+
+
+_SGD_KEYS = ("lr", "momentum", "dampening")
+_COEFFICIENT_KEYS = ("beta", "eta", "phi", "s", "reset_weight_costate")
+
+
+class HLTable(Table):
+    """The ``[hl]`` table of a config file: HL coefficients, given one of three ways.
+
+    - ``setting = "GD-a"``: one of :data:`PAPER_OPTIMIZER_SETTINGS` (its own ``tau``);
+    - ``lr`` with optional ``momentum``, ``dampening`` and ``tau``: the coefficients that
+      reproduce ``torch.optim.SGD`` (:func:`sgd_to_hl`);
+    - the coefficients themselves: ``tau``, ``beta``, ``eta``, ``phi``, ``s``,
+      ``reset_weight_costate`` (:class:`HLConfig`; missing ones take its defaults).
+
+    Units as in :class:`HLConfig` (``tau`` in time units of the stream, ``eta`` and ``phi``
+    in 1/time).
+    """
+
+    setting: str | None = None
+    lr: PositiveFloat | None = None
+    momentum: float | None = None
+    dampening: float | None = None
+    tau: PositiveFloat | None = None
+    beta: float | None = None
+    eta: float | None = None
+    phi: PositiveFloat | None = None
+    s: Literal[-1, 1] | None = None
+    reset_weight_costate: bool | None = None
+
+    @field_validator("setting")
+    @classmethod
+    def _known_setting(cls, name: str | None) -> str | None:
+        if name is not None:
+            lookup(PAPER_OPTIMIZER_SETTINGS, name, "optimiser setting")
+        return name
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "HLTable":
+        given = self.given()
+        groups = (("setting", ("setting",)), ("SGD settings", _SGD_KEYS),
+                  ("coefficients", _COEFFICIENT_KEYS))
+        ways = [name for name, keys in groups if any(k in given for k in keys)]
+        if len(ways) > 1:
+            raise ValueError(f"give one of setting, SGD settings (lr, momentum, dampening) or "
+                             f"the coefficients (beta, eta, phi, s, reset_weight_costate), not "
+                             f"{' and '.join(ways)}")
+        if "setting" in given:
+            if "tau" in given:
+                raise ValueError(f"setting {self.setting!r} fixes tau; leave tau out")
+        if any(k in given for k in ("momentum", "dampening")) and "lr" not in given:
+            raise ValueError("SGD settings need lr")
+        return self
+
+    def to_hl_config(self) -> HLConfig:
+        """The :class:`HLConfig` the table describes."""
+        given = self.given()
+        if self.setting is not None:
+            settings, tau = get_paper_setting(self.setting)
+            return sgd_to_hl(settings, tau=tau)
+        if self.lr is not None:
+            return sgd_to_hl(SGDSettings(self.lr, self.momentum or 0.0, self.dampening or 0.0),
+                             tau=given.get("tau", 1.0))
+        return HLConfig(**given)
+
+
+def hl_config_from_table(table: dict[str, Any], where: str = "hl") -> HLConfig:
+    """Check an ``[hl]`` TOML table (:class:`HLTable`) and return its :class:`HLConfig`.
+
+    Raises
+    ------
+    physsim.config.ConfigError
+        ``[hl] key: expected ..., got ...`` for a wrong type, an unknown key or setting name,
+        or coefficients given two ways; ``ValueError`` from :class:`HLConfig` for values out
+        of range.
+    """
+    return validate(HLTable, table, where).to_hl_config()

@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..registry import lookup
+
 from ._tree import (
     Tree,
     tree_all_finite,
@@ -300,10 +302,7 @@ def get_mode(name: str) -> Callable[..., HLRunResult]:
     ValueError
         If ``name`` is unknown; the message lists the valid names.
     """
-    try:
-        return MODES[name]
-    except KeyError:
-        raise ValueError(f"unknown HL mode {name!r}; valid modes: {sorted(MODES)}") from None
+    return lookup(MODES, name, "HL mode")
 
 
 def run_hl(model: HLModel, params: HLParams, stream: Stream, config: HLConfig,

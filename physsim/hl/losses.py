@@ -11,6 +11,8 @@ import abc
 
 import numpy as np
 
+from ..registry import lookup
+
 __all__ = ["LOSSES", "Loss", "SoftmaxCrossEntropy", "SquaredError", "get_loss"]
 
 
@@ -92,7 +94,4 @@ def get_loss(name: str | Loss) -> Loss:
     """
     if isinstance(name, Loss):
         return name
-    try:
-        return LOSSES[name]()
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; valid names: {sorted(LOSSES)}") from None
+    return lookup(LOSSES, name, "loss")()

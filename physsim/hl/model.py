@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..validation import check_choice
+
 from ._tree import Tree, tree_map, tree_zeros_like
 from .cell import Cell
 from .config import HLConfig
@@ -98,8 +100,7 @@ class HLModel:
     def __post_init__(self) -> None:
         """Validate and normalise the fields."""
         object.__setattr__(self, "loss", get_loss(self.loss))
-        if self.state_form not in STATE_FORMS:
-            raise ValueError(f"unknown state_form {self.state_form!r}; valid: {list(STATE_FORMS)}")
+        check_choice(self.state_form, STATE_FORMS, "state_form")
         if not isinstance(self.output_cell, Cell):
             raise TypeError("output_cell must be a physsim.hl Cell")
         if self.state_cell is not None and not isinstance(self.state_cell, Cell):

@@ -26,6 +26,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..registry import lookup
+from ..validation import check_choice
+
 __all__ = [
     "ReferenceRun",
     "lstm_loss_and_grad",
@@ -80,10 +83,7 @@ _LOSS_FNS = {"cross_entropy": _ce, "squared_error": _sq}
 
 
 def _loss_fn(name: str):
-    try:
-        return _LOSS_FNS[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; valid: {sorted(_LOSS_FNS)}") from None
+    return lookup(_LOSS_FNS, name, "loss")
 
 
 def sgd_reference(loss_and_grad: Callable[[dict, np.ndarray, int], tuple[float, dict, bool]],
@@ -209,8 +209,7 @@ def rnn_bptt_reference(cell: str, state_params: dict, readout_params: dict, inpu
     grad_state, grad_readout : dict
         Gradients with the names of the parameter dicts.
     """
-    if cell not in ("elman", "midpoint"):
-        raise ValueError(f"unknown reference cell {cell!r}; valid: ['elman', 'midpoint']")
+    check_choice(cell, ("elman", "midpoint"), "reference cell")
     if cell == "midpoint" and dt is None:
         raise ValueError("the midpoint reference needs dt")
     lfn = _loss_fn(loss)

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from ..validation import check_choice
+
 from ._tree import Tree, tree_copy, tree_lincomb, tree_max_abs_diff, tree_zeros_like
 from .cell import ReversibleCell
 from .config import HLConfig
@@ -139,8 +141,7 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
     """
     if model.state_cell is None:
         raise ValueError("the reversed stream needs a state network")
-    if storage not in STORAGES:
-        raise ValueError(f"unknown storage {storage!r}; valid: {list(STORAGES)}")
+    check_choice(storage, STORAGES, "storage")
     if storage == "reversible":
         if not isinstance(model.state_cell, ReversibleCell):
             raise ValueError(f"storage='reversible' needs a ReversibleCell state network "
