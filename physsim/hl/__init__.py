@@ -14,6 +14,14 @@ The neuron state ``h`` and the weights ``theta`` evolve with their costates
   BPTT; with ``storage="reversible"`` past states are recomputed by a
   reversible cell instead of being stored (O(1) memory in sequence length).
 
+Cells (maps with hand-written VJPs, :class:`Cell`) cover the paper's
+architectures: the linear model and MLP (:class:`MLP`), a residual network
+(:class:`ResidualMLP`), a one-layer vision transformer
+(:class:`VisionTransformer`), an LSTM unfolded over a whole sequence
+(:class:`UnrolledLSTM`), and step-per-token recurrent cells (:class:`ElmanCell`,
+:class:`MidpointRNNCell`, :class:`LinearHRUCell`).  Independent references
+live in :mod:`physsim.hl.reference`, offline data in :mod:`physsim.hl.datasets`.
+
 This subpackage needs only numpy (and scipy.special for the GELU of the vision
 transformer) and depends on no other part of physsim.
 

@@ -15,7 +15,8 @@ named parameter.  Any user function with a VJP plugs in through
 input (:class:`ReversibleCell`) also provide ``inverse``; they let the
 reversed stream recompute past states instead of storing them.
 
-The concrete cells live in :mod:`physsim.hl.feedforward`,
+The concrete cells live in :mod:`physsim.hl.feedforward` (MLPs, the linear
+model), :mod:`physsim.hl.residual`, :mod:`physsim.hl.vit`, :mod:`physsim.hl.lstm`,
 :mod:`physsim.hl.recurrent` and :mod:`physsim.hl.readouts`.
 
 Shapes: ``u`` has shape ``(n_input,)``; states are arrays or ``dict`` of
