@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from physsim.hl._tree import tree_leaves
+
 
 def reproduce_section(script: str, argv: list[str] | None) -> list[str]:
     """The closing lines of a results note: the command that wrote it, as Markdown.
@@ -22,3 +26,21 @@ def reproduce_section(script: str, argv: list[str] | None) -> list[str]:
     """
     command = " ".join([f"python experiments/{Path(script).name}", *(argv or [])])
     return ["Reproduce:", "", "```", command, "```", ""]
+
+
+def param_diff_stats(a, b) -> tuple[float, float]:
+    """Largest and mean ``|a - b|`` over every entry of two parameter trees of one structure.
+
+    Parameters
+    ----------
+    a, b : dict or NamedTuple of ndarray (nested)
+        Parameters, costates or gradients with the same leaves in the same order.
+
+    Returns
+    -------
+    tuple of float
+        ``(max, mean)`` absolute difference.
+    """
+    diffs = np.concatenate([np.abs(x - y).ravel() for x, y in
+                            zip(tree_leaves(a), tree_leaves(b))])
+    return float(diffs.max()), float(diffs.mean())

@@ -32,18 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from physsim import hl
-from physsim.hl._tree import tree_leaves
 from physsim.hl.reference import rnn_bptt_reference, rnn_sgd_reference
 
-from _common import reproduce_section  # experiments/_common.py, next to this script
+from _common import param_diff_stats, reproduce_section  # experiments/_common.py
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
-
-
-def _diff_stats(a, b) -> tuple[float, float]:
-    diffs = np.concatenate([np.abs(x - y).ravel() for x, y in
-                            zip(tree_leaves(a), tree_leaves(b))])
-    return float(diffs.max()), float(diffs.mean())
 
 
 def _accuracy(model, params, x, y) -> float:
@@ -112,8 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
             _, gs, gr = rnn_bptt_reference(v["ref"], params0.state, params0.output, xs[i],
                                            y_every[i], mask[i], "cross_entropy",
                                            truncation=v["truncation"], dt=args.dt)
-            grad_err = max(grad_err, _diff_stats(res.weight_costate,
-                                                 hl.HLParams(gs, gr))[0])
+            grad_err = max(grad_err, param_diff_stats(res.weight_costate,
+                                                      hl.HLParams(gs, gr))[0])
         # training: HL reversed stream, one run over all epochs (progress bar on a terminal)
         stream = hl.Stream.from_sequences(xs, ys, target_at="last")
         hl_run = hl.run_hl(model, params0, stream, hl.bptt_config(v["lr"]), mode="reversed",
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         ref_params = hl.HLParams(ref.params["state"], ref.params["output"])
         rows[name] = {
             **v, "grad_err": grad_err,
-            "weights": _diff_stats(hl_run.params, ref_params),
+            "weights": param_diff_stats(hl_run.params, ref_params),
             "loss_diff": float(np.max(np.abs(hl_run.losses - ref.losses))),
             "loss_first": float(hl_run.losses[:args.train].mean()),
             "loss_last": float(hl_run.losses[-args.train:].mean()),

@@ -33,18 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from physsim import hl
-from physsim.hl._tree import tree_leaves
 from physsim.hl.reference import mlp_sgd_reference
 
-from _common import reproduce_section  # experiments/_common.py, next to this script
+from _common import param_diff_stats, reproduce_section  # experiments/_common.py
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
-
-
-def _diff_stats(a, b) -> tuple[float, float]:
-    diffs = np.concatenate([np.abs(x - y).ravel() for x, y in
-                            zip(tree_leaves(a), tree_leaves(b))])
-    return float(diffs.max()), float(diffs.mean())
 
 
 def _epoch_means(losses: np.ndarray, per_epoch: int) -> np.ndarray:
@@ -90,16 +83,16 @@ def main(argv: list[str] | None = None) -> dict:
         state = hl.run_hl(state_model, hl.HLParams(theta0, {}), stream, cfg, mode="nonlocal")
         local = hl.run_hl(out_model, hl.HLParams({}, theta0), stream, cfg, mode="local")
         row = {"sgd": sgd, "tau": tau, "cfg": cfg,
-               "output": _diff_stats(out.params.output, ref.params),
-               "state": _diff_stats(state.params.state, ref.params),
-               "local": _diff_stats(local.params.output, ref.params),
+               "output": param_diff_stats(out.params.output, ref.params),
+               "state": param_diff_stats(state.params.state, ref.params),
+               "local": param_diff_stats(local.params.output, ref.params),
                "no_fix": None,
                "loss_first": float(ref.losses[:n].mean()),
                "loss_last": float(ref.losses[-n:].mean())}
         if sgd.momentum != 0 and sgd.dampening != 0:
             no_fix = hl.HLConfig(tau=cfg.tau, beta=cfg.beta, eta=cfg.eta, phi=cfg.phi_at(1))
             res = hl.run_hl(out_model, hl.HLParams({}, theta0), stream, no_fix, mode="nonlocal")
-            row["no_fix"] = _diff_stats(res.params.output, ref.params)
+            row["no_fix"] = param_diff_stats(res.params.output, ref.params)
         rows[name] = row
         curves[name] = {"SGD reference": _epoch_means(ref.losses, n),
                         "HL (output)": _epoch_means(out.losses, n),
@@ -127,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         pipe_eval.append(_dataset_loss(mlp, theta.state, x, y))
         sgd_theta = mlp_sgd_reference(sgd_theta, xe, ye, 0.01).params
         sgd_eval.append(_dataset_loss(mlp, sgd_theta, x, y))
-    pipe_diff = _diff_stats(theta.state, sgd_theta)
+    pipe_diff = param_diff_stats(theta.state, sgd_theta)
     print(f"local pipelined: Iris loss {pipe_eval[0]:.3f} -> {pipe_eval[-1]:.3f}; "
           f"max |theta - theta_SGD| = {pipe_diff[0]:.2e}")
 
