@@ -20,6 +20,7 @@ trains log-masses and log-springs).
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -47,17 +48,18 @@ PARAMETER_FLOORS: dict[tuple[str, str], tuple[float, float]] = {
 }
 
 
-class Parametrisation:
+class Parametrisation(abc.ABC):
     """How trainable values make a device, and how its gradient reaches them.
 
     Subclasses implement :meth:`to_system` and :meth:`chain`; :meth:`project`
     (after every optimiser step) is the identity unless overridden.
     """
 
+    @abc.abstractmethod
     def to_system(self, theta: dict[str, np.ndarray]) -> HamiltonianSystem:
         """The device the trainable values ``theta`` describe."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def chain(self, theta: dict[str, np.ndarray], grads: dict[str, np.ndarray]
               ) -> dict[str, np.ndarray]:
         """Gradients of the trainable values from the device's parameter gradients.
@@ -74,7 +76,6 @@ class Parametrisation:
         dict of str to ndarray
             Gradient per trainable value (the keys and shapes of ``theta``).
         """
-        raise NotImplementedError
 
     def project(self, theta: dict[str, np.ndarray]) -> None:
         """Bring ``theta`` back into its domain, in place (default: nothing to do)."""
@@ -220,10 +221,15 @@ def train_in_situ(parametrisation: Parametrisation, theta0: dict[str, np.ndarray
 
     Raises
     ------
+    TypeError
+        If ``parametrisation`` is not a :class:`Parametrisation`.
     ValueError
         For a non-positive ``steps``, an unknown rule, or ``noise_seeds`` of
         another length than ``steps``.
     """
+    if not isinstance(parametrisation, Parametrisation):
+        raise TypeError(f"parametrisation must be a physsim.insitu.Parametrisation, got "
+                        f"{type(parametrisation).__name__}")
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"training steps must be a positive integer, got {steps!r}")
     if rule not in TRAINING_RULES:
