@@ -66,6 +66,11 @@ class Readout:
     input_matrix : ndarray, shape (batch, n_drive, n_inputs), float64
         ``sum_k (h dH/dd)_k outer u_k``: the input-matrix read-out,
         accumulated step by step in the loop (the same bits for any chunking).
+        ``u_k`` are the *nominal* inputs, not the values a hardware model's
+        DAC wrote (:meth:`~physsim.hardware.HardwareModel.write_inputs`): with
+        a DAC gain ``g`` the read-out is ``1/g`` times the gradient of ``B``
+        on the device driven by ``g u`` (the device's own ``dH/dd`` is read in
+        both cases).
     inputs : ndarray, shape (batch, L, n_inputs), float64, or None
         Per step, ``h dH/dd`` projected onto the inputs (``B^T``), indexed by
         the *forward* step whose drive was consumed; None unless kept.
