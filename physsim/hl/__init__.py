@@ -50,9 +50,11 @@ from .config import (
     ExponentialPhi,
     FirstStepPhi,
     HLConfig,
+    HLTable,
     SGDSettings,
     bptt_config,
     get_paper_setting,
+    hl_config_from_table,
     sgd_to_hl,
 )
 from .integrator import MODES, HLRunResult, get_mode, hl_step, run_hl
@@ -66,8 +68,8 @@ __all__ = [
     "ACTIVATIONS", "Activation", "Cell", "CellVJP", "ElmanCell", "FunctionCell",
     "IdentityReadout", "LayeredMLPCell", "LinearHRUCell", "LinearReadout", "MidpointRNNCell",
     "MLP", "ResidualMLP", "ReversibleCell", "UnrolledLSTM", "VisionTransformer", "get_activation",
-    "PAPER_OPTIMIZER_SETTINGS", "ExponentialPhi", "FirstStepPhi", "HLConfig", "SGDSettings",
-    "bptt_config", "get_paper_setting", "sgd_to_hl",
+    "PAPER_OPTIMIZER_SETTINGS", "ExponentialPhi", "FirstStepPhi", "HLConfig", "HLTable",
+    "SGDSettings", "bptt_config", "get_paper_setting", "hl_config_from_table", "sgd_to_hl",
     "MODES", "HLRunResult", "get_mode", "hl_step", "run_hl",
     "LOSSES", "Loss", "SoftmaxCrossEntropy", "SquaredError", "get_loss",
     "STATE_FORMS", "HLCostate", "HLModel", "HLParams",

@@ -212,7 +212,6 @@ def check_positive_int(name: str, value: int) -> int:
     return int(value)
 
 
-
 class FunctionCell(Cell):
     """Wrap user functions with a VJP as a cell.
 
