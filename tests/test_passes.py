@@ -130,9 +130,17 @@ def test_drift_between_passes_runs_each_echo_on_its_own_device():
     batch = prepare_batch(run, q0, p0, u)
     start = flip(run, forward_pass(run, batch.start, batch.inputs).final)
     source = _nudge_source(run, 150, np.random.default_rng(4))
+    seen: dict[int, list] = {0: [], 1: []}
+
+    def record(echo, done, state):
+        seen[echo].append((done, state.q.copy()))
+
     both = echo_passes(run, start, batch.inputs, nudges=(0.1, -0.1), nudge_source=source,
-                       keep_drive=True)
+                       keep_drive=True, chunk_size=40, on_chunk=record)
     assert len(both.hardware_reports) == 2  # one after the other
+    for echo in (0, 1):  # each echo reported its own chunks, ending at its own final state
+        assert [done for done, _ in seen[echo]] == [40, 80, 120, 150]
+        np.testing.assert_array_equal(seen[echo][-1][1], both.final[echo].q)
     singles = []
     for pass_index, nudge in [(1, 0.1), (2, -0.1)]:
         drifted = run_for_pass(run, pass_index)
