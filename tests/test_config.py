@@ -104,7 +104,10 @@ def test_every_key_is_listed():
     assert set(HLTable.model_fields) == set(HL_KEYS)
 
 
-def _assert_names(exc: pytest.ExceptionInfo, where: str, key: str, kind: str) -> None:
+def _assert_rejected(parse, config, where: str, key: str, kind: str) -> None:
+    """``parse(config)`` fails naming ``[where] key`` and the wrong value in words."""
+    with pytest.raises(ConfigError) as exc:
+        parse(config)
     message = str(exc.value)
     assert f"[{where}] {key}:" in message, message
     assert WRONG[kind][1] in message, message
@@ -120,18 +123,15 @@ DEVICE_BASE = {"system": {"type": "linear_hru", "n_units": 3, "n_inputs": 1},
 def test_device_tables_reject_wrong_types(table, key, kind):
     cfg = copy.deepcopy(DEVICE_BASE)
     cfg.setdefault(table, {})[key] = WRONG[kind][0]
-    with pytest.raises(ConfigError) as exc:
-        parse_device(cfg)
-    _assert_names(exc, table, key, kind)
+    _assert_rejected(parse_device, cfg, table, key, kind)
 
 
 @pytest.mark.parametrize("system_type,key,kind", [(s, k, v) for s, (_, keys) in SYSTEMS.items()
                                                   for k, v in keys.items()])
 def test_system_tables_reject_wrong_types(system_type, key, kind):
     table = {"type": system_type, **copy.deepcopy(SYSTEMS[system_type][0]), key: WRONG[kind][0]}
-    with pytest.raises(ConfigError) as exc:
-        parse_device({"system": table, "simulation": {"n_steps": 5}})
-    _assert_names(exc, "system", key, kind)
+    _assert_rejected(parse_device, {"system": table, "simulation": {"n_steps": 5}}, "system",
+                     key, kind)
 
 
 @pytest.mark.parametrize("system_type", sorted(SYSTEMS))
@@ -286,9 +286,7 @@ TRAIN_BASE = {"data": {"name": "synthetic_frequencies"}, "model": {}, "training"
 def test_train_tables_reject_wrong_types(table, key, kind):
     tables = copy.deepcopy(TRAIN_BASE)
     tables[table][key] = WRONG[kind][0]
-    with pytest.raises(ConfigError) as exc:
-        RunConfig.from_tables(tables, text="")
-    _assert_names(exc, table, key, kind)
+    _assert_rejected(lambda t: RunConfig.from_tables(t, text=""), tables, table, key, kind)
 
 
 # ----------------------------------------------------------------------------- sweep config
@@ -302,17 +300,14 @@ def test_sweep_table_rejects_wrong_types(key, kind):
     cfg = copy.deepcopy(SWEEP_BASE)
     cfg["sweep"].pop("seeds")
     cfg["sweep"][key] = WRONG[kind][0]
-    with pytest.raises(ConfigError) as exc:
-        parse_sweep_config(cfg)
-    _assert_names(exc, "sweep", key, kind)
+    _assert_rejected(parse_sweep_config, cfg, "sweep", key, kind)
 
 
 @pytest.mark.parametrize("key,kind", sorted(AXIS_KEYS.items()))
 def test_axis_tables_reject_wrong_types(key, kind):
     axis = {"field": "NoisyAnalog.mismatch", key: WRONG[kind][0]}
-    with pytest.raises(ConfigError) as exc:
-        parse_sweep_config({**copy.deepcopy(SWEEP_BASE), "axes": [axis]})
-    _assert_names(exc, "axes[0]", key, kind)
+    _assert_rejected(parse_sweep_config, {**copy.deepcopy(SWEEP_BASE), "axes": [axis]},
+                     "axes[0]", key, kind)
 
 
 @pytest.mark.parametrize("table,key,kind", [(t, k, v) for t, keys in DEVICE_KEYS.items()
@@ -323,9 +318,7 @@ def test_axis_tables_reject_wrong_types(key, kind):
 def test_sweep_device_tables_reject_wrong_types(table, key, kind):
     cfg = copy.deepcopy(SWEEP_BASE)
     cfg.setdefault(table, {})[key] = WRONG[kind][0]
-    with pytest.raises(ConfigError) as exc:
-        parse_sweep_config(cfg)
-    _assert_names(exc, table, key, kind)
+    _assert_rejected(parse_sweep_config, cfg, table, key, kind)
 
 
 def test_sweep_simulation_takes_no_hardware_or_recording():
@@ -364,9 +357,7 @@ def test_sweep_hssm_tables_are_named_inside_hssm():
 # ----------------------------------------------------------------------------- HL settings
 @pytest.mark.parametrize("key,kind", sorted(HL_KEYS.items()))
 def test_hl_table_rejects_wrong_types(key, kind):
-    with pytest.raises(ConfigError) as exc:
-        hl_config_from_table({key: WRONG[kind][0]})
-    _assert_names(exc, "hl", key, kind)
+    _assert_rejected(hl_config_from_table, {key: WRONG[kind][0]}, "hl", key, kind)
 
 
 def test_hl_table_gives_the_coefficients_of_each_way():

@@ -54,7 +54,7 @@ from ..simulate import simulate
 from ..systems import CoupledOscillators, LinearHRU, NonlinearHRU
 from ..systems.base import HamiltonianSystem
 from .loader import (ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, Table,
-                     check_tables, describe_value, schema_from_signature, validate,
+                     check_tables, describe_value, one_of, schema_from_signature, validate,
                      validate_all)
 
 __all__ = ["DEVICE_TABLES", "SYSTEM_TYPES", "CheckTable", "DeviceConfig", "InitialStateTable",
@@ -78,6 +78,10 @@ def _numbers(value: list[Any]) -> list[Any]:
 
 #: A vector or a matrix of numbers (TOML arrays).
 NumberArray = Annotated[list, AfterValidator(_numbers)]
+#: Names of registered or fixed choices.
+IntegratorName = one_of(INTEGRATORS, "integrator")
+EstimatorName = one_of(ESTIMATORS, "RHEL estimator")
+NudgeName = one_of(NUDGES, "nudge source")
 
 
 # ------------------------------------------------------------------- systems
@@ -219,15 +223,9 @@ class RunSettings(Table):
 
     n_steps: PositiveInt
     dt: PositiveFloat | None = None
-    integrator: str = "leapfrog"
+    integrator: IntegratorName = "leapfrog"
     dtype: Literal["float64", "float32"] = "float64"
     batch: PositiveInt = 1
-
-    @field_validator("integrator")
-    @classmethod
-    def _known_integrator(cls, name: str) -> str:
-        lookup(INTEGRATORS, name, "integrator")
-        return name
 
 
 class SimulationTable(RunSettings):
@@ -285,20 +283,8 @@ class RhelTable(Table):
 
     eps: PositiveFloat | None = None
     relative_nudge: PositiveFloat | None = None
-    estimator: str = "centred"
-    nudge: str = "recorded"
-
-    @field_validator("estimator")
-    @classmethod
-    def _known_estimator(cls, name: str) -> str:
-        lookup(dict.fromkeys(ESTIMATORS), name, "RHEL estimator")
-        return name
-
-    @field_validator("nudge")
-    @classmethod
-    def _known_nudge(cls, name: str) -> str:
-        lookup(dict.fromkeys(NUDGES), name, "nudge source")
-        return name
+    estimator: EstimatorName = "centred"
+    nudge: NudgeName = "recorded"
 
 
 class CheckTable(Table):

@@ -18,17 +18,20 @@ from __future__ import annotations
 import inspect
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import (BaseModel, ConfigDict, Field, PydanticSchemaGenerationError,
-                      PydanticUserError, TypeAdapter, ValidationError, create_model,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field,
+                      PydanticSchemaGenerationError, PydanticUserError, TypeAdapter,
+                      ValidationError, create_model, model_validator)
+
+from ..registry import lookup
+from ..validation import check_choice
 
 __all__ = ["ConfigError", "NonNegativeInt", "PositiveFloat", "PositiveInt", "Table",
-           "check_keys", "check_tables", "check_value", "describe_value", "load_toml", "parse_toml",
-           "schema_from_signature", "validate", "validate_all"]
+           "check_keys", "check_tables", "check_value", "describe_value", "load_toml", "one_of",
+           "parse_toml", "schema_from_signature", "validate", "validate_all"]
 
 #: An integer > 0 (TOML integer only).
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -36,6 +39,28 @@ PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 #: A finite number > 0 (a TOML integer is taken as a float).
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def one_of(choices: Mapping[str, Any] | Sequence[str], kind: str) -> Any:
+    """The type of a key whose value is a name: a string among ``choices``.
+
+    Parameters
+    ----------
+    choices : Mapping or sequence of str
+        A registry (checked by :func:`physsim.registry.lookup`) or the fixed names of an
+        option (checked by :func:`physsim.validation.check_choice`).
+    kind : str
+        What the names are, for the message (``unknown <kind> 'x'; valid names are: ...``).
+    """
+    def check(name: str) -> str:
+        if isinstance(choices, Mapping):
+            lookup(choices, name, kind)
+        else:
+            check_choice(name, choices, kind)
+        return name
+
+    return Annotated[str, AfterValidator(check)]
+
 
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 

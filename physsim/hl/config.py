@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Union
 
 import numpy as np
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
-from ..config.loader import PositiveFloat, Table, validate
+from ..config.loader import PositiveFloat, Table, one_of, validate
 from ..registry import lookup
 from ._tree import tree_leaves
 
@@ -271,6 +271,7 @@ def get_paper_setting(name: str) -> tuple[SGDSettings, float]:
     return lookup(PAPER_OPTIMIZER_SETTINGS, name, "optimiser setting")
 
 
+SettingName = one_of(PAPER_OPTIMIZER_SETTINGS, "optimiser setting")
 _SGD_KEYS = ("lr", "momentum", "dampening")
 _COEFFICIENT_KEYS = ("beta", "eta", "phi", "s", "reset_weight_costate")
 
@@ -288,7 +289,7 @@ class HLTable(Table):
     in 1/time).
     """
 
-    setting: str | None = None
+    setting: SettingName | None = None
     lr: PositiveFloat | None = None
     momentum: float | None = None
     dampening: float | None = None
@@ -298,13 +299,6 @@ class HLTable(Table):
     phi: PositiveFloat | None = None
     s: Literal[-1, 1] | None = None
     reset_weight_costate: bool | None = None
-
-    @field_validator("setting")
-    @classmethod
-    def _known_setting(cls, name: str | None) -> str | None:
-        if name is not None:
-            lookup(PAPER_OPTIMIZER_SETTINGS, name, "optimiser setting")
-        return name
 
     @model_validator(mode="after")
     def _one_way(self) -> "HLTable":

@@ -28,7 +28,7 @@ from pydantic import create_model, field_validator
 from ..config.device import DEVICE_TABLES, RunSettings, parse_device
 from ..config.loader import (ConfigError, NonNegativeInt, PositiveInt, Table, check_keys,
                              check_tables, check_value, describe_value,
-                             load_toml, validate, validate_all)
+                             load_toml, one_of, validate, validate_all)
 from ..hardware import model_fields, model_names
 from ..registry import lookup
 from .metrics import METRICS, check_metric_options
@@ -44,6 +44,9 @@ SCALES = ("linear", "log")
 SWEEP_DEVICE_TABLES = ("system", "simulation", "inputs", "initial_state", "loss", "rhel")
 #: Tables of a sweep file.
 SWEEP_TABLES = ("sweep", *SWEEP_DEVICE_TABLES, "hssm", "hardware", "axes", "metrics")
+MetricName = one_of(METRICS, "metric")
+ModeName = one_of(MODES, "sweep mode")
+ScaleName = one_of(SCALES, "axis scale")
 assert set(SWEEP_DEVICE_TABLES) <= set(DEVICE_TABLES)
 
 
@@ -54,10 +57,10 @@ class SweepTable(Table):
     are names of :data:`physsim.sweeps.metrics.METRICS` (one name or an array).
     """
 
-    metrics: list[str]
+    metrics: list[MetricName]
     name: str | None = None
     output: str | None = None
-    mode: str = "grid"
+    mode: ModeName = "grid"
     seeds: list[NonNegativeInt] | None = None
     n_seeds: PositiveInt | None = None
 
@@ -72,17 +75,9 @@ class SweepTable(Table):
         if not names:
             raise ValueError(f"must list at least one metric; valid names are: "
                              f"{', '.join(sorted(METRICS))}")
-        for m in names:
-            lookup(METRICS, m, "metric")
         if len(set(names)) != len(names):
             raise ValueError(f"repeated metrics {names}")
         return names
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, mode: str) -> str:
-        lookup(dict.fromkeys(MODES), mode, "sweep mode")
-        return mode
 
     @field_validator("seeds")
     @classmethod
@@ -109,16 +104,10 @@ class AxisTable(Table):
     start: float | None = None
     stop: float | None = None
     num: PositiveInt | None = None
-    scale: str = "linear"
+    scale: ScaleName = "linear"
     integer: bool = False
     label: str | None = None
     fixed: dict[str, Any] = {}
-
-    @field_validator("scale")
-    @classmethod
-    def _known_scale(cls, scale: str) -> str:
-        lookup(dict.fromkeys(SCALES), scale, "axis scale")
-        return scale
 
 
 def hardware_fields() -> dict[str, tuple[str, ...]]:
