@@ -210,7 +210,7 @@ C1 b 0 1p
     ("C9 a 0 {undefined*2}", "unknown parameter 'undefined'"),
     ("I2 0 a SFFM(0 1 1g 2 1k)", "SFFM is not supported"),
     ("I2 0 a PWL(0 0 1n)", "pairs"),
-    ("I2 0 a PULSE(0 1 0 1p 1p 1n 1p)", "PER"),
+    ("I2 0 a PULSE(0 1 0 -1p 1p 1n 1p)", "TR > 0"),
     ("X1 a nosuch", "unknown subcircuit"),
     ("B1 a 0 nomodel", "unknown model"),
     ("K1 L1 C1 0.5", "not an inductor"),
@@ -251,6 +251,7 @@ def test_errors_inside_subcircuits_name_the_instance():
 # --------------------------------------------------------------- waveforms
 WAVES = [Dc(1.5), Sin(0.2, 1.0, 2e9, 0.3e-9, 1e9, 30.0), Sin(0.0, 2.0, 1e9),
          Pulse(-1.0, 2.0, 0.1e-9, 0.05e-9, 0.1e-9, 0.2e-9, 0.6e-9),
+         Pulse(0.0, 1.0, 0.0, 0.1e-9, 0.2e-9, 0.3e-9, 0.45e-9),
          Pwl((0.1e-9, 0.3e-9, 0.35e-9, 1e-9), (0.5, -1.0, 2.0, 0.0))]
 
 
@@ -273,6 +274,9 @@ def test_waveform_values_follow_the_ngspice_definitions():
     np.testing.assert_allclose(s.at(np.array([0.0, 1.0, 2.0, 3.0])), [3, 3, 1, -1], atol=1e-12)
     w = Pwl((1.0, 2.0), (4.0, 6.0))
     np.testing.assert_allclose(w.at(np.array([0.0, 1.5, 9.0])), [4, 5, 6])
+    cut = Pulse(0.0, 1.0, 0.0, 1.0, 1.0, 3.0, 4.5)   # TR + PW + TF > PER: cut at PER
+    np.testing.assert_allclose(cut.at(np.array([0.5, 4.25, 4.75, 5.5])), [0.5, 0.75, 0.25, 1])
+    assert float(cut.integral(np.array(9.0))) == pytest.approx(2 * (0.5 + 3 + 0.5 * 0.75))
 
 
 def test_inputs_are_sampled_at_the_step_midpoints():
@@ -389,3 +393,33 @@ I2 0 b SIN(0 0.1u 2g)
                           np.max(np.abs(run.fluxes[-1] - ref_flux)) / np.max(np.abs(ref_flux))))
     assert errors[0] < 1e-3, errors
     assert 3.3 < errors[0] / errors[1] < 4.7, errors
+
+
+def test_source_specifications_with_dc_ac_and_defaults_from_tran():
+    base = "t\nC1 a 0 1p\nL1 a 0 1n\n.tran 1p 2n\n"
+    assert parse_device(base + "I1 0 a 3u\n").waveforms == (Dc(3e-6),)
+    assert parse_device(base + "I1 0 a\n").waveforms == (Dc(0.0),)
+    # DC value plus a transient function: the function defines the transient run
+    both = parse_device(base + "I1 0 a DC 1u AC 1 0 SIN(0 2u)\n").waveforms[0]
+    assert both == Sin(0.0, 2e-6, 1 / 2e-9)             # FREQ defaults to 1/TSTOP
+    pulse = parse_device(base + "I1 0 a PULSE(0 1u)\n").waveforms[0]
+    assert pulse == Pulse(0.0, 1e-6, 0.0, 1e-12, 1e-12, 2e-9, 2e-9)  # ngspice's defaults
+    with pytest.raises(NetlistError, match="needs TR"):
+        parse_device("t\nC1 a 0 1p\nL1 a 0 1n\nI1 0 a PULSE(0 1u)\n")
+    with pytest.raises(NetlistError, match="more than one transient function"):
+        parse_device(base + "I1 0 a SIN(0 1 1g) PWL(0 0 1n 1)\n")
+
+
+def test_parameters_inside_subcircuits_are_local():
+    text = """t
+.param c=1p
+.subckt cell n
+.param c2={2*c}
+C1 n 0 {c2}
+.ends
+X1 a cell
+L1 a 0 1n
+C2 a 0 {c}
+"""
+    values = parse_device(text).circuit.values
+    assert values["c.x1.c1"] == 2e-12 and values["c2"] == 1e-12

@@ -78,6 +78,10 @@ REFUSED_COMMANDS = {
     ".disto": "physsim runs transient analysis (.tran) only",
 }
 
+#: Transient functions of SPICE sources (only DC, SIN, PULSE and PWL are supported).
+TRANSIENT_FUNCTIONS = ("sin", "pulse", "pwl", "exp", "sffm", "am", "trrandom", "trnoise")
+_SPEC_KEYWORDS = ("dc", "ac") + TRANSIENT_FUNCTIONS
+
 #: Parameters of a ``jj`` model that are supported.
 JJ_MODEL_PARAMETERS = ("icrit", "cap", "rtype")
 
@@ -466,14 +470,13 @@ class _Reader:
                 dc = _value(toks[i + 1], params, loc, line.head)
                 i += 2
             elif tok.kind == "word" and tok.text == "ac":
-                # small-signal magnitude (and phase): no effect on a transient run
+                # small-signal magnitude [phase]: no effect on a transient run
                 i += 1
-                while i < len(toks) and toks[i].kind in ("word", "expr") and toks[i].text not in (
-                        "dc", "sin", "pulse", "pwl") and not toks[i].text.startswith(
-                        ("sin", "pulse", "pwl", "exp", "sffm", "am")):
-                    i += 1
-            elif tok.kind == "word" and tok.text in ("sin", "pulse", "pwl", "exp", "sffm", "am",
-                                                      "trrandom", "trnoise"):
+                for _ in range(2):
+                    if (i < len(toks) and toks[i].kind in ("word", "expr")
+                            and toks[i].text not in _SPEC_KEYWORDS):
+                        i += 1
+            elif tok.kind == "word" and tok.text in TRANSIENT_FUNCTIONS:
                 if function is not None:
                     raise NetlistError(loc, line.head, "more than one transient function")
                 args, i = self._arguments(line, toks, i + 1, params, loc)

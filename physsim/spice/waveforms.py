@@ -154,8 +154,8 @@ class Pulse:
     initial, pulsed : float
         ``V1`` and ``V2`` (A or V).
     delay, rise, fall, width, period : float
-        ``TD``, ``TR``, ``TF``, ``PW``, ``PER`` (s); ``TR`` and ``TF`` positive,
-        ``TR + PW + TF <= PER``.
+        ``TD``, ``TR``, ``TF``, ``PW``, ``PER`` (s); ``TR``, ``TF`` and ``PER``
+        positive.  Within each period the shape is cut at ``PER``.
     """
 
     initial: float
@@ -169,18 +169,22 @@ class Pulse:
     def __post_init__(self) -> None:
         if self.rise <= 0 or self.fall <= 0 or self.width < 0 or self.delay < 0:
             raise ValueError("PULSE needs TR > 0, TF > 0, PW >= 0 and TD >= 0")
-        if self.rise + self.width + self.fall > self.period:
-            raise ValueError(f"PULSE needs TR + PW + TF <= PER, got "
-                             f"{self.rise + self.width + self.fall!r} > {self.period!r}")
+        if self.period <= 0:
+            raise ValueError(f"PULSE needs PER > 0, got {self.period!r}")
 
     def _one_period(self) -> Pwl:
+        """The shape from the start of a period; cut at ``PER`` if ``TR + PW + TF`` exceeds it
+        (as ngspice does: with its default PW = PER = TSTOP the pulse never falls)."""
         t1 = self.rise
         t2 = t1 + self.width
         t3 = t2 + self.fall
-        times = [0.0, t1, t2, t3] + ([self.period] if self.period > t3 else [])
-        values = [self.initial, self.pulsed, self.pulsed, self.initial][:len(times)]
-        values += [self.initial] * (len(times) - len(values))
-        return Pwl(tuple(times), tuple(values))
+        knots = [(0.0, self.initial), (t1, self.pulsed)]
+        if t2 > t1:
+            knots.append((t2, self.pulsed))
+        knots.append((t3, self.initial))
+        if self.period > t3:
+            knots.append((self.period, self.initial))
+        return Pwl(tuple(k[0] for k in knots), tuple(k[1] for k in knots))
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """Value at times ``t`` (s), same shape."""
