@@ -423,3 +423,14 @@ C2 a 0 {c}
 """
     values = parse_device(text).circuit.values
     assert values["c.x1.c1"] == 2e-12 and values["c2"] == 1e-12
+
+
+def test_natural_units_give_the_same_node_voltages():
+    device = load_device(NETLISTS / "source_sin.cir")   # a current and a voltage source
+    si = simulate_device(device)
+    natural = simulate_device(device, units="natural", time_scale=1e-9)
+    amplitude = np.max(np.abs(si.node_voltages))
+    np.testing.assert_allclose(natural.times, si.times, rtol=1e-12)
+    assert np.max(np.abs(natural.node_voltages - si.node_voltages)) < 1e-10 * amplitude
+    np.testing.assert_allclose(natural.fluxes, si.fluxes, rtol=1e-9,
+                               atol=1e-10 * np.max(np.abs(si.fluxes)))
