@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .systems.coupled import CoupledOscillators, springs_to_stiffness
+from .validation import check_choice
 
 #: Oscillator driven by the input (0-based index of the paper's oscillator 1).
 SIX_OSC_INPUT = 0
@@ -32,8 +33,7 @@ def six_oscillator_springs(variant: str = "student") -> dict[str, np.ndarray]:
         ``masses`` (6,) in kg, ``ground_springs`` (6,) in N/m and
         ``coupling_springs`` (6, 6) in N/m (upper triangle: a ring plus two chords).
     """
-    if variant not in ("student", "teacher"):
-        raise ValueError(f"unknown variant {variant!r}; valid names are: student, teacher")
+    check_choice(variant, ("student", "teacher"), "variant")
     rng = np.random.default_rng(8 if variant == "student" else 4)
     masses = rng.uniform(0.8, 1.6, 6)
     ground = rng.uniform(0.2, 0.5, 6)

@@ -47,6 +47,7 @@ from .gradients import GradientResult
 from .hardware import ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
 from .passes import DEFAULT_CHUNK, NudgeSource, echo_passes, flip, forward_pass
+from .validation import check_choice
 
 ESTIMATORS = ("centred", "one_sided")
 NUDGES = ("recorded", "online")
@@ -130,11 +131,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     """
     if loss is None or not isinstance(loss, Loss):
         raise TypeError(f"loss must be a physsim.losses.Loss, got {type(loss).__name__}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; "
-                         f"valid names are: {', '.join(ESTIMATORS)}")
-    if nudge not in NUDGES:
-        raise ValueError(f"unknown nudge source {nudge!r}; valid names are: {', '.join(NUDGES)}")
+    check_choice(estimator, ESTIMATORS, "estimator")
+    check_choice(nudge, NUDGES, "nudge source")
     run = prepare_run(system, dt=dt, integrator=integrator, dtype=dtype, hardware=hardware,
                       seed=seed)
     if not run.integrator.time_reversible:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
 
+from ..registry import lookup
 from ._core import SequenceDataset
 from .bundled import load_seglearn_watch, load_sequential_mnist, load_vic_elec
 from .ppg_dalia import load_ppg_dalia
@@ -151,8 +152,7 @@ def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:
     ValueError
         For an unknown name; the message lists the valid names.
     """
-    lookup = {n.lower(): n for n in DATASETS}
-    key = lookup.get(str(name).lower())
-    if key is None:
-        raise ValueError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
-    return DATASETS[key].loader(**kwargs)
+    by_lower = {n.lower(): spec for n, spec in DATASETS.items()}
+    if isinstance(name, str) and name.lower() in by_lower:
+        return by_lower[name.lower()].loader(**kwargs)
+    return lookup(DATASETS, name, "dataset").loader(**kwargs)

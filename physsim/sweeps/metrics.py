@@ -46,6 +46,7 @@ from ..hardware import ECHO_PLUS_PASS, FixedChip
 from ..insitu import NamedParameters, train_in_situ
 from ..losses import PooledCrossEntropy
 from ..passes import echo_passes, flip, forward_pass
+from ..registry import lookup
 from ..rhel import rhel_gradient
 from ..simulate import simulate
 
@@ -344,11 +345,7 @@ METRICS: dict[str, Metric] = {
 
 def get_metric(name: str) -> Metric:
     """Return a metric by name; ``ValueError`` lists the valid names."""
-    try:
-        return METRICS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown metric {name!r}; valid names are: {', '.join(METRICS)}") \
-            from None
+    return lookup(METRICS, name, "metric")
 
 
 def check_metric_options(name: str, options: dict[str, Any]) -> None:
