@@ -130,6 +130,33 @@ def test_step_is_the_affine_map_of_its_operation_table(integrator, rng):
                                rtol=1e-12, atol=1e-12)
 
 
+def harmonic_transfer(integrator: str, h_omega: float) -> np.ndarray:
+    """One step of the integrator's table on x'' = -x (unit mass and stiffness), as a 2x2
+    matrix acting on (q, p)."""
+    m = np.eye(2)
+    for op, c in INTEGRATORS[integrator].operations:
+        if op == "drift":
+            step = np.array([[1.0, c * h_omega], [0.0, 1.0]])
+        else:
+            step = np.array([[1.0, 0.0], [-c * h_omega, 1.0]])
+        m = step @ m
+    return m
+
+
+@pytest.mark.parametrize("integrator", ALL_INTEGRATORS)
+def test_declared_stability_limit_is_where_the_oscillator_stops_being_bounded(integrator):
+    """|trace| of the (unit-determinant) transfer matrix first reaches 2 at stability_limit;
+    simulate refuses a step just past it and runs one just below."""
+    limit = INTEGRATORS[integrator].stability_limit
+    grid = np.linspace(1e-3, 0.999 * limit, 400)
+    assert all(abs(np.trace(harmonic_transfer(integrator, x))) < 2 for x in grid)
+    assert abs(np.trace(harmonic_transfer(integrator, 1.001 * limit))) > 2
+    system = oscillator(mass=1.0, k=100.0)  # omega = 10 rad/s
+    simulate(system, [1.0], n_steps=5, dt=0.999 * limit / 10, integrator=integrator)
+    with pytest.raises(ValueError, match="stability limit"):
+        simulate(system, [1.0], n_steps=5, dt=1.001 * limit / 10, integrator=integrator)
+
+
 @pytest.mark.parametrize("name", ["coupled_dense", "nonlinear_hru"])
 def test_energy_has_no_secular_drift(systems, name):
     sys_ = systems[name]
