@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from physsim import hl
-from physsim.hl._tree import tree_leaves, tree_map, tree_max_abs_diff
+from physsim.hl import tree_leaves, tree_map, tree_max_abs_diff
 from physsim.hl.reference import mlp_sgd_reference, rnn_bptt_reference, rnn_sgd_reference
 
 #: tolerances: exact-equivalence claims in float64 (round-off only), FD checks (truncation error)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from physsim import hl
-from physsim.hl._tree import tree_max_abs_diff
+from physsim.hl import tree_max_abs_diff
 from physsim.hl.reference import mlp_sgd_reference
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")

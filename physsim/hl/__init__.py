@@ -21,6 +21,8 @@ architectures: the linear model and MLP (:class:`MLP`), a residual network
 (:class:`UnrolledLSTM`), and step-per-token recurrent cells (:class:`ElmanCell`,
 :class:`MidpointRNNCell`, :class:`LinearHRUCell`).  Independent references
 live in :mod:`physsim.hl.reference`, offline data in :mod:`physsim.hl.datasets`.
+Weights, states and costates are named containers (dicts, :class:`HLParams`);
+:func:`tree_map`, :func:`tree_leaves` and :func:`tree_max_abs_diff` work on them.
 
 This subpackage needs only numpy (and scipy.special for the GELU of the vision
 transformer) and depends on no other part of physsim.
@@ -38,6 +40,7 @@ Examples
 (10,)
 """
 
+from ._tree import tree_leaves, tree_map, tree_max_abs_diff
 from .activations import ACTIVATIONS, Activation, get_activation
 from .cell import Cell, CellVJP, FunctionCell, ReversibleCell
 from .feedforward import MLP, LayeredMLPCell
@@ -75,4 +78,5 @@ __all__ = [
     "STATE_FORMS", "HLCostate", "HLModel", "HLParams",
     "STORAGES", "ReversedStreamResult", "reversed_stream_gradient",
     "Stream",
+    "tree_leaves", "tree_map", "tree_max_abs_diff",
 ]
