@@ -99,51 +99,39 @@ class MidpointRNNCell(ReversibleCell):
     """
 
     def __init__(self, n_input: int, n_state: int, dt: float, activation: str = "tanh") -> None:
-        self.n_input = check_positive_int("n_input", n_input)
-        self.n_state = check_positive_int("n_state", n_state)
+        # the velocity f is the Elman map: same parameters, forward and VJP
+        self.velocity = ElmanCell(n_input, n_state, activation)
+        self.n_input, self.n_state = self.velocity.n_input, self.velocity.n_state
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a positive finite number, got {dt!r}")
         self.dt = float(dt)
-        self.activation = get_activation(activation)
 
     @property
     def param_shapes(self):
-        """Names and shapes of the parameters (see the class docstring)."""
-        return {"recurrent_weight": (self.n_state, self.n_state),
-                "input_weight": (self.n_state, self.n_input),
-                "bias": (self.n_state,)}
+        """Names and shapes of the parameters (those of :class:`ElmanCell`)."""
+        return self.velocity.param_shapes
 
     def _fan_in(self, name, shape):
-        return self.n_state
+        return self.velocity._fan_in(name, shape)
 
     def initial_state(self, dtype: Any = np.float64) -> dict[str, np.ndarray]:
         """``{"previous": 0, "current": 0}``, each of shape ``(n_state,)``."""
         return {"previous": np.zeros(self.n_state, dtype=dtype),
                 "current": np.zeros(self.n_state, dtype=dtype)}
 
-    def _velocity(self, params, u, h):
-        pre = params["recurrent_weight"] @ h + params["input_weight"] @ u + params["bias"]
-        out = self.activation.value(pre)
-        return out, self.activation.derivative(pre, out)
-
     def forward(self, params, u, h):
         """Evaluate the map; see :meth:`Cell.forward`."""
-        f, deriv = self._velocity(params, u, h["current"])
+        f, ctx = self.velocity.forward(params, u, h["current"])
         out = {"previous": h["current"], "current": h["previous"] + (2.0 * self.dt) * f}
-        return out, (u, h["current"], deriv)
+        return out, ctx
 
     def vjp(self, params, ctx, cotangent):
         """Vector-Jacobian product; see :meth:`Cell.vjp`."""
-        u, current, deriv = ctx
-        delta = (2.0 * self.dt) * cotangent["current"] * deriv
-        return CellVJP(
-            input=params["input_weight"].T @ delta,
-            state={"previous": cotangent["current"],
-                   "current": cotangent["previous"] + params["recurrent_weight"].T @ delta},
-            params={"recurrent_weight": np.outer(delta, current),
-                    "input_weight": np.outer(delta, u),
-                    "bias": delta},
-        )
+        inner = self.velocity.vjp(params, ctx, (2.0 * self.dt) * cotangent["current"])
+        return CellVJP(input=inner.input,
+                       state={"previous": cotangent["current"],
+                              "current": cotangent["previous"] + inner.state},
+                       params=inner.params)
 
     def inverse(self, params, u, h_next):
         """Previous state; see :meth:`ReversibleCell.inverse`."""
@@ -153,9 +141,8 @@ class MidpointRNNCell(ReversibleCell):
         """Previous state and forward context without a second evaluation."""
         # the inverse evaluates f at (u, current) = the point forward(h) linearises at
         current = h_next["previous"]
-        f, deriv = self._velocity(params, u, current)
-        h = {"previous": h_next["current"] - (2.0 * self.dt) * f, "current": current}
-        return h, (u, current, deriv)
+        f, ctx = self.velocity.forward(params, u, current)
+        return {"previous": h_next["current"] - (2.0 * self.dt) * f, "current": current}, ctx
 
 
 class LinearHRUCell(ReversibleCell):
