@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physsim.hl._tree import tree_leaves
+from physsim.hl import tree_leaves, tree_map
 
 
 def reproduce_section(script: str, argv: list[str] | None) -> list[str]:
@@ -34,13 +34,13 @@ def param_diff_stats(a, b) -> tuple[float, float]:
     Parameters
     ----------
     a, b : dict or NamedTuple of ndarray (nested)
-        Parameters, costates or gradients with the same leaves in the same order.
+        Parameters, costates or gradients with the same keys (matched by key, not order).
 
     Returns
     -------
     tuple of float
         ``(max, mean)`` absolute difference.
     """
-    diffs = np.concatenate([np.abs(x - y).ravel() for x, y in
-                            zip(tree_leaves(a), tree_leaves(b))])
+    diffs = np.concatenate([d.ravel() for d in
+                            tree_leaves(tree_map(lambda x, y: np.abs(x - y), a, b))])
     return float(diffs.max()), float(diffs.mean())
