@@ -55,7 +55,7 @@ def _device_config(path):
     from .config import load_toml, parse_device
 
     raw = load_toml(path)
-    return raw, parse_device(raw)
+    return raw, parse_device(raw, base_dir=Path(path).parent)
 
 
 def _cmd_simulate(args) -> int:

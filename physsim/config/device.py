@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -196,8 +197,11 @@ SYSTEM_TYPES: dict[str, type[SystemTable]] = {
 }
 
 
-def parse_system(table: Any) -> SystemTable:
+def parse_system(table: Any, base_dir: Path | None = None) -> SystemTable:
     """The typed ``[system]`` table: its ``type`` picks the schema in :data:`SYSTEM_TYPES`.
+
+    ``base_dir`` (the config file's folder) is handed to the schema's validators as
+    ``info.context["base_dir"]``, for system types that name files relative to the config.
 
     Raises
     ------
@@ -214,7 +218,7 @@ def parse_system(table: Any) -> SystemTable:
         schema = lookup(SYSTEM_TYPES, table["type"], "system type")
     except ValueError as exc:
         raise ConfigError(f"[system] type: {exc}") from None
-    return validate(schema, table, "system")
+    return validate(schema, table, "system", context={"base_dir": base_dir})
 
 
 # ------------------------------------------------------------ simulation settings
@@ -344,7 +348,8 @@ _SCHEMAS: dict[str, type[Table]] = {"inputs": InputsTable, "initial_state": Init
 
 def parse_device(tables: Mapping[str, Any], *,
                  simulation: type[RunSettings] = SimulationTable,
-                 allowed: tuple[str, ...] = DEVICE_TABLES) -> DeviceConfig:
+                 allowed: tuple[str, ...] = DEVICE_TABLES,
+                 base_dir: Path | None = None) -> DeviceConfig:
     """Check the tables of a device config.
 
     Parameters
@@ -357,6 +362,8 @@ def parse_device(tables: Mapping[str, Any], *,
     allowed : tuple of str
         Tables the file may have besides these (sweeps check their own top level and
         pass only the device tables).
+    base_dir : Path, optional
+        Folder of the config file (see :func:`parse_system`).
 
     Raises
     ------
@@ -364,7 +371,7 @@ def parse_device(tables: Mapping[str, Any], *,
         For unknown or missing tables and every key that does not fit its schema.
     """
     check_tables(tables, allowed, ("system", "simulation"))
-    checks = {"system": lambda: parse_system(tables["system"]),
+    checks = {"system": lambda: parse_system(tables["system"], base_dir),
               "simulation": lambda: validate(simulation, tables["simulation"], "simulation"),
               "inputs": lambda: (validate(InputsTable, tables["inputs"], "inputs")
                                  if "inputs" in tables else None)}

@@ -190,7 +190,8 @@ def validate_all(checks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     return out
 
 
-def validate(schema: type[T], table: Any, where: str) -> T:
+def validate(schema: type[T], table: Any, where: str, *,
+             context: Mapping[str, Any] | None = None) -> T:
     """Check ``table`` (a TOML table) against ``schema`` and return the typed table.
 
     Parameters
@@ -201,6 +202,9 @@ def validate(schema: type[T], table: Any, where: str) -> T:
         The parsed TOML table.
     where : str
         The table's name in the file, for messages (``"system"``, ``"hssm.model"``).
+    context : dict, optional
+        Passed to the schema's validators (``info.context``), e.g. ``base_dir``, the folder
+        that relative file names in the table are relative to.
 
     Raises
     ------
@@ -208,7 +212,7 @@ def validate(schema: type[T], table: Any, where: str) -> T:
         One line per problem: ``[where] key: expected ..., got ...``.
     """
     try:
-        return schema.model_validate(table)
+        return schema.model_validate(table, context=context)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, where)) from None
 
