@@ -241,6 +241,21 @@ def test_names_go_through_the_registry_lookup():
         hl_config_from_table({"setting": "Adam"})
 
 
+def test_hardware_presets_are_looked_up_in_the_registry():
+    from physsim.hardware import preset_names
+
+    with pytest.raises(ConfigError, match=r"\[simulation\] hardware: unknown hardware preset "
+                                          r"'cmos'; valid names are: " + ", ".join(preset_names())):
+        parse_device({**DEVICE_BASE, "simulation": {"n_steps": 5, "hardware": "cmos"}})
+    assert parse_device({**DEVICE_BASE, "simulation": {"n_steps": 5, "hardware": "cmos_lc"}}
+                        ).simulation.hardware == "cmos_lc"
+    with pytest.raises(ConfigError, match=r"\[hardware\] preset: unknown hardware preset 'x'"):
+        parse_sweep_config({**copy.deepcopy(SWEEP_BASE), "hardware": {"preset": "x"}})
+    with pytest.raises(ConfigError, match=r"\[axes\[0\]\] values\[1\]: unknown hardware preset"):
+        parse_sweep_config({**copy.deepcopy(SWEEP_BASE),
+                            "axes": [{"field": "preset", "values": ["cmos_lc", "cmos"]}]})
+
+
 def test_circuit_parts_are_checked_against_the_builder():
     part = {"kind": "capacitor", "node_a": "a", "node_b": "gnd", "capacitance": "1 pF"}
     with pytest.raises(ConfigError, match=r"\[system.elements\[0\]\] capacitance: expected a "

@@ -47,6 +47,7 @@ import numpy as np
 from pydantic import AfterValidator, field_validator, model_validator
 
 from ..examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillators
+from ..hardware import PRESETS
 from ..integrators import INTEGRATORS
 from ..losses import Loss, MSEReadout, PooledCrossEntropy
 from ..registry import lookup
@@ -83,6 +84,7 @@ NumberArray = Annotated[list, AfterValidator(_numbers)]
 IntegratorName = one_of(INTEGRATORS, "integrator")
 EstimatorName = one_of(ESTIMATORS, "RHEL estimator")
 NudgeName = one_of(NUDGES, "nudge source")
+PresetName = one_of(PRESETS, "hardware preset")
 
 
 # ------------------------------------------------------------------- systems
@@ -235,14 +237,14 @@ class RunSettings(Table):
 class SimulationTable(RunSettings):
     """``[simulation]`` of ``simulate``/``gradcheck``: run settings, recording and hardware.
 
-    ``hardware`` is a preset name (resolved by :func:`physsim.hardware.resolve_hardware`),
+    ``hardware`` is the name of a registered preset (:data:`physsim.hardware.PRESETS`),
     ``seed`` the seed of its randomness.
     """
 
     record_every: NonNegativeInt = 1
     record_energy: bool = True
     seed: NonNegativeInt = 0
-    hardware: str | None = None
+    hardware: PresetName | None = None
 
 
 class InputsTable(Table):

@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 from pydantic import create_model, field_validator
 
-from ..config.device import DEVICE_TABLES, RunSettings, parse_device
+from ..config.device import DEVICE_TABLES, PresetName, RunSettings, parse_device
 from ..config.loader import (ConfigError, NonNegativeInt, PositiveInt, Table, check_keys,
-                             check_tables, check_value, describe_value,
-                             load_toml, one_of, validate, validate_all)
+                             check_tables, check_value, load_toml, one_of, validate, validate_all)
 from ..hardware import model_fields, model_names
 from ..registry import lookup
 from .metrics import METRICS, check_metric_options
@@ -290,10 +289,9 @@ def parse_axis(table: dict[str, Any], index: int,
         values = ints
     if len(set(map(repr, values))) != len(values):
         raise ConfigError(f"[{where}]: repeated values {values}")
-    if model is not None:
-        kind = model_fields(model)[name].type
-        for i, v in enumerate(values):
-            check_value(kind, v, where, f"values[{i}]")
+    kind = PresetName if model is None else model_fields(model)[name].type
+    for i, v in enumerate(values):
+        check_value(kind, v, where, f"values[{i}]")
     fixed = {}
     for key, value in ax.fixed.items():
         try:
@@ -519,9 +517,8 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
         raise ConfigError("axes must be an array of tables: [[axes]]")
     fields = hardware_fields()
     check_keys(hw, {PRESET_FIELD, *fields}, "hardware")
-    if PRESET_FIELD in hw and not isinstance(hw[PRESET_FIELD], str):
-        raise ConfigError(f"[hardware] preset: expected a string, got "
-                          f"{describe_value(hw[PRESET_FIELD])}")
+    if PRESET_FIELD in hw:
+        check_value(PresetName, hw[PRESET_FIELD], "hardware", PRESET_FIELD)
     validate_all({m: (lambda m=m: validate(hardware_table(m), hw[m], f"hardware.{m}"))
                   for m in fields if m in hw})
     axes = tuple(parse_axis(t, i, fields) for i, t in enumerate(axes_tables))
