@@ -249,6 +249,8 @@ def test_hardware_presets_are_looked_up_in_the_registry():
         parse_device({**DEVICE_BASE, "simulation": {"n_steps": 5, "hardware": "cmos"}})
     assert parse_device({**DEVICE_BASE, "simulation": {"n_steps": 5, "hardware": "cmos_lc"}}
                         ).simulation.hardware == "cmos_lc"
+    with pytest.raises(ConfigError, match=r"\[model\] hardware: unknown hardware preset 'x'"):
+        RunConfig.from_text('[data]\nname = "synthetic_frequencies"\n[model]\nhardware = "x"\n')
     with pytest.raises(ConfigError, match=r"\[hardware\] preset: unknown hardware preset 'x'"):
         parse_sweep_config({**copy.deepcopy(SWEEP_BASE), "hardware": {"preset": "x"}})
     with pytest.raises(ConfigError, match=r"\[axes\[0\]\] values\[1\]: unknown hardware preset"):

@@ -39,6 +39,7 @@ from typing import Any
 
 from pydantic import create_model
 
+from ..config.device import PresetName
 from ..config.loader import (ConfigError, NonNegativeInt, PositiveFloat, PositiveInt, Table,
                              check_tables, parse_toml, validate,
                              validate_all)
@@ -93,8 +94,10 @@ class TrainingSettings(Table):
 @cache
 def model_table() -> type[Table]:
     """Schema of ``[model]``: the fields of :class:`HSSMConfig` with their types and defaults,
-    except those the data fix (:data:`MODEL_GIVEN_BY_DATA`)."""
-    hints = typing.get_type_hints(HSSMConfig)
+    except those the data fix (:data:`MODEL_GIVEN_BY_DATA`); ``hardware`` must name a
+    registered preset."""
+    # the preset name is looked up in the registry when the file is read
+    hints = {**typing.get_type_hints(HSSMConfig), "hardware": PresetName | None}
     fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(HSSMConfig)
               if f.name not in MODEL_GIVEN_BY_DATA}
     return create_model("ModelTable", __base__=Table, **fields)
