@@ -32,8 +32,7 @@ import numpy as np
 
 from physsim.gradients import agreement
 from physsim.hssm import HSSM, HSSMConfig
-
-from _provenance import code_version  # experiments/_provenance.py, next to this script
+from physsim.storage import git_commit
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hssm"
 #: Hamiltonian parameters shown in the figure, with the paper's labels.
@@ -233,7 +232,7 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
               "python experiments/exp_fig4_gradient_alignment.py"
               + (" --quick" if args.quick else "")
               + (f" --threads {args.threads}" if args.threads != 1 else ""), "```", "",
-              f"Code: git commit {code_version()}.", ""]
+              f"Code: git commit {git_commit()}.", ""]
     path.write_text("\n".join(lines))
 
 

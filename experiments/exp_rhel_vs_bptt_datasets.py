@@ -49,9 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physsim.hssm import read_run
-
-from _provenance import code_version  # experiments/_provenance.py, next to this script
+from physsim.storage import git_commit, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "experiments" / "configs"
@@ -183,7 +181,7 @@ def run_all(datasets, seeds, runs: Path, jobs: int, control_datasets, noise: flo
         return []
     with open(runs / CODE_VERSIONS, "a") as fh:
         stamp = datetime.datetime.now().isoformat(timespec="seconds")
-        fh.write(f"{stamp} {code_version()}: {len(todo)} runs\n")
+        fh.write(f"{stamp} {git_commit()}: {len(todo)} runs\n")
 
     # the runs use the physsim of the checkout this script belongs to (not another
     # installed copy), so a copy of the repository can run while the original changes

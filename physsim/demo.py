@@ -11,15 +11,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from ._version import __version__
 from .bptt import bptt_gradient, loss_of
 from .examples import SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillator_springs, six_oscillators
 from .gradients import compare
@@ -30,7 +27,7 @@ from .plotting import (plot_echo_trajectories, plot_energy_error, plot_learning_
                        plot_positions, save_figure)
 from .rhel import rhel_gradient
 from .simulate import simulate
-from .storage import write_system
+from .storage import DemoRecord, DemoTraining, write_demo_run
 from .systems.coupled import CoupledOscillators, springs_to_stiffness, stiffness_gradient_to_springs
 
 DT = 0.1  # s; the fastest normal mode has omega ~ 1.6 rad/s, so omega dt ~ 0.16
@@ -185,34 +182,18 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
 
     # 3. run file
     files["run"] = out / "demo_run.h5"
-    tmp = files["run"].with_suffix(".h5.partial")
-    with h5py.File(tmp, "w") as f:
-        f.attrs.update({"physsim_version": __version__, "kind": "demo", "dt": DT,
-                        "n_steps": n_steps, "train_steps": train_steps, "lr": lr,
-                        "hardware": json.dumps(preset[0] if preset else None), "seed": seed})
-        write_system(f.create_group("system"), device)
-        write_system(f.create_group("teacher"), teacher)
-        g = f.create_group("simulation")
-        g.create_dataset("times", data=traj.times)
-        g.create_dataset("positions", data=traj.positions[0])
-        g.create_dataset("energy", data=traj.energy[0])
-        g.create_dataset("inputs", data=u)
-        g.create_dataset("target", data=loss.targets[0])
-        ga = f.create_group("gradient_check")
-        for name, a in agreement.items():
-            ga.attrs[name] = json.dumps({"cosine": a.cosine, "norm_ratio": a.norm_ratio,
-                                         "max_relative_error": a.max_relative_error})
-        for key, arr in g_rhel.info["echo_positions"].items():
-            ga.create_dataset(f"echo_positions/{key}", data=arr[0])
-        gt = f.create_group("training")
-        for r in runs:
-            gr = gt.create_group(r.label)
-            gr.create_dataset("loss", data=np.array(r.losses))
-            gr.attrs["final_loss"] = r.final_loss
-            gr.attrs["seconds"] = r.seconds
-            for k, v in r.theta.items():
-                gr.create_dataset(f"theta/{k}", data=v)
-    tmp.replace(files["run"])
+    write_demo_run(files["run"], DemoRecord(
+        settings={"dt": DT, "n_steps": n_steps, "train_steps": train_steps, "lr": lr,
+                  "hardware": preset[0] if preset else None, "seed": seed},
+        device=device, teacher=teacher,
+        simulation={"times": traj.times, "positions": traj.positions[0],
+                    "energy": traj.energy[0], "inputs": u, "target": loss.targets[0]},
+        gradient_check={name: {"cosine": a.cosine, "norm_ratio": a.norm_ratio,
+                               "max_relative_error": a.max_relative_error}
+                        for name, a in agreement.items()},
+        echo_positions={key: arr[0] for key, arr in g_rhel.info["echo_positions"].items()},
+        training={r.label: DemoTraining(loss=np.array(r.losses), final_loss=r.final_loss,
+                                        seconds=r.seconds, theta=r.theta) for r in runs}))
 
     _print_summary(agreement, runs, files)
     return files

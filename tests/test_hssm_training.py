@@ -3,18 +3,19 @@ signal), run-file contents, configuration errors and the ``physsim train`` entry
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 import h5py
-import numba
 import numpy as np
 import pytest
 
-from physsim.hssm import RunConfig, Trainer, cli_train, load_data, read_run
-from physsim.hssm.training import RUN_FORMAT
+from physsim.hssm import RunConfig, Trainer, cli_train, load_data
+from physsim.storage import read_run
+from physsim.storage.training_run import KIND as RUN_KIND
 
 CLASSIFY = """
 [data]
@@ -60,13 +61,7 @@ patience = 0
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_numba_thread():
-    """Tiny problems: one thread avoids the parallel loops' start-up cost (results identical)."""
-    n = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_numba_thread")
 
 
 def _cfg(hru="linear", steps=60, eval_every=10, ckpt=10):
@@ -189,11 +184,11 @@ def test_resume_from_an_older_checkpoint(tmp_path):
 
 
 def test_resume_with_other_code_warns_and_records_both_fingerprints(tmp_path, monkeypatch):
-    import json
     import warnings
 
-    from physsim._version import CodeChangedWarning, source_fingerprint
-    from physsim.hssm import training
+    from physsim import CodeChangedWarning
+    from physsim.storage import provenance
+    from physsim.storage.provenance import source_fingerprint
 
     cfg = _cfg(steps=10, eval_every=5, ckpt=4)
     run = Trainer(cfg, rule="bptt", seed=4, run_file=tmp_path / "r.h5", progress=False)
@@ -203,7 +198,7 @@ def test_resume_with_other_code_warns_and_records_both_fingerprints(tmp_path, mo
     with warnings.catch_warnings():  # the same code: silent
         warnings.simplefilter("error", CodeChangedWarning)
         Trainer.resume(tmp_path / "r.h5", progress=False)
-    monkeypatch.setattr(training, "source_fingerprint", lambda: "0123456789abcdef")
+    monkeypatch.setattr(provenance, "source_fingerprint", lambda: "0123456789abcdef")
     with pytest.warns(CodeChangedWarning, match="last trained by other code"):
         resumed = Trainer.resume(tmp_path / "r.h5", progress=False)
     resumed.train()
@@ -238,14 +233,15 @@ def test_run_file_contents(tmp_path):
     cfg = _cfg(steps=20, eval_every=5, ckpt=5)
     tr = Trainer(cfg, rule="bptt", seed=6, run_file=tmp_path / "run.h5", progress=False)
     res = tr.train()
-    assert not (tmp_path / "run.h5.tmp").exists()
+    assert not (tmp_path / "run.h5.partial").exists()
     rec = read_run(tmp_path / "run.h5")
     a = rec.attrs
-    assert a["format"] == RUN_FORMAT and a["status"] == "finished"
+    assert a["kind"] == RUN_KIND and a["status"] == "finished"
     assert a["rule"] == "bptt" and a["seed"] == 6 and a["metric"] == "accuracy"
     assert a["config_toml"] == cfg.text and '"hidden": 8' in a["config_json"]
-    for k in ("physsim_version", "numpy_version", "numba_version", "h5py_version"):
-        assert a[k]
+    versions = json.loads(a["versions"])
+    for k in ("physsim", "python", "numpy", "numba", "h5py"):
+        assert versions[k] and versions[k] != "missing"
     assert list(rec.history["train"]["step"]) == list(range(1, 21))
     assert list(rec.history["eval"]["step"]) == [5, 10, 15, 20]
     assert rec.history["test"]["step"][-1] == res.best_step
@@ -298,9 +294,9 @@ def test_config_errors(tmp_path):
     (tmp_path / "exists.h5").write_bytes(b"")
     with pytest.raises(FileExistsError, match="resume it"):
         Trainer(_cfg(), rule="rhel", run_file=tmp_path / "exists.h5", progress=False)
-    with pytest.raises(ValueError, match="not an HSSM run file"):
+    with pytest.raises(ValueError, match="other.h5 is not a physsim hssm_run file"):
         with h5py.File(tmp_path / "other.h5", "w") as f:
-            f.attrs["format"] = "something"
+            f.attrs["kind"] = "something"
         Trainer.resume(tmp_path / "other.h5")
 
 

@@ -15,7 +15,7 @@ from physsim import simulate
 from physsim.examples import six_oscillator_drive, six_oscillators
 from physsim.losses import MSEReadout
 from physsim.rhel import rhel_gradient
-from physsim.storage import save_trajectory
+from physsim.storage import read_run, save_trajectory
 from physsim.sweeps import load_sweep, parse_sweep_config, run_sweep
 from physsim.sweeps.cli import cli_plot, standard_figures
 
@@ -247,7 +247,7 @@ def test_physsim_plot_on_demo_and_hssm_run_files(tmp_path):
     assert set(figs) == {"loss", "metric"}
     for fig in figs.values():
         check_figure(fig)
-    run = hssm.read_run(tmp_path / "run.h5")
+    run = read_run(tmp_path / "run.h5")
     val = line(figs["loss"].axes[0], "validation")
     np.testing.assert_allclose(val.get_xdata(), run.history["eval"]["step"])
     np.testing.assert_allclose(val.get_ydata(), run.history["eval"]["val_loss"])

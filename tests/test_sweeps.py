@@ -19,13 +19,14 @@ from physsim.config import load_toml
 from physsim.hardware import get_preset
 from physsim.losses import MSEReadout
 from physsim.rhel import rhel_gradient
-from physsim.sweeps import (METRICS, FixedChip, SweepFileError, build_hardware, load_sweep,
-                            parse_sweep_config, run_sweep)
+from physsim.storage import StorageError, attribute, read_run
+from physsim.storage.sweep_file import DONE, FAILED, SweepWriter
+from physsim.sweeps import (METRICS, FixedChip, build_hardware, load_sweep, parse_sweep_config,
+                            run_sweep)
 from physsim.sweeps.cli import cli_sweep
 from physsim.sweeps.metrics import PointContext
 from physsim.sweeps.problem import build_problem
 from physsim.sweeps.tasks import WorkSpec, run_task
-from physsim.sweeps.store import DONE, FAILED, SweepWriter
 
 hm = pytest.importorskip("hardware_models")
 
@@ -361,7 +362,7 @@ def test_resume_refuses_another_config_and_a_second_writer(tmp_path):
     conf = parse_sweep_config(base_cfg())
     run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     other = parse_sweep_config(base_cfg(simulation={"n_steps": 61, "batch": 2}))
-    with pytest.raises(SweepFileError, match="different configuration"):
+    with pytest.raises(StorageError, match="different configuration"):
         run_sweep(other, output=tmp_path / "s.h5", workers=0, progress=False)
     s = run_sweep(other, output=tmp_path / "s.h5", workers=0, progress=False, overwrite=True)
     assert s.n_run == 6
@@ -370,19 +371,23 @@ def test_resume_refuses_another_config_and_a_second_writer(tmp_path):
 
     cols, curves = layout(problem, other.metrics, other.metric_options)
     with SweepWriter.open(tmp_path / "s.h5", other, cols, curves):
-        with pytest.raises(SweepFileError, match="another process is writing"):
+        with pytest.raises(StorageError, match="another process is writing"):
             SweepWriter.open(tmp_path / "s.h5", other, cols, curves)
 
 
 def test_tree_fingerprint_follows_every_byte_and_name_of_the_sources(tmp_path):
-    from physsim._version import tree_fingerprint
+    import hashlib
+
+    from physsim.storage.provenance import tree_fingerprint
 
     (tmp_path / "pkg" / "sub").mkdir(parents=True)
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
     (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 2\n")
     (tmp_path / "pkg" / "notes.txt").write_text("not code")
     first = tree_fingerprint(tmp_path, ("pkg",))
-    assert len(first) == 16 and tree_fingerprint(tmp_path, ("pkg",)) == first
+    # independent expectation: SHA-256 over sorted relative paths and bytes, NUL-separated
+    expected = hashlib.sha256(b"pkg/a.py\0x = 1\n\0pkg/sub/b.py\0y = 2\n\0").hexdigest()
+    assert first == expected[:16]
     (tmp_path / "pkg" / "notes.txt").write_text("changed, still not code")
     assert tree_fingerprint(tmp_path, ("pkg",)) == first
     (tmp_path / "pkg" / "sub" / "b.py").write_text("y = 3\n")  # one byte
@@ -398,20 +403,24 @@ def test_resume_with_other_code_warns_and_keeps_the_finished_tasks(tmp_path, mon
 
     import h5py
 
+    import physsim
     from physsim import CodeChangedWarning
-    from physsim._version import source_fingerprint
-    from physsim.sweeps import store
+    from physsim.storage import provenance
+    from physsim.storage.provenance import source_fingerprint, tree_fingerprint
 
     conf = parse_sweep_config(base_cfg())
     first = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f.attrs["code_fingerprint"] == source_fingerprint()
-    assert len(source_fingerprint()) == 16 and int(source_fingerprint(), 16) >= 0
+        assert attribute(f, "code_fingerprint") == source_fingerprint()
+    # the fingerprint covers the sources of physsim and hardware_models next to it
+    checkout = Path(physsim.__file__).resolve().parents[1]
+    assert (source_fingerprint.__wrapped__()
+            == tree_fingerprint(checkout, ("physsim", "hardware_models")) != "unknown")
     with warnings.catch_warnings():  # the same code: silent
         warnings.simplefilter("error", CodeChangedWarning)
         again = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     assert again.n_run == 0
-    monkeypatch.setattr(store, "source_fingerprint", lambda: "0123456789abcdef")
+    monkeypatch.setattr(provenance, "source_fingerprint", lambda: "0123456789abcdef")
     with pytest.warns(CodeChangedWarning, match="started by other code"):
         resumed = run_sweep(conf, output=tmp_path / "s.h5", workers=0, progress=False)
     assert resumed.n_run == 0 and first.n_run > 0
@@ -473,8 +482,22 @@ def test_cli_sweep_runs_resumes_and_checks(tmp_path, capsys):
 def test_shipped_sweep_configs_parse(name):
     from physsim.sweeps import load_sweep_config
 
-    cfg = load_sweep_config(REPO / "experiments" / "configs" / name)
-    assert len(cfg.tasks()) >= 1
+    import math
+    import tomllib
+
+    path = REPO / "experiments" / "configs" / name
+    cfg = load_sweep_config(path)
+    # independent count from the TOML itself: each axis has its listed values or `num` points
+    raw = tomllib.loads(path.read_text())
+    sizes = [len(ax["values"]) if "values" in ax else ax["num"] for ax in raw["axes"]]
+    n_points = {"grid": math.prod(sizes), "zip": min(sizes),
+                "one_at_a_time": sum(sizes)}[raw["sweep"]["mode"]]
+    tasks = cfg.tasks()
+    assert len(tasks) == n_points * len(raw["sweep"]["seeds"])
+    for ax in raw["axes"]:  # every listed value of every axis is run
+        if "values" in ax:
+            swept = {t.settings.get(ax["field"]) for t in tasks}
+            assert set(ax["values"]) <= swept, ax["field"]
 
 
 def test_results_are_consistent_with_the_physics_of_a_coupled_device(tmp_path):
@@ -510,7 +533,7 @@ def test_hssm_training_metric_matches_a_direct_run_and_feels_the_hardware(tmp_pa
     # the ideal point is an ordinary training run with the same seed
     direct = hssm.Trainer(build_problem(cfg.problem).hssm, rule="rhel", seed=3,
                           run_file=tmp_path / "direct.h5", progress=False).train()
-    run = hssm.read_run(tmp_path / "direct.h5")
+    run = read_run(tmp_path / "direct.h5")
     np.testing.assert_array_equal(res.curves["hssm_train_loss"][0], run.history["train"]["loss"])
     assert res.column("hssm_test_metric")[0] == direct.test_metric
     assert res.column("hssm_steps")[0] == 6

@@ -5,9 +5,10 @@
   gradients come from RHEL echoes or from BPTT, chosen per layer/model.
 * :class:`HSSM` and :class:`HSSMConfig` - encoder, N residual HRU blocks and a
   classification or regression read-out, with the RHEL paper's initialisations.
-* :class:`Trainer`, :class:`RunConfig`, :func:`read_run`, :func:`cli_train` - Adam
-  training with evaluation, early stopping, HDF5 run files with checkpoints and
-  bit-identical resume (``physsim train CONFIG.toml --rule rhel|bptt``).
+* :class:`Trainer`, :class:`RunConfig`, :func:`cli_train` - Adam training with
+  evaluation, early stopping, HDF5 run files with checkpoints (read them with
+  :func:`physsim.storage.read_run`) and bit-identical resume (``physsim train
+  CONFIG.toml --rule rhel|bptt``).
 """
 
 from .cli import cli_train
@@ -16,11 +17,11 @@ from .data_table import dataset_names, load_data
 from .layers import HRU_KINDS, RULES, HRULayer
 from .model import HSSM, HSSMConfig
 from .synthetic import SYNTHETIC_DATASETS, make_synthetic_frequencies, make_synthetic_smoothing
-from .training import RunRecord, Trainer, TrainResult, baseline_metric, evaluate, read_run
+from .training import Trainer, TrainResult, baseline_metric, evaluate
 
 __all__ = [
     "HRU_KINDS", "RULES", "HRULayer", "HSSM", "HSSMConfig", "SYNTHETIC_DATASETS",
-    "make_synthetic_frequencies", "make_synthetic_smoothing", "RunConfig", "RunRecord",
+    "make_synthetic_frequencies", "make_synthetic_smoothing", "RunConfig",
     "Trainer", "TrainingSettings", "TrainResult", "baseline_metric", "cli_train",
-    "dataset_names", "evaluate", "load_data", "read_run",
+    "dataset_names", "evaluate", "load_data",
 ]

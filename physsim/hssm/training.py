@@ -1,5 +1,5 @@
 """Training HSSMs by RHEL or BPTT: the trainer (mini-batch Adam, evaluation, early stopping,
-checkpoints and resume) and its HDF5 run files.
+checkpoints and resume).
 
 The run config is :class:`physsim.hssm.config.RunConfig` (``[data]``, ``[model]``,
 ``[training]``), the dataset comes from :mod:`physsim.hssm.data_table`, the command line is
@@ -17,57 +17,34 @@ A checkpoint therefore needs only the step counter besides the parameters, the A
 state, the batch-norm buffers, the best-so-far model and the history, and a resumed
 run gives bit-identical parameters to an uninterrupted one.
 
-Run file layout (HDF5, rewritten atomically at every checkpoint: a temporary file is
-written, then renamed over the old one)::
-
-    /                       attrs: format, format_version, physsim/numpy/numba/h5py/python
-                                   versions, code_fingerprints (JSON list: every
-                                   physsim._version.source_fingerprint that trained
-                                   the run, oldest first), created, updated, status, rule, seed,
-                                   config_toml, config_json, dataset, n_parameters, metric
-    /checkpoint             attrs: step, best_step, best_val_metric, best_val_loss, bad_evals,
-                                   running_loss_sum, running_metric_sum, running_count,
-                                   wall_time_s, rng_scheme
-    /checkpoint/params/<name>       parameters after ``step`` updates
-    /checkpoint/buffers/<name>      batch-norm running statistics
-    /checkpoint/adam/...            Adam state (step, hyper, m/<name>, v/<name>)
-    /checkpoint/best_params/<name>, /checkpoint/best_buffers/<name>   best validation model
-    /history/train/{step, loss, metric, wall_time_s}        every step
-    /history/eval/{step, train_loss, train_metric, val_loss, val_metric}
-    /history/test/{step, test_loss, test_metric}          at every new best validation
-    /result                 attrs (finished runs): stop_reason, steps, best_step,
-                            best_val_metric, test_metric, test_loss, baseline_test_metric, ...
+The run file (checkpoints, history, result) is written and read by
+:mod:`physsim.storage.training_run` (layout there).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import platform
 import signal
 import sys
 import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from .._version import CodeChangedWarning, __version__, source_fingerprint
 from ..data import SequenceDataset
 from ..nn import Adam
+from ..storage import provenance
+from ..storage.provenance import now_utc, warn_if_code_changed
+from ..storage.training_run import RunRecord, read_run, write_run
 from ..validation import check_choice
 from .config import RunConfig
 from .data_table import load_data
 from .layers import RULES
 from .model import HSSM
 
-RUN_FORMAT = "physsim.hssm.run"
-RUN_FORMAT_VERSION = 1
 RNG_SCHEME = ("counter-based: batch order of epoch e = default_rng([seed, 1, e]); dropout at "
               "step s = default_rng([seed, 2, s]); hardware seed at step s from "
               "SeedSequence([seed, 3, s]) (evaluation: [seed, 4, s])")
@@ -244,8 +221,8 @@ class Trainer:
         self._steps_per_epoch = n_train // self._batch
         self._perm_epoch = -1
         self._perm = np.arange(n_train)
-        self._created = _now()
-        self._code_fingerprints = [source_fingerprint()]
+        self._created = now_utc()
+        self._code_fingerprints = [provenance.source_fingerprint()]
 
     # ------------------------------------------------------------------ resume
     @classmethod
@@ -259,58 +236,41 @@ class Trainer:
             If the file is not an HSSM run file.
         """
         path = Path(run_file)
-        if not path.exists():
-            raise FileNotFoundError(f"run file {path} does not exist")
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != RUN_FORMAT:
-                raise ValueError(f"{path} is not an HSSM run file (format attribute "
-                                 f"{f.attrs.get('format')!r})")
-            text = str(f.attrs["config_toml"])
-            source = str(f.attrs.get("config_source", str(path)))
-            rule, seed = str(f.attrs["rule"]), int(f.attrs["seed"])
-            created = str(f.attrs.get("created", _now()))
-            fingerprints = json.loads(str(f.attrs.get("code_fingerprints", '["unknown"]')))
-        now = source_fingerprint()
-        if fingerprints[-1] != now:
-            warnings.warn(
-                f"{path} was last trained by other code (source fingerprint "
-                f"{fingerprints[-1]}, now {now}): the resumed run is not the run that code "
-                "would have finished; the run file lists every fingerprint that trained it",
-                CodeChangedWarning, stacklevel=2)
-            fingerprints = fingerprints + [now]
-        tr = cls(RunConfig.from_text(text, source), rule=rule, seed=seed, run_file=path,
-                 dataset=dataset, progress=progress, _resuming=True)
-        tr._created = created
+        record = read_run(path)
+        a = record.attrs
+        fingerprints = record.code_fingerprints or ["unknown"]
+        if warn_if_code_changed(path, fingerprints[-1], "the resumed run is not the run that "
+                                "code would have finished; the run file lists every "
+                                "fingerprint that trained it", written="was last trained"):
+            fingerprints = fingerprints + [provenance.source_fingerprint()]
+        tr = cls(RunConfig.from_text(str(a["config_toml"]), str(a.get("config_source", path))),
+                 rule=str(a["rule"]), seed=int(a["seed"]), run_file=path, dataset=dataset,
+                 progress=progress, _resuming=True)
+        tr._created = str(a["created"])
         tr._code_fingerprints = fingerprints
-        tr._load_checkpoint()
+        tr._load_checkpoint(record)
         return tr
 
-    def _load_checkpoint(self) -> None:
-        with h5py.File(self.run_file, "r") as f:
-            ck = f["checkpoint"]
-            self.model.load_parameters({k: ds[()] for k, ds in ck["params"].items()})
-            if len(self.model.state()):
-                self.model.load_state({k: ds[()] for k, ds in ck["buffers"].items()})
-            adam: dict[str, np.ndarray] = {}
-            ck["adam"].visititems(lambda name, obj: adam.__setitem__(name, obj[()])
-                                  if isinstance(obj, h5py.Dataset) else None)
-            self.optimizer.load_state_dict(adam)
-            self.best_params = {k: ds[()] for k, ds in ck["best_params"].items()}
-            self.best_buffers = {k: ds[()] for k, ds in ck["best_buffers"].items()}
-            a = ck.attrs
-            st = self.state
-            st.step = int(a["step"])
-            st.best_step = int(a["best_step"])
-            for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
-                      "running_loss_sum", "running_metric_sum", "wall_time_s"):
-                setattr(st, k, float(a[k]))
-            st.bad_evals = int(a["bad_evals"])
-            st.running_count = int(a["running_count"])
-            st.stop_reason = str(a.get("stop_reason", ""))
-            for part, cols in _HISTORY_COLUMNS.items():
-                g = f["history"][part]
-                arrays = [g[c][()] for c in cols]
-                st.history[part] = [tuple(row) for row in zip(*arrays)]
+    def _load_checkpoint(self, record: RunRecord) -> None:
+        self.model.load_parameters(record.params)
+        if len(self.model.state()):
+            self.model.load_state(record.buffers)
+        self.optimizer.load_state_dict(record.adam)
+        self.best_params = record.best_params
+        self.best_buffers = record.best_buffers
+        a = record.checkpoint
+        st = self.state
+        st.step = int(a["step"])
+        st.best_step = int(a["best_step"])
+        for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
+                  "running_loss_sum", "running_metric_sum", "wall_time_s"):
+            setattr(st, k, float(a[k]))
+        st.bad_evals = int(a["bad_evals"])
+        st.running_count = int(a["running_count"])
+        st.stop_reason = str(a.get("stop_reason", ""))
+        for part, cols in _HISTORY_COLUMNS.items():
+            g = record.history[part]
+            st.history[part] = [tuple(row) for row in zip(*(g[c] for c in cols))]
 
     # ---------------------------------------------------------------- training
     def _batch_indices(self, step: int) -> np.ndarray:
@@ -477,74 +437,35 @@ class Trainer:
     # ---------------------------------------------------------------- run file
     def write_checkpoint(self) -> Path:
         """Write the run file (configuration, checkpoint, history, result) atomically."""
-        import numba  # noqa: PLC0415
-
         st = self.state
-        path = self.run_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
         done = st.stop_reason in ("max_steps", "early_stopping")
-        with h5py.File(tmp, "w") as f:
-            a = f.attrs
-            a["format"] = RUN_FORMAT
-            a["format_version"] = RUN_FORMAT_VERSION
-            a["physsim_version"] = __version__
-            a["code_fingerprints"] = json.dumps(self._code_fingerprints)
-            a["numpy_version"] = np.__version__
-            a["numba_version"] = numba.__version__
-            a["h5py_version"] = h5py.__version__
-            a["python_version"] = platform.python_version()
-            a["created"] = self._created
-            a["updated"] = _now()
-            a["status"] = "finished" if done else ("paused" if st.stop_reason else "running")
-            a["rule"] = self.rule
-            a["seed"] = self.seed
-            a["config_toml"] = self.config.text
-            a["config_source"] = self.config.source
-            a["config_json"] = self.config.to_json()
-            a["model_config_json"] = json.dumps(self.model.config.to_dict())
-            a["dataset"] = self.dataset.summary()
-            a["n_parameters"] = self.model.n_parameters()
-            a["metric"] = self.metric_name
-            ck = f.create_group("checkpoint")
-            c = ck.attrs
-            c["step"] = st.step
-            c["best_step"] = st.best_step
-            for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
-                      "running_loss_sum", "running_metric_sum", "wall_time_s"):
-                c[k] = float(getattr(st, k))
-            c["bad_evals"] = st.bad_evals
-            c["running_count"] = st.running_count
-            c["stop_reason"] = st.stop_reason
-            c["rng_scheme"] = RNG_SCHEME
-            _write_arrays(ck.create_group("params"), self.model.parameters())
-            _write_arrays(ck.create_group("buffers"), self.model.state())
-            _write_arrays(ck.create_group("adam"), self.optimizer.state_dict())
-            _write_arrays(ck.create_group("best_params"), self.best_params)
-            _write_arrays(ck.create_group("best_buffers"), self.best_buffers)
-            hist = f.create_group("history")
-            for part, cols in _HISTORY_COLUMNS.items():
-                g = hist.create_group(part)
-                rows = st.history[part]
-                for j, col in enumerate(cols):
-                    dtype = np.int64 if col == "step" else np.float64
-                    g.create_dataset(col, data=np.array([r[j] for r in rows], dtype=dtype))
-            if done:
-                r = f.create_group("result").attrs
-                res = self._result()
-                for k, v in asdict(res).items():
-                    r[k] = str(v) if isinstance(v, Path) else v
-        os.replace(tmp, path)
-        return path
-
-
-def _write_arrays(group: h5py.Group, arrays: dict[str, np.ndarray]) -> None:
-    for k, v in arrays.items():
-        group.create_dataset(k, data=np.asarray(v))
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        checkpoint = {"step": st.step, "best_step": st.best_step, "bad_evals": st.bad_evals,
+                      "running_count": st.running_count, "stop_reason": st.stop_reason,
+                      "rng_scheme": RNG_SCHEME}
+        for k in ("best_val_metric", "best_val_loss", "test_metric", "test_loss",
+                  "running_loss_sum", "running_metric_sum", "wall_time_s"):
+            checkpoint[k] = float(getattr(st, k))
+        history = {}
+        for part, cols in _HISTORY_COLUMNS.items():
+            rows = st.history[part]
+            history[part] = {col: np.array([r[j] for r in rows],
+                                           dtype=np.int64 if col == "step" else np.float64)
+                             for j, col in enumerate(cols)}
+        record = RunRecord(
+            attrs={"created": self._created,
+                   "status": "finished" if done else ("paused" if st.stop_reason
+                                                      else "running"),
+                   "rule": self.rule, "seed": self.seed, "config_toml": self.config.text,
+                   "config_source": self.config.source, "config_json": self.config.to_json(),
+                   "model_config_json": json.dumps(self.model.config.to_dict()),
+                   "dataset": self.dataset.summary(),
+                   "n_parameters": self.model.n_parameters(), "metric": self.metric_name},
+            checkpoint=checkpoint, params=self.model.parameters(), buffers=self.model.state(),
+            adam=self.optimizer.state_dict(), best_params=self.best_params,
+            best_buffers=self.best_buffers, history=history,
+            result=asdict(self._result()) if done else None,
+            code_fingerprints=self._code_fingerprints)
+        return write_run(self.run_file, record)
 
 
 class _SignalFlag:
@@ -571,48 +492,3 @@ class _SignalFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
-
-
-# ====================================================================== reading runs
-@dataclass
-class RunRecord:
-    """Contents of a run file (see the module docstring for the layout).
-
-    Attributes
-    ----------
-    attrs : dict
-        Root attributes (versions, rule, seed, configuration, status, ...).
-    history : dict of str to dict of ndarray
-        ``train``, ``eval`` and ``test`` columns.
-    params, best_params : dict of str to ndarray
-        Parameters at the last checkpoint and of the best validation step.
-    result : dict or None
-        Result attributes of a finished run.
-    step : int
-        Steps done at the last checkpoint.
-    """
-
-    attrs: dict[str, Any]
-    history: dict[str, dict[str, np.ndarray]]
-    params: dict[str, np.ndarray]
-    best_params: dict[str, np.ndarray]
-    result: dict[str, Any] | None
-    step: int
-
-
-def read_run(path: str | Path) -> RunRecord:
-    """Read an HSSM run file."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != RUN_FORMAT:
-            raise ValueError(f"{path} is not an HSSM run file")
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-        history = {p: {c: g[c][()] for c in g} for p, g in f["history"].items()}
-        ck = f["checkpoint"]
-        params = {k: ds[()] for k, ds in ck["params"].items()}
-        best = {k: ds[()] for k, ds in ck["best_params"].items()}
-        result = dict(f["result"].attrs) if "result" in f else None
-        if result is not None:
-            result = {k: (v.item() if isinstance(v, np.generic) else v)
-                      for k, v in result.items()}
-        return RunRecord(attrs=attrs, history=history, params=params, best_params=best,
-                         result=result, step=int(ck.attrs["step"]))

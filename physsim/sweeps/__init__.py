@@ -86,12 +86,12 @@ from .metrics import METRICS, Metric, get_metric
 from ..hardware import FixedChip
 from .problem import Problem, build_hardware, build_problem
 from .runner import SweepSummary, run_sweep
-from .store import SweepFileError, SweepResults, Threshold, load_sweep
+from .results import SweepResults, Threshold, load_sweep
 from .tasks import TaskResult, run_task
 
 __all__ = [
     "MODES", "METRICS", "Axis", "DaskExecutor", "FixedChip", "LocalExecutor", "Metric", "Point",
-    "Problem", "SerialExecutor", "SweepConfig", "SweepFileError",
+    "Problem", "SerialExecutor", "SweepConfig",
     "SweepResults", "SweepSummary", "Task", "TaskResult", "Threshold", "build_hardware",
     "build_problem", "cli_plot", "cli_sweep", "get_metric", "load_sweep", "load_sweep_config",
     "parse_sweep_config", "run_sweep", "run_task", "standard_figures",

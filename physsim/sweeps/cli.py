@@ -17,7 +17,7 @@ EXIT_INTERRUPTED = 130
 # --------------------------------------------------------------- standard figures
 def _sweep_figures(path: Path) -> dict:
     from .. import plotting as pl  # noqa: PLC0415
-    from .store import load_sweep  # noqa: PLC0415
+    from .results import load_sweep  # noqa: PLC0415
 
     res = load_sweep(path)
     figs = {}
@@ -69,48 +69,33 @@ def _trajectory_figures(path: Path) -> dict:
 
 
 def _demo_figures(path: Path) -> dict:
-    import h5py  # noqa: PLC0415
-
     from .. import plotting as pl  # noqa: PLC0415
+    from ..storage import read_demo_run  # noqa: PLC0415
     from ..trajectory import Trajectory  # noqa: PLC0415
-    from ..storage import read_system  # noqa: PLC0415
 
-    figs = {}
-    with h5py.File(path, "r") as f:
-        system = read_system(f["system"])
-        dt = float(f.attrs["dt"])
-        sim = f["simulation"]
-        q = np.asarray(sim["positions"])
-        energy = np.asarray(sim["energy"])
-        times = np.asarray(sim["times"])
-        traj = Trajectory(times=times, positions=q[None], momenta=None, energy=energy[None],
-                          final_positions=q[None, -1], final_momenta=np.zeros_like(q[None, -1]),
-                          position_sum=None, dt=dt, n_steps=q.shape[0] - 1, record_every=1,
-                          integrator="leapfrog", system=system)
-        figs["positions"] = pl.plot_positions(traj)
-        figs["energy"] = pl.plot_energy(times, energy, time_unit=system.time_unit)
-        if "gradient_check/echo_positions" in f:
-            echo = {k: np.asarray(v)[None] for k, v in f["gradient_check/echo_positions"].items()}
-            figs["echo_trajectories"] = pl.plot_echo_trajectories(
-                echo, dof=int(np.argmax(np.ptp(q, axis=0))), dt=dt, time_unit=system.time_unit)
-        if "training" in f:
-            runs = {name: np.asarray(g["loss"]) for name, g in f["training"].items()}
-            figs["learning_curves"] = pl.plot_training_curves(runs, spread="none")
+    run = read_demo_run(path)
+    system, dt = run.device, float(run.settings["dt"])
+    q, energy, times = (run.simulation[k] for k in ("positions", "energy", "times"))
+    traj = Trajectory(times=times, positions=q[None], momenta=None, energy=energy[None],
+                      final_positions=q[None, -1], final_momenta=np.zeros_like(q[None, -1]),
+                      position_sum=None, dt=dt, n_steps=q.shape[0] - 1, record_every=1,
+                      integrator="leapfrog", system=system)
+    figs = {"positions": pl.plot_positions(traj),
+            "energy": pl.plot_energy(times, energy, time_unit=system.time_unit)}
+    if run.echo_positions:
+        echo = {k: v[None] for k, v in run.echo_positions.items()}
+        figs["echo_trajectories"] = pl.plot_echo_trajectories(
+            echo, dof=int(np.argmax(np.ptp(q, axis=0))), dt=dt, time_unit=system.time_unit)
+    if run.training:
+        runs = {label: t.loss for label, t in run.training.items()}
+        figs["learning_curves"] = pl.plot_training_curves(runs, spread="none")
     return figs
-
-
-#: Standard figures by the ``kind`` attribute of a file.
-FIGURE_KINDS: dict[str, Callable[[Path], dict]] = {
-    "sweep": _sweep_figures,
-    "trajectory": _trajectory_figures,
-    "demo": _demo_figures,
-}
 
 
 def _hssm_figures(path: Path) -> dict:
     """Loss and metric of an HSSM training run (``physsim train``) over the steps."""
     from .. import plotting as pl  # noqa: PLC0415
-    from ..hssm import read_run  # noqa: PLC0415
+    from ..storage import read_run  # noqa: PLC0415
 
     run = read_run(path)
     h = run.history
@@ -139,8 +124,13 @@ def _hssm_figures(path: Path) -> dict:
     return figs
 
 
-#: ``format`` attribute of HSSM run files (``physsim train``).
-_HSSM_FORMAT = "physsim.hssm.run"
+#: Standard figures by the ``kind`` attribute of a file.
+FIGURE_KINDS: dict[str, Callable[[Path], dict]] = {
+    "sweep": _sweep_figures,
+    "trajectory": _trajectory_figures,
+    "demo": _demo_figures,
+    "hssm_run": _hssm_figures,
+}
 
 
 def standard_figures(path: str | Path) -> dict:
@@ -160,29 +150,19 @@ def standard_figures(path: str | Path) -> dict:
     Raises
     ------
     ValueError
-        For a file of an unknown kind (the message lists the known ones).
+        For a file of an unknown kind (the message lists the known ones), and
+        :class:`physsim.storage.StorageError` (a ValueError) for a missing,
+        truncated or damaged file.
     """
-    import h5py  # noqa: PLC0415
+    from ..storage import file_kind, open_for_reading  # noqa: PLC0415
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        f = h5py.File(path, "r", swmr=True)
-    except OSError:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as exc:
-            raise ValueError(f"{path} is not a readable HDF5 file: {exc}") from exc
-    with f:
-        kind = f.attrs.get("kind", f.attrs.get("format"))
-        kind = kind.decode() if isinstance(kind, bytes) else (None if kind is None else str(kind))
-    if kind == _HSSM_FORMAT:
-        return _hssm_figures(path)
+    with open_for_reading(path, None) as f:
+        kind = file_kind(f)
     if kind in FIGURE_KINDS:
         return FIGURE_KINDS[kind](path)
     raise ValueError(f"{path}: no standard figures for a file of kind {kind!r}; known kinds "
-                     f"are: {', '.join([*FIGURE_KINDS, 'HSSM training run'])}")
+                     f"are: {', '.join(FIGURE_KINDS)}")
 
 
 # ------------------------------------------------------------------------- commands
@@ -239,7 +219,6 @@ def cli_sweep(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .config import load_sweep_config  # noqa: PLC0415
     from .runner import run_sweep  # noqa: PLC0415
-    from .store import SweepFileError  # noqa: PLC0415
 
     try:
         config = load_sweep_config(args.config)
@@ -260,7 +239,7 @@ def cli_sweep(argv: list[str] | None = None) -> int:
         summary = run_sweep(config, output=output, workers=args.workers,
                             scheduler=args.scheduler, retry_failed=args.retry_failed,
                             overwrite=args.overwrite, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, SweepFileError, ImportError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"physsim sweep: error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -276,7 +255,7 @@ def cli_sweep(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if summary.n_failed:
-        from .store import load_sweep  # noqa: PLC0415
+        from .results import load_sweep  # noqa: PLC0415
 
         fails = load_sweep(summary.path).failures()
         print(f"{len(fails)} task(s) failed; their errors are in the file. First:",

@@ -293,7 +293,8 @@ def _hssm_training(ctx: PointContext, options: dict):
     import tempfile  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from ..hssm import RULES, Trainer, read_run  # noqa: PLC0415
+    from ..hssm import RULES, Trainer  # noqa: PLC0415
+    from ..storage.training_run import read_run  # noqa: PLC0415
 
     rule = options["rule"]
     if rule not in RULES:

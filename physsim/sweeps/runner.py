@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..storage.sweep_file import DONE, FAILED, PENDING, SweepWriter
 from .config import SweepConfig, load_sweep_config
 from .executors import DaskExecutor, LocalExecutor, SerialExecutor, default_workers
 from .metrics import layout
 from .problem import build_problem
-from .store import DONE, FAILED, PENDING, SweepWriter
 from .tasks import WorkSpec
 
 

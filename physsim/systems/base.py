@@ -224,17 +224,28 @@ class HamiltonianSystem(abc.ABC):
 
     def replace(self, **changes: Any) -> "HamiltonianSystem":
         """Return a copy of this system with some named parameters replaced."""
-        unknown = set(changes) - set(self._init_names())
+        kwargs = self.constructor_fields()
+        unknown = set(changes) - set(kwargs)
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)} for {type(self).__name__}; "
-                             f"valid names are: {', '.join(self._init_names())}")
-        kwargs = {name: getattr(self, name) for name in self._init_names()}
+                             f"valid names are: {', '.join(kwargs)}")
         kwargs.update(changes)
         return type(self)(**kwargs)
 
-    def _init_names(self) -> tuple[str, ...]:
-        """Constructor argument names (dataclass fields by default)."""
-        return tuple(f.name for f in fields(self))  # type: ignore[arg-type]
+    def constructor_fields(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this system: ``type(self)(**fields)``.
+
+        :meth:`replace` and the run files (:mod:`physsim.storage`) rebuild a
+        system this way.  The default takes the dataclass fields accepted by
+        the constructor; a system that is not a dataclass overrides it.
+
+        Returns
+        -------
+        dict of str to Any
+            Constructor argument name -> current value (arrays are not copied).
+        """
+        return {f.name: getattr(self, f.name)
+                for f in fields(self) if f.init}  # type: ignore[arg-type]
 
     @abc.abstractmethod
     def _theta_blocks(self) -> tuple[ThetaField, ...]:
