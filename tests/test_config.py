@@ -268,6 +268,20 @@ def test_circuit_parts_are_checked_against_the_builder():
         parse_device({**DEVICE_BASE, "system": {"type": "circuit", "elements": [part]}})
 
 
+def test_union_types_give_one_line_naming_every_alternative():
+    from typing import Literal
+
+    from physsim.config import Table, validate
+
+    class Options(Table):
+        arrangement: Literal["random"] | int = "random"
+
+    with pytest.raises(ConfigError) as exc:
+        validate(Options, {"arrangement": 2.5}, "data")
+    assert str(exc.value) == ("[data] arrangement: expected one of: random or an integer, got "
+                              "the float 2.5")
+
+
 def test_all_problems_of_a_file_are_reported_together():
     cfg = {"system": {**DEVICE_BASE["system"], "complex": "false"},
            "simulation": {"n_steps": 2000.7}, "loss": {"n_outputs": "two"}}

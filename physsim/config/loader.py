@@ -293,6 +293,17 @@ def _key(loc: tuple) -> str:
     return out
 
 
+def _expected(err: dict) -> str | None:
+    """What a type or bound error expected, in words (None for other errors)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "literal_error":
+        names = [n.strip("'") for n in re.split(r",\s*|\s+or\s+", str(ctx["expected"])) if n]
+        return f"one of: {', '.join(names)}"
+    if kind in _BOUNDS:
+        return f"a value {_BOUNDS[kind]} {next(iter(ctx.values()))}"
+    return _EXPECTED.get(kind)
+
+
 def _problem(err: dict) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "missing":
@@ -301,32 +312,44 @@ def _problem(err: dict) -> str:
         return str(ctx.get("error", err["msg"]))
     if kind == "extra_forbidden":
         return "unknown key"
+    given = describe_value(err["input"])
     if kind == "literal_error":
         names = [n.strip("'") for n in re.split(r",\s*|\s+or\s+", str(ctx["expected"])) if n]
-        return f"got {describe_value(err['input'])}; valid names are: {', '.join(names)}"
-    if kind in _BOUNDS:
-        bound = next(iter(v for k, v in ctx.items()))
-        expected = f"a value {_BOUNDS[kind]} {bound}"
-    else:
-        expected = _EXPECTED.get(kind)
-        if expected is None:
-            return f"{err['msg']}, got {describe_value(err['input'])}"
-    return f"expected {expected}, got {describe_value(err['input'])}"
+        return f"got {given}; valid names are: {', '.join(names)}"
+    expected = _expected(err)
+    if expected is None:
+        return f"{err['msg']}, got {given}"
+    return f"expected {expected}, got {given}"
+
+
+def _union_member(part: Any) -> bool:
+    """True for the parts pydantic adds to a location inside a union (``int``,
+    ``literal['random']``, ``list[float]``), which are no key of the file."""
+    return isinstance(part, str) and (not part.isidentifier()
+                                      or part in ("int", "float", "str", "bool", "none"))
 
 
 def format_errors(exc: ValidationError, where: str, prefix: tuple = ()) -> str:
     """One line per error of ``exc``: ``[where] key: problem`` (``[where]: problem`` for
-    problems of the whole table)."""
-    lines = []
-    seen = set()
+    problems of the whole table).  The errors of the members of a union become one line,
+    ``expected A or B, got ...``."""
+    lines: dict[str, None] = {}
+    unions: dict[tuple, list[dict]] = {}
     for err in exc.errors(include_url=False):
         loc = prefix + tuple(err["loc"])
+        if any(_union_member(p) for p in err["loc"]):
+            key = prefix + tuple(p for p in err["loc"] if not _union_member(p))
+            unions.setdefault(key, []).append(err)
+            continue
         problem = _problem(err)
         if problem.startswith("["):  # a nested table's error, already located
-            line = problem
+            lines[problem] = None
         else:
-            line = f"[{where}] {_key(loc)}: {problem}" if loc else f"[{where}]: {problem}"
-        if line not in seen:
-            seen.add(line)
-            lines.append(line)
+            lines[f"[{where}] {_key(loc)}: {problem}" if loc else f"[{where}]: {problem}"] = None
+    for loc, errs in unions.items():
+        expected = [e for e in map(_expected, errs) if e]
+        problem = (f"expected {' or '.join(dict.fromkeys(expected))}, got "
+                   f"{describe_value(errs[0]['input'])}" if len(expected) == len(errs)
+                   else "; ".join(dict.fromkeys(map(_problem, errs))))
+        lines[f"[{where}] {_key(loc)}: {problem}" if loc else f"[{where}]: {problem}"] = None
     return "\n".join(lines)
