@@ -52,10 +52,13 @@ def _cmd_info(args) -> int:
 
 def _device_config(path):
     """The raw tables of a device config file and their checked form."""
-    from .config import load_toml, parse_device
+    from .config import ConfigError, load_toml, parse_device
 
     raw = load_toml(path)
-    return raw, parse_device(raw, base_dir=Path(path).parent)
+    try:
+        return raw, parse_device(raw, base_dir=Path(path).parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _cmd_simulate(args) -> int:
