@@ -80,7 +80,7 @@ def _cmd_simulate(args) -> int:
                     dtype=sim.dtype, progress=not args.quiet)
     out = Path(args.out or cfg.output.folder)
     out.mkdir(parents=True, exist_ok=True)
-    run = save_trajectory(out / "trajectory.h5", traj, config=raw)
+    run = save_trajectory(out / "trajectory.h5", traj, config=raw, hardware_model=sim.hardware)
     print(f"run file: {run.resolve()}")
     if traj.positions is not None:
         save_figure(plot_positions(traj), out / "positions.png")

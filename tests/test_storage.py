@@ -23,7 +23,8 @@ from physsim import CoupledOscillators, LinearHRU, NonlinearHRU, __version__, si
 from physsim.examples import six_oscillators
 from physsim.storage import (EncodingError, StorageError, atomic_write, attribute, attributes,
                              check_not_truncated, load_hardware_model, load_trajectory,
-                             open_for_reading, read_system, save_trajectory, write_system)
+                             open_for_reading, read_system, read_value, save_trajectory,
+                             write_system, write_value)
 from physsim.storage.files import stored_end_of_file
 from physsim.systems import HamiltonianSystem, SystemKernels, ThetaField
 from physsim.systems.circuit import Circuit, CircuitSystem, CircuitUnits
@@ -210,6 +211,48 @@ def test_every_system_saves_loads_and_reruns_bit_identically(tmp_path, name):
     assert set(json.loads(a["versions"])) >= {"python", "numpy", "numba", "h5py"}
 
 
+CIRCUIT_TOML = """
+[system]
+type = "circuit"
+elements = [
+    {kind = "capacitor", node_a = "a", node_b = "gnd", capacitance = 80e-15},
+    {kind = "capacitor", node_a = "a", node_b = "b", capacitance = 5e-15},
+    {kind = "capacitor", node_a = "b", node_b = "gnd", capacitance = 60e-15},
+    {kind = "inductor", node_a = "a", node_b = "gnd", inductance = 1.2e-9},
+    {kind = "josephson_junction", node_a = "a", node_b = "b", critical_current = 0.4e-6},
+]
+sources = [{kind = "current", node = "a", name = "Ia"}]
+
+[simulation]
+n_steps = 200
+dt = 1e-13
+record_every = 10
+
+[initial_state]
+kind = "given"
+q0 = [3e-17, -2e-17]
+"""
+
+
+def test_physsim_simulate_saves_a_circuit_run(tmp_path, capsys):
+    """Was: 'TypeError: Object dtype' from h5py on CircuitUnits, and only a .partial file."""
+    from physsim.cli import main
+
+    (tmp_path / "circuit.toml").write_text(CIRCUIT_TOML)
+    assert main(["simulate", str(tmp_path / "circuit.toml"), "--out", str(tmp_path / "out"),
+                 "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.h5*")) == ["trajectory.h5"]
+    back = load_trajectory(tmp_path / "out" / "trajectory.h5")
+    assert isinstance(back.system, CircuitSystem) and back.system.units == CircuitUnits.si()
+    assert back.system.node_names == ("a", "b") and back.positions.shape == (1, 21, 2)
+    assert load_hardware_model(tmp_path / "out" / "trajectory.h5") is None  # ideal device
+    rerun = simulate(back.system, np.array([3e-17, -2e-17]), None, None, n_steps=200,
+                     dt=back.dt, integrator=back.integrator, record_every=back.record_every,
+                     record_energy=True)
+    np.testing.assert_array_equal(rerun.positions, back.positions)
+    assert np.ptp(back.positions) > 0  # the run moves, so the comparison can fail
+
+
 def test_circuit_units_are_stored_as_a_typed_tree(tmp_path):
     system = SYSTEMS["circuit_natural"]
     with atomic_write(tmp_path / "c.h5") as f:
@@ -244,6 +287,25 @@ def test_hardware_model_round_trips_and_reruns(tmp_path):
     assert not np.array_equal(other.positions, back.positions)
     with pytest.raises(ValueError, match="hardware_model describes itself"):
         save_trajectory(tmp_path / "x.h5", traj, hardware_model=hm.NoisyAnalog())
+
+
+def _preset_names() -> list[str]:
+    from physsim.hardware import preset_names
+
+    return preset_names()
+
+
+@pytest.mark.parametrize("name", _preset_names())
+def test_every_hardware_preset_round_trips(tmp_path, name):
+    from physsim.hardware import get_preset
+
+    model = get_preset(name)
+    with atomic_write(tmp_path / "hw.h5") as f:
+        write_value(f, "hardware_model", model)
+    with h5py.File(tmp_path / "hw.h5") as f:
+        back = read_value(f, "hardware_model")
+    assert type(back) is type(model) and back == model
+    assert back.describe() == model.describe()
 
 
 def test_values_that_cannot_be_stored_are_refused_by_name_and_leave_no_file(tmp_path):

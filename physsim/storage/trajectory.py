@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hardware import HardwareModel, resolve_hardware
+from ..hardware import IDEAL, HardwareModel, resolve_hardware
 from ..trajectory import Trajectory
 from .encoding import read_object, read_system, read_value, write_system, write_value
 from .files import (StorageError, atomic_write, attributes, create_array, reading,
@@ -57,6 +57,8 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
         The hardware model (or preset name) the trajectory was simulated with;
         stored as a typed tree so that :func:`load_hardware_model` rebuilds it
         for a re-run.  Its ``describe()`` must equal ``trajectory.hardware``.
+        None, or the ideal device :data:`physsim.hardware.IDEAL`, stores nothing
+        (``simulate(hardware=None)`` re-runs it).
 
     Returns
     -------
@@ -70,12 +72,13 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
     physsim.storage.EncodingError
         If the system (or the hardware model) holds a value that cannot be stored.
     """
-    model = None
-    if hardware_model is not None:
-        model = resolve_hardware(hardware_model)
+    model = None if hardware_model is None else resolve_hardware(hardware_model)
+    if model is not None:
         if model.describe() != trajectory.hardware:
             raise ValueError(f"hardware_model describes itself as {model.describe()}, but the "
                              f"trajectory was simulated with {trajectory.hardware}")
+        if model is IDEAL:
+            model = None
     path = Path(path)
     with atomic_write(path) as f:
         set_attributes(f, {"kind": KIND, "format_version": FORMAT_VERSION,
@@ -124,7 +127,7 @@ def load_trajectory(path: str | Path) -> Trajectory:
 
 
 def load_hardware_model(path: str | Path) -> HardwareModel | None:
-    """The hardware model stored in a trajectory file (None if none was stored).
+    """The hardware model stored in a trajectory file (None: the ideal device, or none stored).
 
     Raises
     ------
