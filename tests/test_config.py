@@ -18,7 +18,7 @@ from physsim.config.device import (SYSTEM_TYPES, CheckTable, InitialStateTable, 
 from physsim.hl.config import HLTable, hl_config_from_table, sgd_to_hl
 from physsim.hssm import RunConfig
 from physsim.hssm.config import TrainingSettings, model_table
-from physsim.sweeps import parse_sweep_config
+from physsim.sweeps import METRICS, parse_sweep_config
 from physsim.sweeps.config import AxisTable, SweepTable
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -86,6 +86,15 @@ SWEEP_KEYS = {"metrics": NAMES, "name": STR, "output": STR, "mode": STR, "seeds"
               "n_seeds": INT}
 AXIS_KEYS = {"field": STR, "values": ARRAY, "start": FLOAT, "stop": FLOAT, "num": INT,
              "scale": STR, "integer": BOOL, "label": STR, "fixed": TABLE}
+#: Options of each sweep metric ([metrics.<name>] tables).
+METRIC_OPTION_KEYS = {
+    "gradient_fidelity": {"reference": STR},
+    "echo_return_error": {},
+    "energy_drift": {"n_steps": INT, "state": STR, "state_scale": FLOAT, "state_seed": INT,
+                     "record_every": INT},
+    "training": {"steps": INT, "lr": FLOAT, "rule": STR, "params": ARRAY},
+    "hssm_training": {"rule": STR},
+}
 HL_KEYS = {"setting": STR, "lr": FLOAT, "momentum": FLOAT, "dampening": FLOAT, "tau": FLOAT,
            "beta": FLOAT, "eta": FLOAT, "phi": FLOAT, "s": INT, "reset_weight_costate": BOOL}
 
@@ -102,6 +111,9 @@ def test_every_key_is_listed():
     assert set(SweepTable.model_fields) == set(SWEEP_KEYS)
     assert set(AxisTable.model_fields) == set(AXIS_KEYS)
     assert set(HLTable.model_fields) == set(HL_KEYS)
+    assert set(METRICS) == set(METRIC_OPTION_KEYS)
+    for name, metric in METRICS.items():
+        assert set(metric.options) == set(METRIC_OPTION_KEYS[name]), name
 
 
 def _assert_rejected(parse, config, where: str, key: str, kind: str) -> None:
@@ -332,6 +344,18 @@ def test_sweep_table_rejects_wrong_types(key, kind):
     cfg["sweep"].pop("seeds")
     cfg["sweep"][key] = WRONG[kind][0]
     _assert_rejected(parse_sweep_config, cfg, "sweep", key, kind)
+
+
+@pytest.mark.parametrize("metric,key,kind", [(m, k, v)
+                                             for m, keys in METRIC_OPTION_KEYS.items()
+                                             for k, v in keys.items()])
+def test_metric_option_tables_reject_wrong_types(metric, key, kind):
+    cfg = copy.deepcopy(SWEEP_BASE)
+    cfg["sweep"]["metrics"] = [metric]
+    cfg["metrics"] = {metric: {key: WRONG[kind][0]}}
+    if metric == "hssm_training":
+        cfg["hssm"] = copy.deepcopy(TRAIN_BASE)
+    _assert_rejected(parse_sweep_config, cfg, f"metrics.{metric}", key, kind)
 
 
 @pytest.mark.parametrize("key,kind", sorted(AXIS_KEYS.items()))

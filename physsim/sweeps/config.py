@@ -119,6 +119,18 @@ def hardware_fields() -> dict[str, tuple[str, ...]]:
 
 
 @cache
+def metric_options_table(metric: str) -> type[Table]:
+    """Schema of a ``[metrics.<metric>]`` table: the metric's options, each typed like its
+    default (a float option takes a TOML integer; a list option is a list of names)."""
+    def kind(default: Any) -> Any:
+        return list[str] if isinstance(default, list) else type(default)
+
+    options = lookup(METRICS, metric, "metric").options
+    return create_model(f"{metric}Options", __base__=Table,
+                        **{k: (kind(v), v) for k, v in options.items()})
+
+
+@cache
 def hardware_table(model: str) -> type[Table]:
     """Schema of a ``[hardware.<model>]`` table: the registered model's dataclass fields,
     typed by their annotations (see :func:`physsim.hardware.model_fields`)."""
@@ -488,6 +500,7 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
             lookup(METRICS, m, "metric")
             raise ConfigError(f"[metrics.{m}] gives options for a metric not in [sweep] metrics")
         check_metric_options(m, table)
+        validate(metric_options_table(m), table, f"metrics.{m}")
 
     targets = {METRICS[m].target for m in metrics}
     problem: dict[str, Any] = {}
