@@ -28,15 +28,7 @@ from ...validation import as_finite_array, check_positive, check_positive_defini
 from ..base import HamiltonianSystem, SystemKernels, ThetaField
 from .units import FLUX_QUANTUM, SI_UNITS, CircuitUnits
 
-_CIRCUIT_KERNELS = SystemKernels(
-    grad_kinetic=ck.grad_kinetic, grad_potential=ck.grad_potential,
-    kinetic=ck.kinetic, potential=ck.potential,
-    theta_grad_kinetic=ck.theta_grad_kinetic, theta_grad_potential=ck.theta_grad_potential,
-    drive_grad_potential=ck.drive_grad_potential,
-    hvp_kinetic=ck.hvp_kinetic, hvp_potential=ck.hvp_potential,
-    theta_vjp_kinetic=ck.theta_vjp_kinetic, theta_vjp_potential=ck.theta_vjp_potential,
-    drive_vjp_potential=ck.drive_vjp_potential,
-)
+_CIRCUIT_KERNELS = SystemKernels.from_module(ck)
 
 
 @dataclass(frozen=True, eq=False)
