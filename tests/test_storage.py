@@ -366,6 +366,10 @@ def test_end_of_file_check_reads_the_superblock(tmp_path):
     traj, _ = _run(SYSTEMS["coupled"])
     path = save_trajectory(tmp_path / "t.h5", traj)
     assert stored_end_of_file(path) == path.stat().st_size  # independent: HDF5's own size
+    for libver in ("earliest", "latest"):  # superblock versions 0 and 3, with a user block
+        with h5py.File(tmp_path / "ub.h5", "w", libver=libver, userblock_size=512) as f:
+            f["a"] = np.arange(100.0)
+        assert stored_end_of_file(tmp_path / "ub.h5") == (tmp_path / "ub.h5").stat().st_size
     check_not_truncated(path)
     short = _truncate(path, tmp_path / "short.h5")
     with pytest.raises(StorageError, match=r"short\.h5 is truncated"):
