@@ -61,7 +61,35 @@ def _device_config(path):
         raise ConfigError(f"{path}: {exc}") from None
 
 
+#: File endings ``physsim simulate`` reads as SPICE netlists (anything else is a TOML config).
+NETLIST_SUFFIXES = (".cir", ".sp", ".spi", ".spice", ".net", ".ckt")
+
+
+def _simulate_netlist(path: Path, out_dir: str | None, quiet: bool) -> int:
+    """``physsim simulate DEVICE.cir``: the netlist's ``.tran`` from rest, with node voltages."""
+    from .plotting import save_figure
+    from .spice import load_device, simulate_device
+    from .spice.figures import plot_node_voltages
+    from .storage import save_trajectory
+
+    device = load_device(path)
+    run = simulate_device(device, progress=not quiet)
+    out = Path(out_dir or "physsim_output/simulate")
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"netlist": str(path.resolve()), "title": device.title,
+              "tran": {"step": device.transient.step, "stop": device.transient.stop}}
+    file = save_trajectory(out / "trajectory.h5", run.trajectory, config=config,
+                           extra_arrays={"node_voltages": (run.node_voltages, "V"),
+                                         "node_names": (np.array(run.node_names), "")})
+    print(f"run file: {file.resolve()}")
+    save_figure(plot_node_voltages(run), out / "node_voltages.png")
+    print(f"figure:   {(out / 'node_voltages.png').resolve()}")
+    return 0
+
+
 def _cmd_simulate(args) -> int:
+    if Path(args.config).suffix.lower() in NETLIST_SUFFIXES:
+        return _simulate_netlist(Path(args.config), args.out, args.quiet)
     from .config import build_initial_state, build_inputs
     from .config.device import InputsTable
     from .plotting import plot_energy_error, plot_positions, save_figure
@@ -165,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
     p = sub.add_parser("info", help="versions, integrators, systems, presets, datasets")
     p.set_defaults(func=_cmd_info)
-    p = sub.add_parser("simulate", help="simulate a system described by a TOML file")
-    p.add_argument("config", help="TOML file ([system], [simulation], [inputs], [initial_state])")
+    p = sub.add_parser("simulate", help="simulate a system described by a TOML file or a "
+                                        "SPICE netlist")
+    p.add_argument("config", help="TOML file ([system], [simulation], [inputs], [initial_state]) "
+                                  "or SPICE netlist (.cir, .sp, ...: runs its .tran)")
     p.add_argument("--out", help="output folder (default physsim_output/simulate)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_simulate)

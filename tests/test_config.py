@@ -70,6 +70,9 @@ SYSTEMS = {
                               {"kind": "inductor", "node_a": "a", "node_b": "gnd",
                                "inductance": 1e-9}]},
                 {"elements": ARRAY, "sources": ARRAY}),
+    "netlist": ({"netlist": str(Path(__file__).resolve().parents[1] / "experiments" / "configs"
+                                / "spice" / "source_sin.cir")},
+                {"netlist": STR, "units": STR, "time_scale": FLOAT}),
 }
 
 TRAINING_KEYS = {"lr": FLOAT, "beta1": FLOAT, "beta2": FLOAT, "adam_eps": FLOAT,

@@ -434,3 +434,66 @@ def test_natural_units_give_the_same_node_voltages():
     assert np.max(np.abs(natural.node_voltages - si.node_voltages)) < 1e-10 * amplitude
     np.testing.assert_allclose(natural.fluxes, si.fluxes, rtol=1e-9,
                                atol=1e-10 * np.max(np.abs(si.fluxes)))
+
+
+# ------------------------------------------------- command line and configs
+def test_cli_simulate_netlist_writes_node_voltages(tmp_path, capsys):
+    import h5py
+
+    from physsim.cli import main
+    from physsim.storage import attributes, load_trajectory
+
+    path = NETLISTS / "source_pwl.cir"
+    assert main(["simulate", str(path), "--out", str(tmp_path), "--quiet"]) == 0
+    run = simulate_device(load_device(path))
+    with h5py.File(tmp_path / "trajectory.h5", "r") as f:
+        volts = np.asarray(f["trajectory/node_voltages"])
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["trajectory/node_names"]]
+        assert attributes(f["trajectory/node_voltages"])["unit"] == "V"
+    assert names == ["n1", "n2", "n3"]
+    assert volts.shape == (run.times.size, 3)
+    np.testing.assert_array_equal(volts, run.node_voltages)
+    saved = load_trajectory(tmp_path / "trajectory.h5")
+    np.testing.assert_array_equal(saved.positions[0], run.fluxes)   # SI: Wb
+    assert (tmp_path / "node_voltages.png").stat().st_size > 0
+    bad = tmp_path / "bad.cir"
+    bad.write_text("t\nC1 a 0 1p\nR1 a 0 50\n.tran 1p 10p\n")
+    assert main(["simulate", str(bad), "--out", str(tmp_path), "--quiet"]) == 1
+    assert "bad.cir:3: r1: resistors" in capsys.readouterr().err
+
+
+def _netlist_config(tmp_path, netlist_text: str, extra: str = "") -> Path:
+    (tmp_path / "dev").mkdir(exist_ok=True)
+    (tmp_path / "dev" / "device.cir").write_text(netlist_text)
+    toml = tmp_path / "dev" / "device.toml"
+    toml.write_text('[system]\ntype = "netlist"\nnetlist = "device.cir"\n'
+                    '[simulation]\nn_steps = 300\ndt = 2e-13\n'
+                    '[inputs]\nkind = "noise"\namplitude = 1e-6\n' + extra)
+    return toml
+
+
+def test_toml_config_names_a_netlist_relative_to_itself(tmp_path, capsys, monkeypatch):
+    from physsim.cli import main
+    from physsim.config import ConfigError, load_toml, parse_device
+
+    toml = _netlist_config(tmp_path, (NETLISTS / "lc_ladder_mutual.cir").read_text())
+    monkeypatch.chdir(tmp_path)   # the netlist is found next to the TOML, not in the cwd
+    cfg = parse_device(load_toml(toml), base_dir=toml.parent)
+    np.testing.assert_array_equal(cfg.system.build().inverse_inductance,
+                                  load_device(NETLISTS / "lc_ladder_mutual.cir").build()
+                                  .inverse_inductance)
+    assert main(["gradcheck", str(toml)]) == 0
+    assert "CircuitSystem" in capsys.readouterr().out
+    broken = _netlist_config(tmp_path, "t\nC1 a 0 1p\nQ1 a b 0 npn\n")
+    with pytest.raises(ConfigError, match=r"system.*netlist.*device\.cir:3: q1: bipolar"):
+        parse_device(load_toml(broken), base_dir=broken.parent)
+
+
+def test_sweep_config_resolves_the_netlist_for_its_workers(tmp_path, monkeypatch):
+    from physsim.sweeps import load_sweep_config
+
+    toml = _netlist_config(tmp_path, (NETLISTS / "source_dc.cir").read_text(),
+                           '[sweep]\nmetrics = ["echo_return_error"]\nseeds = [0]\n')
+    monkeypatch.chdir(tmp_path)
+    sweep = load_sweep_config(toml)
+    assert sweep.problem["system"]["netlist"] == str((toml.parent / "device.cir").resolve())

@@ -192,10 +192,45 @@ class CircuitTable(SystemTable):
         return c.build()
 
 
+class NetlistTable(SystemTable):
+    """``type = "netlist"``: a SPICE netlist file (``docs/spice.md``); its sources are the inputs.
+
+    ``netlist`` is relative to the config file's folder; it is read (and every problem
+    in it reported, with its line) when the config is checked.  ``units`` and
+    ``time_scale`` are those of :meth:`physsim.systems.circuit.Circuit.build`.
+    """
+
+    netlist: str
+    units: Literal["SI", "natural"] = "SI"
+    time_scale: PositiveFloat = 1e-9
+
+    @field_validator("netlist")
+    @classmethod
+    def _read_netlist(cls, value: str, info) -> str:
+        from ..spice import NetlistError, read_netlist  # noqa: PLC0415 (only netlists need it)
+
+        base = (info.context or {}).get("base_dir")
+        path = Path(value) if base is None else Path(base) / value
+        try:
+            read_netlist(path)
+        except OSError as exc:
+            raise ValueError(f"cannot read the netlist {str(path)!r}: {exc.strerror}") from None
+        except NetlistError as exc:
+            raise ValueError(str(exc)) from None
+        return str(path.resolve())
+
+    def build(self) -> HamiltonianSystem:
+        """The circuit system of the netlist."""
+        from ..spice import load_device  # noqa: PLC0415
+
+        return load_device(self.netlist).build(units=self.units, time_scale=self.time_scale)
+
+
 #: System types of ``[system] type`` and their schemas.
 SYSTEM_TYPES: dict[str, type[SystemTable]] = {
     "six_oscillators": SixOscillatorsTable, "coupled_oscillators": CoupledOscillatorsTable,
     "linear_hru": LinearHRUTable, "nonlinear_hru": NonlinearHRUTable, "circuit": CircuitTable,
+    "netlist": NetlistTable,
 }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..simulate import simulate
 from ..systems.circuit import CircuitSystem
+from ..trajectory import Trajectory
 from .device import Device, node_voltages
 
 
@@ -34,6 +35,9 @@ class TransientRun:
         The system that ran.
     dt : float
         Step (s).
+    trajectory : Trajectory
+        The run in the system's own units (what :func:`physsim.storage.save_trajectory`
+        stores).
     """
 
     times: np.ndarray
@@ -44,6 +48,7 @@ class TransientRun:
     inputs: np.ndarray
     system: CircuitSystem
     dt: float
+    trajectory: Trajectory
 
 
 def simulate_device(device: Device, *, dt: float | None = None, n_steps: int | None = None,
@@ -87,4 +92,4 @@ def simulate_device(device: Device, *, dt: float | None = None, n_steps: int | N
     return TransientRun(times=np.asarray(traj.times) * un.time, fluxes=fluxes, charges=charges,
                         node_voltages=node_voltages(system, traj.momenta[0]),
                         node_names=system.node_names, inputs=u, system=system,
-                        dt=step * un.time)
+                        dt=step * un.time, trajectory=traj)

@@ -15,6 +15,8 @@ Layout (``kind = "trajectory"``, ``format_version = 2``)::
     /trajectory/energy     (batch, n_records)      (if recorded)
     /trajectory/final_positions, final_momenta  (batch, n)
     /trajectory/position_sum (batch, n)            (if accumulated)
+    /trajectory/<extra>    arrays derived from the run, with a unit attribute (if given), e.g.
+                           node_voltages (n_records, n) [V] and node_names of a netlist run
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from ..hardware import IDEAL, HardwareModel, resolve_hardware
@@ -40,7 +43,8 @@ _ARRAYS = ("positions", "momenta", "energy", "final_positions", "final_momenta",
 
 def save_trajectory(path: str | Path, trajectory: Trajectory, *,
                     config: dict[str, Any] | None = None,
-                    hardware_model: HardwareModel | str | None = None) -> Path:
+                    hardware_model: HardwareModel | str | None = None,
+                    extra_arrays: dict[str, tuple[np.ndarray, str]] | None = None) -> Path:
     """Write a :class:`~physsim.trajectory.Trajectory` and its provenance to an HDF5 file.
 
     The file is written atomically: a crash leaves no file (or the old one).
@@ -59,6 +63,10 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
         for a re-run.  Its ``describe()`` must equal ``trajectory.hardware``.
         None, or the ideal device :data:`physsim.hardware.IDEAL`, stores nothing
         (``simulate(hardware=None)`` re-runs it).
+    extra_arrays : dict of str to (ndarray, str), optional
+        Further arrays derived from the run, stored as ``/trajectory/<name>`` with
+        their unit (``""`` for none), e.g. a netlist run's ``node_voltages``
+        ``(n_records, n_nodes)`` in V and ``node_names`` (strings).
 
     Returns
     -------
@@ -98,6 +106,16 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
             value = getattr(trajectory, name)
             if value is not None:
                 create_array(g, name, data=value, compress=value.size > 4096)
+        for name, (value, unit) in (extra_arrays or {}).items():
+            if name in g:
+                raise ValueError(f"extra array {name!r} would overwrite the trajectory's own")
+            value = np.asarray(value)
+            if value.dtype.kind == "U":  # names: HDF5 stores UTF-8 strings
+                value = value.astype(object)
+                dataset = g.create_dataset(name, data=value, dtype=h5py.string_dtype())
+            else:
+                dataset = create_array(g, name, data=value, compress=value.size > 4096)
+            set_attributes(dataset, {"unit": unit})
     return path
 
 

@@ -466,7 +466,8 @@ class SweepConfig:
 
 
 def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str = "",
-                       validate_hardware: bool = True) -> SweepConfig:
+                       validate_hardware: bool = True,
+                       base_dir: Path | None = None) -> SweepConfig:
     """Parse a sweep configuration from a dict (the TOML tables).
 
     Parameters
@@ -484,6 +485,9 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
     validate_hardware : bool
         Build the hardware model of every point now, so a bad value fails
         before any work starts.
+    base_dir : Path, optional
+        Folder that relative file names in the tables (a ``[system]`` netlist) are
+        relative to: the sweep file's folder (default: the working directory).
 
     Raises
     ------
@@ -511,8 +515,12 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
             users = [m for m in metrics if METRICS[m].target == "system"]
             raise ConfigError(f"missing table(s) {['[' + t + ']' for t in missing]}"
                               + (f" (needed by {', '.join(users)})" if users else ""))
-        parse_device(device_tables, simulation=RunSettings, allowed=SWEEP_DEVICE_TABLES)
-        problem.update({"system": cfg["system"], "simulation": cfg["simulation"],
+        device = parse_device(device_tables, simulation=RunSettings,
+                              allowed=SWEEP_DEVICE_TABLES, base_dir=base_dir)
+        system_table = dict(cfg["system"])
+        if "netlist" in system_table:  # workers get the path resolved against the sweep file
+            system_table["netlist"] = device.system.netlist
+        problem.update({"system": system_table, "simulation": cfg["simulation"],
                         "inputs": cfg.get("inputs", {"kind": "noise"}),
                         "initial_state": cfg.get("initial_state", {}),
                         "loss": cfg.get("loss", {}), "rhel": cfg.get("rhel", {})})
@@ -568,6 +576,6 @@ def load_sweep_config(path: str | Path, *, validate_hardware: bool = True) -> Sw
     cfg = load_toml(path)
     try:
         return parse_sweep_config(cfg, name=path.stem, source=path.read_text(),
-                                  validate_hardware=validate_hardware)
+                                  validate_hardware=validate_hardware, base_dir=path.parent)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
