@@ -449,7 +449,7 @@ def _configs(prefix: str) -> list[str]:
 
 @pytest.mark.parametrize("name", _configs("simulate_") + _configs("gradcheck_"))
 def test_shipped_device_configs_load(name):
-    cfg = parse_device(load_toml(CONFIGS / name))
+    cfg = parse_device(load_toml(CONFIGS / name), base_dir=CONFIGS)
     assert cfg.system.build().n_dof >= 1
 
 
