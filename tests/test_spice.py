@@ -497,3 +497,25 @@ def test_sweep_config_resolves_the_netlist_for_its_workers(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     sweep = load_sweep_config(toml)
     assert sweep.problem["system"]["netlist"] == str((toml.parent / "device.cir").resolve())
+
+
+def test_mutual_inductance_inside_a_subcircuit_couples_its_own_inductors():
+    text = """t
+.subckt pair a b
+La a 0 1n
+Lb b 0 2n
+Kab La Lb 0.4
+.ends
+X1 p q pair
+Cp p 0 1p
+Cq q 0 1p
+"""
+    circuit = parse_device(text).circuit
+    (coupling,) = circuit.couplings
+    assert (coupling.name, coupling.inductor_a, coupling.inductor_b) == (
+        "k.x1.kab", "l.x1.la", "l.x1.lb")
+    omega = circuit.build().normal_mode_frequencies()
+    # against the closed form of the 2x2 problem: det(K - w^2 C) = 0 with K = L_b^-1
+    lmat = np.array([[1e-9, 0.4 * np.sqrt(2e-18)], [0.4 * np.sqrt(2e-18), 2e-9]])
+    w2 = np.linalg.eigvals(np.linalg.inv(lmat) / 1e-12)
+    np.testing.assert_allclose(omega, np.sqrt(np.sort(w2.real)), rtol=1e-12)

@@ -72,10 +72,6 @@ class Device:
         """The ``.tran`` step in the system's time unit."""
         return self._transient().step / system.units.time
 
-    def n_steps(self) -> int:
-        """Number of ``.tran`` steps."""
-        return self._transient().n_steps
-
     def _transient(self) -> Transient:
         if self.transient is None:
             raise ValueError(f"{self.filename}: the netlist has no .tran TSTEP TSTOP; add one "
