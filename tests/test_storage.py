@@ -20,14 +20,14 @@ import scipy.constants
 from numba import njit
 
 from physsim import CoupledOscillators, LinearHRU, NonlinearHRU, __version__, simulate
-from physsim.examples import six_oscillators
+from physsim.examples import six_oscillators, three_node_josephson_circuit
 from physsim.storage import (EncodingError, StorageError, atomic_write, attribute, attributes,
                              check_not_truncated, load_hardware_model, load_trajectory,
                              open_for_reading, read_system, read_value, save_trajectory,
                              write_system, write_value)
 from physsim.storage.files import stored_end_of_file
 from physsim.systems import HamiltonianSystem, SystemKernels, ThetaField
-from physsim.systems.circuit import Circuit, CircuitSystem, CircuitUnits
+from physsim.systems.circuit import CircuitSystem, CircuitUnits
 
 
 # ----------------------------------------------------------- a user-defined system
@@ -120,20 +120,6 @@ class QuarticBank(HamiltonianSystem):
         return float(np.sqrt(3.0 * self.stiffness * 4.0 / self.mass))
 
 
-def josephson_circuit(units: str) -> CircuitSystem:
-    """Two nodes, a coupling capacitor and inductor, two junctions, a current source."""
-    c = Circuit()
-    c.add_capacitor("a", "gnd", 80e-15)
-    c.add_capacitor("b", "gnd", 60e-15)
-    c.add_capacitor("a", "b", 5e-15)
-    c.add_inductor("a", "gnd", 1.2e-9)
-    c.add_inductor("a", "b", 4e-9)
-    c.add_josephson_junction("a", "b", critical_current=0.4e-6)
-    c.add_josephson_junction("b", "gnd", critical_current=0.3e-6, capacitance=2e-15)
-    c.add_current_source("a", name="Ia")
-    return c.build(units=units)
-
-
 def _systems() -> dict[str, HamiltonianSystem]:
     rng = np.random.default_rng(1)
     return {
@@ -143,8 +129,8 @@ def _systems() -> dict[str, HamiltonianSystem]:
                                       input_matrix=np.array([[1.0], [0.0]])),
         "linear_hru_complex": LinearHRU.random(4, 2, complex=True, rng=0),
         "nonlinear_hru": NonlinearHRU.random(3, 2, step=0.05, rng=2),
-        "circuit_si": josephson_circuit("SI"),
-        "circuit_natural": josephson_circuit("natural"),
+        "circuit_si": three_node_josephson_circuit("SI"),
+        "circuit_natural": three_node_josephson_circuit("natural"),
         "user": QuarticBank(mass=1.5, stiffness=0.7, input_matrix=rng.normal(size=(3, 2)),
                             label="test bank", unit_names=("x", "y", "z"),
                             note={"origin": "tests", "levels": (1, 2.5)}),
@@ -176,9 +162,13 @@ def _run(system: HamiltonianSystem, *, hardware=None, seed: int = 0):
     q0 = 0.1 * rng.standard_normal((2, system.n_dof))
     dt = system.default_dt or 0.2 / system.max_frequency()
     if isinstance(system, CircuitSystem):
-        # phases ~0.1 rad and currents ~1 uA, whatever the units
-        q0 = q0 * (scipy.constants.h / (2 * scipy.constants.e) / (2 * np.pi)) / system.units.flux
-        u = u * 1e-5 / system.units.current
+        # phases ~0.1 rad, source currents ~0.1 uA and source fluxes ~0.1 Phi_0/2pi,
+        # in the system's units
+        un = system.units
+        reduced_flux_quantum = scipy.constants.h / (2 * scipy.constants.e) / (2 * np.pi)
+        q0 = q0 * reduced_flux_quantum / un.flux
+        u = u * np.array([1e-6 / un.current if label == un.current_label
+                          else reduced_flux_quantum / un.flux for label in system.input_units])
     return simulate(system, q0, None, u, dt=dt, record_every=3, record_energy=True,
                     integrator="yoshida4", hardware=hardware, seed=seed), (q0, u)
 
@@ -574,7 +564,7 @@ for k in range(n_spots):
     start = 8 + (len(data) - 8 - width) * k // (n_spots - 1)
     damaged = bytearray(data)
     for i in range(start, start + width):
-        damaged[i] ^= 0xFF
+        damaged[i] ^= 0x5A  # not 0xFF: Fletcher-32 cannot tell 0x0000 from 0xFFFF words
     path = work / f"spot{start}.h5"
     path.write_bytes(bytes(damaged))
     try:
@@ -592,8 +582,12 @@ for k in range(n_spots):
                                           ("demo", "read_demo_run"),
                                           ("training_run", "read_run"), ("sweep", "read_sweep")])
 def test_damage_anywhere_is_refused_or_harmless(tmp_path, files_of_every_kind, kind, reader):
-    """16 flipped bytes at 40 places across the file: each copy is refused with a StorageError
-    naming it, or reads exactly as the original (unused bytes); never garbage, never a hang."""
+    """16 damaged bytes at 40 places across the file: each copy is refused with a StorageError
+    naming it, or reads exactly as the original (unused bytes); never garbage, never a hang.
+
+    Metadata carry a Jenkins hash, arrays HDF5's Fletcher-32; the damage pattern avoids
+    Fletcher-32's one blind spot (a 16-bit word 0x0000 turned into 0xFFFF or back), which
+    physsim.storage.files documents."""
     proc = subprocess.run([sys.executable, "-c", SCAN_SCRIPT, reader,
                            str(files_of_every_kind[kind]), str(tmp_path), "40"],
                           capture_output=True, text=True, timeout=120)
