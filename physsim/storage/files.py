@@ -25,11 +25,11 @@ headers, indexes) carry checksums, and every array is stored with HDF5's
 Fletcher-32 checksum filter (:func:`create_array`), so damaged metadata or
 array data fail to read.  Fletcher-32 sums 16-bit words modulo 65535, so it
 catches every single-bit error but not a word of zeros turned into all ones
-(or back): such damage inside an array goes unseen.  h5py's ``group.items()`` and ``attrs.get()`` turn
-such failures into ``None``; the readers use :func:`members`,
-:func:`attributes` and :func:`attribute` instead, and :func:`reading` turns
-every failure into a one-line :class:`StorageError` naming the file.  Bytes
-that no object uses may be damaged without consequence.
+(or back): such damage inside an array goes unseen.  h5py's ``group.items()``
+and ``attrs.get()`` turn read failures into ``None``; the readers use
+:func:`members`, :func:`attributes` and :func:`attribute` instead, and
+:func:`reading` turns every failure into a one-line :class:`StorageError`
+naming the file.  Bytes that no object uses may be damaged without consequence.
 """
 
 from __future__ import annotations
