@@ -19,6 +19,8 @@ module                         files                         public names
 :mod:`.training_run`           ``physsim train``             ``write_run``, ``read_run``,
                                                              ``RunRecord``
 :mod:`.sweep_file`             ``physsim sweep``             ``SweepWriter``, ``read_sweep``
+:mod:`.paths`                  every command's outputs,      ``check_writable``,
+                               checked before the work       ``os_error_message``, ``OutputError``
 =============================  ============================  ===================================
 
 Every file carries a ``kind`` and a ``format_version`` attribute, checked when
@@ -31,17 +33,18 @@ from .demo_file import DemoRecord, DemoTraining, read_demo_run, write_demo_run
 from .encoding import EncodingError, read_system, read_value, write_system, write_value
 from .files import (StorageError, WriteLock, atomic_write, attribute, attributes,
                     check_not_truncated, file_kind, open_for_reading, reading)
+from .paths import OutputError, check_writable, os_error_message
 from .provenance import git_commit, package_versions, source_fingerprint, tree_fingerprint
 from .sweep_file import SweepRecord, SweepWriter, read_sweep
 from .trajectory import load_hardware_model, load_trajectory, save_trajectory
 from .training_run import RunRecord, read_run, write_run
 
 __all__ = [
-    "DemoRecord", "DemoTraining", "EncodingError", "RunRecord", "StorageError", "SweepRecord",
-    "SweepWriter", "WriteLock", "atomic_write", "attribute", "attributes",
-    "check_not_truncated", "file_kind",
+    "DemoRecord", "DemoTraining", "EncodingError", "OutputError", "RunRecord", "StorageError",
+    "SweepRecord", "SweepWriter", "WriteLock", "atomic_write", "attribute", "attributes",
+    "check_not_truncated", "check_writable", "file_kind",
     "git_commit", "load_hardware_model", "load_trajectory", "open_for_reading",
-    "package_versions", "provenance", "read_demo_run", "read_run", "read_sweep",
-    "read_system", "read_value", "reading", "save_trajectory", "source_fingerprint",
+    "os_error_message", "package_versions", "provenance", "read_demo_run", "read_run",
+    "read_sweep", "read_system", "read_value", "reading", "save_trajectory", "source_fingerprint",
     "tree_fingerprint", "write_demo_run", "write_run", "write_system", "write_value",
 ]
