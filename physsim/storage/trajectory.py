@@ -25,7 +25,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from ..hardware import IDEAL, HardwareModel, resolve_hardware
@@ -110,11 +109,9 @@ def save_trajectory(path: str | Path, trajectory: Trajectory, *,
             if name in g:
                 raise ValueError(f"extra array {name!r} would overwrite the trajectory's own")
             value = np.asarray(value)
-            if value.dtype.kind == "U":  # names: HDF5 stores UTF-8 strings
-                value = value.astype(object)
-                dataset = g.create_dataset(name, data=value, dtype=h5py.string_dtype())
-            else:
-                dataset = create_array(g, name, data=value, compress=value.size > 4096)
+            if value.dtype.kind == "U":  # names: fixed-length UTF-8 (see files.set_attributes)
+                value = np.char.encode(value, "utf-8")
+            dataset = create_array(g, name, data=value, compress=value.size > 4096)
             set_attributes(dataset, {"unit": unit})
     return path
 
