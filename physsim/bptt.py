@@ -134,9 +134,14 @@ def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
                                      ) -> dict[str, np.ndarray]:
     """Compare a parameter gradient with central differences along random directions.
 
-    For each named parameter and each random unit direction ``v`` (symmetric
-    for symmetric matrices), the directional derivative
-    ``(L(theta + h v) - L(theta - h v)) / 2h`` is compared with ``<g, v>``.
+    For each named parameter ``theta`` and each random direction ``v``, the directional
+    derivative ``(L(theta + h v) - L(theta - h v)) / 2h`` is compared with ``<g, v>``.
+    The direction is scaled element by element to the parameter's own magnitude,
+    ``v_i = r_i |theta_i|`` with ``r`` standard normal (zero entries take the RMS of the
+    nonzero ones), and ``h = rel_step`` is dimensionless, so every element moves by about
+    ``rel_step`` of itself whatever its unit: a capacitance of 1e-12 F and an inverse
+    inductance of 5e8 1/H in one SI circuit are each perturbed by the same relative
+    amount.  Symmetric matrices get symmetric directions.  Empty parameters are skipped.
 
     Parameters
     ----------
@@ -145,11 +150,11 @@ def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
     system : HamiltonianSystem
         Point of evaluation.
     gradient : dict of str to ndarray
-        Gradient to check (e.g. ``GradientResult.params``).
+        Gradient to check (e.g. ``GradientResult.params``), in loss units per parameter unit.
     n_directions : int
         Random directions per parameter.
     rel_step : float
-        Step ``h`` relative to the parameter's RMS (``rel_step`` itself for a zero parameter).
+        Relative step of each element (dimensionless).
     rng : Generator or int
         Random directions.
     names : tuple of str, optional
@@ -158,24 +163,48 @@ def finite_difference_gradient_check(loss_fn: Callable[[object], float], system,
     Returns
     -------
     dict of str to ndarray, shape (n_directions, 2)
-        Per parameter, rows of ``(finite difference, <g, v>)``.
+        Per non-empty parameter, rows of ``(finite difference, <g, v>)`` (loss units).
     """
+    if not rel_step > 0:
+        raise ValueError(f"rel_step must be positive, got {rel_step!r}")
     rng = np.random.default_rng(rng)
     params = system.params
     out = {}
     for name in names or tuple(gradient):
         base = np.asarray(params[name], float)
+        if base.size == 0:
+            continue
         g = np.asarray(gradient[name], float)
+        scale = np.abs(base)
+        nonzero = scale[scale > 0]
+        scale = np.where(scale > 0, scale,
+                         float(np.sqrt(np.mean(nonzero**2))) if nonzero.size else 1.0)
+        symmetric = (base.ndim == 2 and base.shape[0] == base.shape[1]
+                     and np.allclose(base, base.T))
         rows = []
         for _ in range(n_directions):
-            v = rng.standard_normal(base.shape)
-            if base.ndim == 2 and base.shape[0] == base.shape[1] and np.allclose(base, base.T):
+            r = rng.standard_normal(base.shape)
+            v = r * scale
+            if symmetric:
                 v = 0.5 * (v + v.T)
-            v /= np.linalg.norm(v)
-            rms = float(np.sqrt(np.mean(base**2)))
-            h = rel_step * (rms if rms > 0 else 1.0)  # relative: SI values can be ~1e-12
-            lp = loss_fn(system.replace(**{name: base + h * v}))
-            lm = loss_fn(system.replace(**{name: base - h * v}))
-            rows.append(((lp - lm) / (2 * h), float(np.sum(g * v))))
+            lp = loss_fn(system.replace(**{name: base + rel_step * v}))
+            lm = loss_fn(system.replace(**{name: base - rel_step * v}))
+            rows.append(((lp - lm) / (2 * rel_step), float(np.sum(g * v))))
         out[name] = np.array(rows)
     return out
+
+
+def finite_difference_errors(rows: np.ndarray) -> np.ndarray:
+    """Relative disagreement of each row ``(finite difference, <g, v>)`` of
+    :func:`finite_difference_gradient_check`.
+
+    Returns
+    -------
+    ndarray, shape (n_directions,)
+        ``|fd - <g, v>| / max(|fd|, |<g, v>|)``; 0 where both are 0, 1 where exactly
+        one is (e.g. a loss change lost to round-off while the gradient says otherwise).
+    """
+    rows = np.asarray(rows, float)
+    size = np.maximum(np.abs(rows[:, 0]), np.abs(rows[:, 1]))
+    diff = np.abs(rows[:, 0] - rows[:, 1])
+    return np.divide(diff, size, out=np.zeros_like(diff), where=size > 0)

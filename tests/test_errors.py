@@ -24,7 +24,7 @@ def test_wrong_shapes_name_the_argument():
         simulate(s, np.zeros((2, 3)), None, np.zeros((3, 10, 1)), dt=0.1)
     with pytest.raises(ValueError, match=r"input_matrix must have shape \(3, m\)"):
         CoupledOscillators(mass=np.ones(3), stiffness=np.eye(3), input_matrix=np.ones((2, 1)))
-    with pytest.raises(ValueError, match=r"mass must have shape"):
+    with pytest.raises(ValueError, match=r"stiffness must have shape \(2, 2\).*got \(3, 3\)"):
         CoupledOscillators(mass=np.ones(2), stiffness=np.eye(3), input_matrix=np.ones((3, 1)))
 
 

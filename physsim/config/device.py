@@ -467,18 +467,26 @@ def build_loss(table: LossTable, system: HamiltonianSystem, inputs: np.ndarray |
     ``kind = "mse"``: a random read-out of the positions against random targets
     (``target = "noise"``) or against oscillator 4 of the six-oscillator teacher driven by
     the same inputs (``"teacher_six_oscillators"``); ``"pooled_ce"``: cross-entropy of a
-    random read-out of the mean position against random classes.
+    random read-out of the mean position against random classes.  A circuit's read-out
+    weighs node fluxes in units of the reduced flux quantum, so the same device gives the
+    same loss in SI and in natural units.
     """
+    from ..systems.circuit.units import REDUCED_FLUX_QUANTUM, CircuitUnits  # noqa: PLC0415
+
     rng = np.random.default_rng(table.seed)
     n = system.n_dof
+    # a circuit's read-out counts node flux in Phi_0/2pi whatever its units: in SI units
+    # (fluxes ~1e-15 Wb) O(1) weights would make the loss the constant target term alone
+    unit = getattr(system, "units", None)
+    per_flux = (unit.flux / REDUCED_FLUX_QUANTUM) if isinstance(unit, CircuitUnits) else 1.0
     if table.kind == "pooled_ce":
-        return PooledCrossEntropy(rng.standard_normal((table.n_classes, n)) / np.sqrt(n),
-                                  rng.integers(0, table.n_classes, batch))
+        return PooledCrossEntropy(rng.standard_normal((table.n_classes, n)) / np.sqrt(n)
+                                  * per_flux, rng.integers(0, table.n_classes, batch))
     if table.target == "teacher_six_oscillators":
         tr = simulate(six_oscillators("teacher"), np.zeros(6), None, inputs, dt=dt,
                       record_every=1)
         readout = np.zeros((1, n))
         readout[0, SIX_OSC_OUTPUT] = 1.0
         return MSEReadout(readout, tr.positions[:, 1:, SIX_OSC_OUTPUT:SIX_OSC_OUTPUT + 1])
-    return MSEReadout(rng.standard_normal((table.n_outputs, n)) / np.sqrt(n),
+    return MSEReadout(rng.standard_normal((table.n_outputs, n)) / np.sqrt(n) * per_flux,
                       rng.standard_normal((batch, n_steps, table.n_outputs)))

@@ -48,22 +48,28 @@ class CoupledOscillators(HamiltonianSystem):
     is_linear: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        k = as_finite_array("stiffness", self.stiffness, ndim=2)
-        n = k.shape[0]
-        check_symmetric("stiffness", k)
+        # the masses fix the number of degrees of freedom n; the other arrays must match it
         m = as_finite_array("mass", self.mass, ndim=(1, 2))
+        n = m.shape[0]
+        if n == 0:
+            raise ValueError("mass must describe at least one degree of freedom, got shape "
+                             f"{m.shape}")
         if m.ndim == 1:
-            if m.shape != (n,):
-                raise ValueError(f"mass must have shape ({n},) or ({n}, {n}), got {m.shape}")
             if np.any(m <= 0):
                 raise ValueError(f"masses must be positive, got min {m.min():.3g}")
         else:
             if m.shape != (n, n):
-                raise ValueError(f"mass must have shape ({n},) or ({n}, {n}), got {m.shape}")
+                raise ValueError(f"mass must have shape (n,) or (n, n), got {m.shape}")
             check_positive_definite("mass", m)
+        k = as_finite_array("stiffness", self.stiffness, ndim=2)
+        if k.shape != (n, n):
+            raise ValueError(f"stiffness must have shape ({n}, {n}) (mass has {n} degrees of "
+                             f"freedom), got {k.shape}")
+        check_symmetric("stiffness", k)
         b = as_finite_array("input_matrix", self.input_matrix, ndim=2)
         if b.shape[0] != n:
-            raise ValueError(f"input_matrix must have shape ({n}, m), got {b.shape}")
+            raise ValueError(f"input_matrix must have shape ({n}, m) (mass has {n} degrees of "
+                             f"freedom), got {b.shape}")
         object.__setattr__(self, "stiffness", 0.5 * (k + k.T))
         object.__setattr__(self, "mass", 0.5 * (m + m.T) if m.ndim == 2 else m)
         object.__setattr__(self, "input_matrix", b)

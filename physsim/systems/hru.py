@@ -15,6 +15,13 @@ _LINEAR_KERNELS = SystemKernels.from_module(hk, prefix="lin_")
 _NONLINEAR_KERNELS = SystemKernels.from_module(hk, prefix="nl_")
 
 
+def _check_sizes(n_units: int, n_inputs: int) -> None:
+    """Refuse unit and input counts below 1 (the arrays would be empty), naming the argument."""
+    for name, value in (("n_units", n_units), ("n_inputs", n_inputs)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class LinearHRU(HamiltonianSystem):
     r"""Linear Hamiltonian Recurrent Unit: P independent oscillators with per-unit step.
@@ -55,6 +62,9 @@ class LinearHRU(HamiltonianSystem):
     def __post_init__(self) -> None:
         a = as_finite_array("A", self.A, ndim=1)
         P = a.size
+        if P == 0:
+            raise ValueError("a LinearHRU needs at least one unit (n_units >= 1), got A of "
+                             "shape (0,)")
         if np.any(a < 0):
             raise ValueError(f"A must be non-negative, got min {a.min():.3g}")
         st = as_finite_array("step", self.step, shape=(P,))
@@ -129,6 +139,7 @@ class LinearHRU(HamiltonianSystem):
         rng : numpy.random.Generator or int, optional
             Random generator or seed.
         """
+        _check_sizes(n_units, n_inputs)
         rng = np.random.default_rng(rng)
         bound = 1.0 / np.sqrt(n_inputs)
         a = rng.uniform(0.0, 1.0, n_units)
@@ -179,6 +190,9 @@ class NonlinearHRU(HamiltonianSystem):
     def __post_init__(self) -> None:
         w = as_finite_array("W", self.W, ndim=1)
         P = w.size
+        if P == 0:
+            raise ValueError("a NonlinearHRU needs at least one unit (n_units >= 1), got W of "
+                             "shape (0,)")
         if np.any(w == 0):
             raise ValueError("W must be non-zero (it divides the log-cosh potential)")
         object.__setattr__(self, "W", w)
@@ -229,6 +243,7 @@ class NonlinearHRU(HamiltonianSystem):
                rng: np.random.Generator | int | None = None) -> "NonlinearHRU":
         """The RHEL paper's initialisation (W ~ U(0.5,1), b = 0, c = sigma(sigma(U(-1,1))),
         alpha ~ U(0.1,1), B ~ U(+-1/sqrt(m)), step 1e-4 by default)."""
+        _check_sizes(n_units, n_inputs)
         rng = np.random.default_rng(rng)
 
         def sigmoid(x):
