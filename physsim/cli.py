@@ -70,12 +70,11 @@ def _simulate_netlist(path: Path, out_dir: str | None, quiet: bool) -> int:
     from .plotting import save_figure
     from .spice import load_device, simulate_device
     from .spice.figures import plot_node_voltages
-    from .storage import save_trajectory
+    from .storage import check_writable, save_trajectory
 
     device = load_device(path)
+    out = check_writable(out_dir or "physsim_output/simulate", folder=True)
     run = simulate_device(device, progress=not quiet)
-    out = Path(out_dir or "physsim_output/simulate")
-    out.mkdir(parents=True, exist_ok=True)
     config = {"netlist": str(path.resolve()), "title": device.title,
               "tran": {"step": device.transient.step, "stop": device.transient.stop}}
     file = save_trajectory(out / "trajectory.h5", run.trajectory, config=config,
@@ -94,9 +93,10 @@ def _cmd_simulate(args) -> int:
     from .config.device import InputsTable
     from .plotting import plot_energy_error, plot_positions, save_figure
     from .simulate import simulate
-    from .storage import save_trajectory
+    from .storage import check_writable, save_trajectory
 
     raw, cfg = _device_config(args.config)
+    out = check_writable(args.out or cfg.output.folder, folder=True)
     system = cfg.system.build()
     sim = cfg.simulation
     dt = sim.dt if sim.dt is not None else system.default_dt
@@ -106,15 +106,15 @@ def _cmd_simulate(args) -> int:
                     integrator=sim.integrator, record_every=sim.record_every,
                     record_energy=sim.record_energy, hardware=sim.hardware, seed=sim.seed,
                     dtype=sim.dtype, progress=not args.quiet)
-    out = Path(args.out or cfg.output.folder)
-    out.mkdir(parents=True, exist_ok=True)
     run = save_trajectory(out / "trajectory.h5", traj, config=raw, hardware_model=sim.hardware)
     print(f"run file: {run.resolve()}")
     if traj.positions is not None:
         save_figure(plot_positions(traj), out / "positions.png")
         print(f"figure:   {(out / 'positions.png').resolve()}")
     if traj.energy is not None:
-        save_figure(plot_energy_error(traj), out / "energy_error.png")
+        driven = u is not None and bool(np.any(u != 0))
+        save_figure(plot_energy_error(traj, driven=driven, hardware=sim.hardware),
+                    out / "energy_error.png")
         print(f"figure:   {(out / 'energy_error.png').resolve()}")
     return 0
 
@@ -252,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, NotImplementedError) as exc:
         print(f"physsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the disk filled up while writing: one line, no traceback
+        from .storage import os_error_message
+
+        print(f"physsim {args.command}: error: {os_error_message(exc)}", file=sys.stderr)
         return 1
 
 

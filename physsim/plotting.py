@@ -7,8 +7,11 @@ global pyplot state), so they work headless and in notebooks alike.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -44,13 +47,47 @@ def plot_positions(trajectory, *, trajectory_index: int = 0, dofs: Sequence[int]
         ax[0, 0].plot(trajectory.times, q[:, i], lw=1.0, label=f"q{i + 1}")
     ax[0, 0].set_xlabel(f"time [{trajectory.system.time_unit}]")
     ax[0, 0].set_ylabel(f"position{f' [{unit}]' if unit else ''}")
-    ax[0, 0].set_title(f"{type(trajectory.system).__name__}: positions")
+    ax[0, 0].set_title(f"{type(trajectory.system).__name__}: positions"
+                       f"{_shown_dofs(dofs, q.shape[1])}")
     ax[0, 0].legend(ncol=4, fontsize="small")
     return fig
 
 
-def plot_energy_error(trajectory, *, trajectory_index: int = 0) -> Figure:
-    """Relative energy error ``(H(t) - H(0)) / |H(0)|`` over time."""
+def _shown_dofs(dofs: Sequence[int], n: int) -> str:
+    """`` (showing 4 of 6 degrees of freedom: 1-4)`` when not every one is drawn, else ``""``."""
+    if len(dofs) == n and sorted(dofs) == list(range(n)):
+        return ""
+    numbers = [i + 1 for i in dofs]
+    consecutive = numbers == list(range(numbers[0], numbers[0] + len(numbers))) if numbers \
+        else False
+    which = f"{numbers[0]}-{numbers[-1]}" if consecutive and len(numbers) > 2 \
+        else ", ".join(map(str, numbers))
+    return f" (showing {len(dofs)} of {n} degrees of freedom: {which})"
+
+
+def plot_energy_error(trajectory, *, driven: bool | None, hardware=None,
+                      trajectory_index: int = 0) -> Figure:
+    """Relative energy change ``(H(t) - H(0)) / |H(0)|`` over time.
+
+    Only a run without drive on an ideal device conserves energy; then the
+    figure is titled an energy conservation check.  Otherwise the title says
+    why the energy changes (the work of the drive, the hardware model), so
+    the curve is not read as an integration error.
+
+    Parameters
+    ----------
+    trajectory : Trajectory
+        Must have recorded energy.
+    driven : bool or None
+        True if inputs drove the system (nonzero ``u``), False if not, None
+        if unknown (the title then says when energy is conserved).
+    hardware : HardwareModel, str or None
+        The hardware model (or preset name) the run used; None is the ideal
+        device.  A non-ideal one (noise, damping, quantisation) is named in the
+        title as a source of energy change.
+    trajectory_index : int
+        Which trajectory of the batch.
+    """
     if trajectory.energy is None:
         raise ValueError("the trajectory has no recorded energy (use record_energy=True)")
     e = trajectory.energy[trajectory_index].astype(float)
@@ -61,7 +98,23 @@ def plot_energy_error(trajectory, *, trajectory_index: int = 0) -> Figure:
     ax[0, 0].plot(trajectory.times, (e - e[0]) / denom, lw=0.8)
     ax[0, 0].set_xlabel(f"time [{trajectory.system.time_unit}]")
     ax[0, 0].set_ylabel(f"(H(t) - H(0)) / {ref}")
-    ax[0, 0].set_title(f"energy conservation ({trajectory.integrator}, dt={trajectory.dt:g})")
+    run = f"{trajectory.integrator}, dt={trajectory.dt:g}"
+    from .hardware import resolve_hardware  # noqa: PLC0415 (figures need it only here)
+
+    model = resolve_hardware(hardware)
+    if driven is False and model.is_ideal:
+        ax[0, 0].set_title(f"energy conservation ({run})")
+        return fig
+    if driven:
+        why = "driven system: energy not conserved, it changes by the work of the drive"
+    elif driven is None:
+        why = "energy change (conserved only without drive on an ideal device)"
+    else:
+        why = "energy change (no drive)"
+    if not model.is_ideal:
+        why += (f"; the hardware model {type(model).__name__} (non-ideal) may add or remove "
+                "energy")
+    ax[0, 0].set_title(f"{why}\n({run})", fontsize="medium")
     return fig
 
 
@@ -75,10 +128,10 @@ def plot_phase_portrait(trajectory, *, trajectory_index: int = 0,
     dofs = list(range(min(q.shape[1], 4))) if dofs is None else list(dofs)
     fig, ax = _fig(size=(5.0, 4.5))
     for i in dofs:
-        ax[0, 0].plot(q[:, i], p[:, i], lw=0.8, label=f"dof {i + 1}")
+        ax[0, 0].plot(q[:, i], p[:, i], lw=0.8, label=f"dof {i + 1} (q{i + 1}, p{i + 1})")
     ax[0, 0].set_xlabel("position q")
     ax[0, 0].set_ylabel("momentum p")
-    ax[0, 0].set_title("phase portrait")
+    ax[0, 0].set_title("phase portrait" + _shown_dofs(dofs, q.shape[1]), fontsize="medium")
     ax[0, 0].legend(fontsize="small")
     return fig
 
@@ -131,25 +184,6 @@ def plot_echo_trajectories(echo_positions: Mapping[str, np.ndarray], *, dof: int
     return fig
 
 
-def plot_learning_curves(histories: Mapping[str, Sequence[float]], *, ylabel: str = "loss",
-                         logy: bool = True, xlabel: str = "training step") -> Figure:
-    """One line per run: e.g. ``{"RHEL, ideal": [...], "RHEL, noisy": [...], "BPTT": [...]}``."""
-    fig, ax = _fig()
-    # cycle line styles too: runs that agree exactly (RHEL and BPTT on an ideal
-    # device) would otherwise hide one another
-    styles = ("-", "--", ":", "-.")
-    for i, (label, values) in enumerate(histories.items()):
-        ax[0, 0].plot(np.arange(len(values)), values, lw=1.4, ls=styles[i % len(styles)],
-                      label=label)
-    if logy:
-        ax[0, 0].set_yscale("log")
-    ax[0, 0].set_xlabel(xlabel)
-    ax[0, 0].set_ylabel(ylabel)
-    ax[0, 0].set_title("learning curves")
-    ax[0, 0].legend(fontsize="small")
-    return fig
-
-
 # ------------------------------------------------------------------ spreads
 SPREADS = ("std", "minmax", "none")
 
@@ -173,15 +207,72 @@ def _mean_and_band(y: np.ndarray, spread: str) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _draw_series(ax, x, y, label, spread, *, color=None, style="-", marker="o",
-                 one_minus=False):
+                 one_minus=False, saturated=None, lw=1.2, alpha=1.0, zorder=2):
+    """Mean line with its band; ``saturated`` (n_x,) bool marks points with clipped data."""
     y = np.asarray(y, float)
     if one_minus:
         y = 1.0 - y
     mean, lo, hi = _mean_and_band(y, spread)
-    (line,) = ax.plot(x, mean, style, marker=marker, ms=3.5, lw=1.2, label=label, color=color)
+    (line,) = ax.plot(x, mean, style, marker=marker, ms=3.5, lw=lw, label=label, color=color,
+                      alpha=alpha, zorder=zorder)
     if spread != "none" and y.ndim == 2 and y.shape[1] > 1:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    if saturated is not None and np.any(saturated):
+        labels = ax.get_legend_handles_labels()[1]
+        ax.plot(np.asarray(x)[saturated], mean[saturated], ls="none", marker="x", ms=8, mew=1.8,
+                color="tab:red", zorder=4,
+                label=f"_{SATURATED_LABEL}" if SATURATED_LABEL in labels else SATURATED_LABEL)
     return line
+
+
+#: Legend entry of the marks on sweep points whose data saturated (clipped) in a converter.
+SATURATED_LABEL = "saturated (values from clipped data)"
+
+
+def _saturated_series(res, axis_i: int, where) -> np.ndarray:
+    """For the points of ``res.series(..., axis_i, where)``: did any seed saturate? (n_x,)."""
+    flags = dataclasses.replace(res, columns=["saturated"],
+                                values=res.saturated[:, None].astype(float))
+    _, grid = flags.series("saturated", axis_i, where)
+    return np.nan_to_num(grid, nan=0.0).sum(axis=1) > 0
+
+
+#: Curves whose largest relative difference is below this are drawn as coinciding
+#: (a figure cannot show a smaller gap than a line's width).
+COINCIDE_RTOL = 1e-3
+
+
+def _coincidences(curves: Mapping[str, np.ndarray]) -> dict[str, tuple[str, float]]:
+    """``label -> (earlier label, max relative difference)`` for curves hidden under another.
+
+    Parameters
+    ----------
+    curves : mapping of str to ndarray, shape (n,)
+        The drawn (mean) curves, in drawing order.
+    """
+    found: dict[str, tuple[str, float]] = {}
+    labels = list(curves)
+    for k, b in enumerate(labels):
+        for a in labels[:k]:
+            ya, yb = np.asarray(curves[a], float), np.asarray(curves[b], float)
+            if a in found or ya.shape != yb.shape or ya.size == 0:
+                continue
+            finite = np.isfinite(ya) & np.isfinite(yb)
+            if not finite.any() or np.any(np.isfinite(ya) != np.isfinite(yb)):
+                continue
+            scale = np.maximum(np.abs(ya[finite]), np.abs(yb[finite]))
+            gap = np.abs(ya[finite] - yb[finite])
+            diff = float(np.max(np.where(scale > 0, gap / np.where(scale > 0, scale, 1.0), 0.0)))
+            if diff <= COINCIDE_RTOL:
+                found[b] = (a, diff)
+                break
+    return found
+
+
+def _coincide_text(a: str, b: str, diff: float) -> str:
+    if diff == 0.0:
+        return f"{a} and {b} coincide exactly"
+    return f"{a} and {b} coincide to {diff:.0e} (max relative difference)"
 
 
 def _as_mapping(results) -> dict:
@@ -227,25 +318,29 @@ def _sweep_lines(ax, res, metric, axis_i, lines, where, spread, one_minus, tag="
     n = 0
     prefix = f"{tag}: " if tag else ""
     if lines == "tensor":
+        saturated = _saturated_series(res, axis_i, where)
         for col in _tensor_columns(res, metric):
             x, y = res.series(col, axis_i, where)
             tensor = col.split("/", 1)[1]
             style = "--" if tensor == "all" else "-"
             _draw_series(ax, x, y, f"{prefix}{tensor}", spread, style=style,
-                         color="k" if tensor == "all" else None, one_minus=one_minus)
+                         color="k" if tensor == "all" else None, one_minus=one_minus,
+                         saturated=saturated)
             n += 1
     elif lines is not None:
         j = res.axis_index(lines)
         if j == axis_i:
             raise ValueError("lines= must name another axis than the x axis")
         for value in res.axes[j].values:
-            x, y = res.series(metric, axis_i, {**(where or {}), j: value})
+            held = {**(where or {}), j: value}
+            x, y = res.series(metric, axis_i, held)
             _draw_series(ax, x, y, f"{prefix}{res.axes[j].label} = {value}", spread,
-                         one_minus=one_minus)
+                         one_minus=one_minus, saturated=_saturated_series(res, axis_i, held))
             n += 1
     else:
         x, y = res.series(metric, axis_i, where)
-        _draw_series(ax, x, y, tag or None, spread, color=color, one_minus=one_minus)
+        _draw_series(ax, x, y, tag or None, spread, color=color, one_minus=one_minus,
+                     saturated=_saturated_series(res, axis_i, where))
         n += 1
     return n
 
@@ -373,7 +468,12 @@ def plot_sweep_overview(results, metric: str, *, axes: Sequence[int | str] | Non
         ax.tick_params(labelsize="x-small")
     for k in range(len(labels), nrows * ncols):
         axs[k // ncols, k % ncols].set_visible(False)
-    handles, names = axs[0, 0].get_legend_handles_labels()
+    handles, names = [], []
+    for ax in axs.flat:  # a saturation mark may appear in any panel
+        for h, name in zip(*ax.get_legend_handles_labels()):
+            if name not in names:
+                handles.append(h)
+                names.append(name)
     if handles:
         fig.legend(handles, names, loc="outside lower center", ncol=min(6, len(handles)),
                    fontsize="small")
@@ -415,6 +515,7 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
         runs = runs.curve_groups(curve, axis, where)
     fig, axs = _fig()
     ax = axs[0, 0]
+    table = {}
     for label, values in runs.items():
         v = np.asarray(values, float)
         v2 = v[None] if v.ndim == 1 else v
@@ -422,7 +523,26 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
             else np.asarray(steps[label], float)
         if x.shape != (v2.shape[1],):
             raise ValueError(f"steps of {label!r} have shape {x.shape}, values {v2.shape[1]}")
-        _draw_series(ax, x, v2.T, label, spread, marker=None if x.size > 30 else "o")
+        table[label] = (x, v2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (failed seeds)
+        means = {label: np.concatenate([x, np.nanmean(v2, axis=0)])
+                 for label, (x, v2) in table.items()}  # same steps and same values
+    hidden = _coincidences(means)
+    under = {a for a, _ in hidden.values()}
+    for label, (x, v2) in table.items():
+        marker = None if x.size > 30 else "o"
+        if label in hidden:  # drawn dashed on top of the wide line it coincides with
+            _draw_series(ax, x, v2.T, f"{label} (dashed, on {hidden[label][0]})", spread,
+                         style="--", marker=marker, lw=1.3, zorder=3)
+        elif label in under:
+            _draw_series(ax, x, v2.T, label, spread, marker=marker, lw=4.0, alpha=0.45)
+        else:
+            _draw_series(ax, x, v2.T, label, spread, marker=marker)
+    for k, (b, (a, diff)) in enumerate(hidden.items()):
+        ax.text(0.02, 0.03 + 0.07 * k, _coincide_text(a, b, diff), transform=ax.transAxes,
+                fontsize="small", va="bottom",
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "lw": 0.5})
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -463,5 +583,17 @@ def plot_energy(times: np.ndarray, energy: np.ndarray, *, time_unit: str = "",
 
 
 def save_figure(fig: Figure, path, dpi: int = 110) -> None:
-    """Write a figure to ``path`` (PNG by extension)."""
-    fig.savefig(path, dpi=dpi)
+    """Write a figure to ``path`` (format by extension), atomically.
+
+    The figure is written under a temporary name next to ``path`` and renamed
+    into place, so a failed write (a full disk) never leaves a half-written
+    file nor destroys an existing one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

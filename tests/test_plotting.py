@@ -110,7 +110,7 @@ def test_sweep_curves_one_line_per_preset(sweeps):
                                logy=True, spread="minmax")
     check_figure(fig)
     ax = fig.axes[0]
-    assert {ln.get_label() for ln in ax.get_lines()} == {
+    assert {ln.get_label() for ln in ax.get_lines()} - {pl.SATURATED_LABEL} == {
         "preset = ideal", "preset = fixed_point_16_reversible"}
     assert ax.get_yscale() == "log"
     # noise on the momenta breaks the echo: the return error grows with the noise
@@ -168,7 +168,7 @@ def trajectory():
 
 def test_positions_phase_portrait_energy(trajectory):
     for fig in (pl.plot_positions(trajectory, unit="m"), pl.plot_phase_portrait(trajectory),
-                pl.plot_energy_error(trajectory),
+                pl.plot_energy_error(trajectory, driven=False),
                 pl.plot_energy(trajectory.times, trajectory.energy, time_unit="s",
                                energy_unit="J")):
         check_figure(fig)
@@ -200,7 +200,8 @@ def test_echo_trajectories_show_the_passes_and_the_gap():
 
 
 def test_learning_curves():
-    fig = pl.plot_learning_curves({"RHEL": [1.0, 0.5, 0.2], "BPTT": [1.0, 0.4, 0.1]})
+    fig = pl.plot_training_curves({"RHEL": [1.0, 0.5, 0.2], "BPTT": [1.0, 0.4, 0.1]},
+                                  spread="none")
     check_figure(fig)
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..storage import check_writable, os_error_message
 from .config import RunConfig
 from .layers import RULES
 from .training import Trainer
@@ -51,6 +52,7 @@ def cli_train(argv: list[str] | None = None) -> int:
                                  f"got {args.threads}")
             numba.set_num_threads(args.threads)
         if args.resume:
+            check_writable(args.resume)  # checkpoints replace it: fail now, not after a step
             trainer = Trainer.resume(args.resume, progress=not args.quiet)
             if args.rule is not None and args.rule != trainer.rule:
                 raise ValueError(f"--rule {args.rule} contradicts the run file ({trainer.rule})")
@@ -69,6 +71,7 @@ def cli_train(argv: list[str] | None = None) -> int:
             seed = 0 if args.seed is None else args.seed
             out = args.out or (f"physsim_output/train/{Path(args.config).stem}_{args.rule}"
                                f"_seed{seed}.h5")
+            check_writable(out)  # before the data are loaded and any step is taken
             trainer = Trainer(cfg, rule=args.rule, seed=seed, run_file=out,
                               progress=not args.quiet, overwrite=args.overwrite)
             print(trainer.dataset.summary())
@@ -78,6 +81,9 @@ def cli_train(argv: list[str] | None = None) -> int:
         result = trainer.train(stop_after=args.stop_after)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"physsim train: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the disk filled up during a checkpoint: one line
+        print(f"physsim train: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     r = result
     print(f"{r.stop_reason} after {r.steps} steps ({r.wall_time_s:.1f} s); best validation "

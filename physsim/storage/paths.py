@@ -40,7 +40,7 @@ class OutputError(StorageError):
 
 
 def os_error_message(exc: OSError, path: str | Path | None = None) -> str:
-    """One line for an operating-system error: ``cannot write PATH: CAUSE``.
+    """One line for an operating-system error: ``PATH: CAUSE``.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ def os_error_message(exc: OSError, path: str | Path | None = None) -> str:
     Returns
     -------
     str
-        E.g. ``"cannot write /dev/null/x: Not a directory"``.
+        E.g. ``"/dev/null/x: Not a directory"``.
     """
     code = exc.errno
     name = exc.filename if exc.filename is not None else None
@@ -67,7 +67,7 @@ def os_error_message(exc: OSError, path: str | Path | None = None) -> str:
     else:
         cause = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
     where = name if name is not None else path
-    return f"cannot write {where}: {cause}" if where is not None else f"cannot write: {cause}"
+    return f"{where}: {cause}" if where is not None else cause
 
 
 def check_writable(path: str | Path, *, folder: bool = False) -> Path:
@@ -119,5 +119,5 @@ def check_writable(path: str | Path, *, folder: bool = False) -> Path:
             failing = None  # the probe stands for the folder; the path itself is named anyway
         exc.filename = None
         detail = f" ({failing})" if failing is not None else ""
-        raise OutputError(os_error_message(exc, path) + detail) from None
+        raise OutputError(f"cannot write {os_error_message(exc, path)}{detail}") from None
     return path

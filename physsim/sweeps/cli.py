@@ -10,6 +10,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..storage.sweep_file import DONE, FAILED, PENDING
+from .executors import DEFAULT_CONNECT_TIMEOUT
+
 #: Exit status of a sweep stopped by Ctrl-C or SIGTERM (as a shell reports SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -52,7 +55,7 @@ def _sweep_figures(path: Path) -> dict:
 
 def _trajectory_figures(path: Path) -> dict:
     from .. import plotting as pl  # noqa: PLC0415
-    from ..storage import load_trajectory  # noqa: PLC0415
+    from ..storage import load_hardware_model, load_trajectory  # noqa: PLC0415
 
     traj = load_trajectory(path)
     figs = {}
@@ -62,10 +65,25 @@ def _trajectory_figures(path: Path) -> dict:
     if traj.energy is not None:
         figs["energy"] = pl.plot_energy(traj.times, traj.energy,
                                         time_unit=traj.system.time_unit)
-        figs["energy_error"] = pl.plot_energy_error(traj)
+        figs["energy_error"] = pl.plot_energy_error(traj, driven=_driven(path),
+                                                    hardware=load_hardware_model(path))
     if not figs:
         raise ValueError(f"{path}: the trajectory recorded only its final state; nothing to plot")
     return figs
+
+
+def _driven(path: Path) -> bool | None:
+    """Did inputs drive the run of a trajectory file? (from its stored config; None: unknown)."""
+    import json  # noqa: PLC0415
+
+    from ..storage import attribute, open_for_reading  # noqa: PLC0415
+
+    with open_for_reading(path, None) as f:
+        config = json.loads(attribute(f, "config") or "{}")
+    if "system" not in config:  # not a TOML device config (e.g. a netlist run)
+        return None
+    inputs = config.get("inputs", {})
+    return inputs.get("kind", "zeros") != "zeros" and inputs.get("amplitude", 1.0) != 0
 
 
 def _demo_figures(path: Path) -> dict:
@@ -87,8 +105,10 @@ def _demo_figures(path: Path) -> dict:
         figs["echo_trajectories"] = pl.plot_echo_trajectories(
             echo, dof=int(np.argmax(np.ptp(q, axis=0))), dt=dt, time_unit=system.time_unit)
     if run.training:
-        runs = {label: t.loss for label, t in run.training.items()}
-        figs["learning_curves"] = pl.plot_training_curves(runs, spread="none")
+        from ..demo import learning_curves_figure  # noqa: PLC0415
+
+        figs["learning_curves"] = learning_curves_figure(
+            {label: t.loss for label, t in run.training.items()})
     return figs
 
 
@@ -178,19 +198,100 @@ def cli_plot(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ..plotting import save_figure  # noqa: PLC0415
 
+    from ..storage import check_writable, os_error_message  # noqa: PLC0415
+
     path = Path(args.file)
+    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_figures")
     try:
+        check_writable(out, folder=True)
         figs = standard_figures(path)
+        for name, fig in figs.items():
+            target = out / f"{name}.{args.format}"
+            save_figure(fig, target, dpi=args.dpi)
+            print(f"figure: {target.resolve()}")
     except (ValueError, FileNotFoundError) as exc:
         print(f"physsim plot: error: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_figures")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, fig in figs.items():
-        target = out / f"{name}.{args.format}"
-        save_figure(fig, target, dpi=args.dpi)
-        print(f"figure: {target.resolve()}")
+    except OSError as exc:  # e.g. the disk filled up while writing a figure
+        print(f"physsim plot: error: {os_error_message(exc)}", file=sys.stderr)
+        return 1
+    if _is_sweep_file(path):
+        print(status_legend(path))
     return 0
+
+
+#: What the status of a sweep point (task) means; printed by ``physsim plot`` on a sweep file.
+STATUS_MEANINGS = {
+    PENDING: ("pending", "not computed yet (never started, or interrupted); run the same "
+                         "`physsim sweep` command again to compute it"),
+    DONE: ("done", "every metric was computed; its values are in the file"),
+    FAILED: ("failed", "a metric raised an error, kept in the file (results/error); "
+                       "`physsim sweep CONFIG --retry-failed` computes it again"),
+}
+#: Done points whose warnings report a saturation (a flag on top of the status).
+SATURATED_MEANING = ("a converter (DAC/ADC) or state register clipped values during the point: "
+                     "its values are kept but come from clipped data (warning in "
+                     "results/warnings; marked x in the figures)")
+
+
+def _is_sweep_file(path: Path) -> bool:
+    from ..storage import file_kind, open_for_reading  # noqa: PLC0415
+
+    with open_for_reading(path, None) as f:
+        return file_kind(f) == "sweep"
+
+
+def status_legend(path: str | Path) -> str:
+    """The status of every point of a sweep file, counted, with what each status means.
+
+    Parameters
+    ----------
+    path : str or Path
+        A sweep file.
+
+    Returns
+    -------
+    str
+        Several lines: one per status (code, name, count, meaning), then the
+        saturated points among the done ones.
+    """
+    from .results import load_sweep  # noqa: PLC0415
+
+    res = load_sweep(path)
+    lines = [f"status of the {res.status.size} tasks (points x seeds) in results/status:"]
+    for code, (name, meaning) in STATUS_MEANINGS.items():
+        count = int(np.count_nonzero(res.status == code))
+        lines.append(f"  {code} {name:<8}{count:>6}  {meaning}")
+    lines.append(f"    saturated{int(res.saturated.sum()):>6}  (done) {SATURATED_MEANING}")
+    return "\n".join(lines)
+
+
+def _point_text(res, task: int) -> str:
+    """``"input_range = 0.1, seed 0"``: the swept values and the seed of one task."""
+    point = int(res.task_point[task])
+    parts = []
+    for i, axis in enumerate(res.axes):
+        c = res.coordinates[point, i]
+        if not np.isnan(c):
+            value = axis.values[int(c)] if axis.categorical else f"{c:g}"
+            parts.append(f"{axis.label} = {value}")
+    return ", ".join(parts + [f"seed {int(res.task_seed[task])}"])
+
+
+def _report_saturated(path: Path) -> None:
+    """Tell the user which finished points saturated (their values come from clipped data)."""
+    from .results import load_sweep  # noqa: PLC0415
+
+    res = load_sweep(path)
+    tasks = np.nonzero(res.saturated)[0]
+    if tasks.size:
+        print(f"  {tasks.size} done task(s) saturated (values kept, computed on clipped data; "
+              "marked x in `physsim plot` figures):")
+        for t in tasks[:5]:
+            first = res.warnings[t].splitlines()[0]
+            print(f"    task {int(t)} ({_point_text(res, int(t))}): {first}")
+        if tasks.size > 5:
+            print(f"    ... and {tasks.size - 5} more (results/warnings in the file)")
 
 
 def _raise_interrupt(signum, frame):  # pragma: no cover (signal handler)
@@ -215,8 +316,13 @@ def cli_sweep(argv: list[str] | None = None) -> int:
                         help="discard an existing results file and start afresh")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the config, list the axes and the number of tasks, and stop")
+    parser.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT,
+                        metavar="SECONDS",
+                        help=f"wait this long for the Dask scheduler (default "
+                             f"{DEFAULT_CONNECT_TIMEOUT:g})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    from ..storage import os_error_message  # noqa: PLC0415
     from .config import load_sweep_config  # noqa: PLC0415
     from .runner import run_sweep  # noqa: PLC0415
 
@@ -238,9 +344,13 @@ def cli_sweep(argv: list[str] | None = None) -> int:
     try:
         summary = run_sweep(config, output=output, workers=args.workers,
                             scheduler=args.scheduler, retry_failed=args.retry_failed,
-                            overwrite=args.overwrite, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+                            overwrite=args.overwrite, progress=not args.quiet,
+                            connect_timeout=args.connect_timeout)
+    except (ValueError, FileNotFoundError, ImportError, ConnectionError) as exc:
         print(f"physsim sweep: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the disk filled up while writing a point
+        print(f"physsim sweep: error: {os_error_message(exc)}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -250,6 +360,7 @@ def cli_sweep(argv: list[str] | None = None) -> int:
     print(f"results: {summary.path.resolve()}")
     print(f"  {summary.n_done} done, {summary.n_failed} failed, {summary.n_pending} pending "
           f"({summary.n_run} computed now on {summary.executor}, {summary.seconds:.1f} s)")
+    _report_saturated(summary.path)
     if summary.interrupted:
         print("interrupted: finished points are saved; run the same command again to resume",
               file=sys.stderr)
@@ -274,4 +385,5 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(_main())
 
 
-__all__ = ["cli_plot", "cli_sweep", "standard_figures", "FIGURE_KINDS"]
+__all__ = ["cli_plot", "cli_sweep", "standard_figures", "status_legend", "FIGURE_KINDS",
+           "STATUS_MEANINGS"]

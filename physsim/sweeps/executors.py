@@ -9,8 +9,14 @@ one thread, so results are identical whichever executor runs them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing as mp
 import os
+import select
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from typing import Iterable, Iterator
 
@@ -18,6 +24,8 @@ from .tasks import TaskResult, WorkSpec, run_task
 
 #: Attempts of a task whose worker process dies (a crash, not a Python error).
 MAX_ATTEMPTS = 3
+#: Seconds to wait for a Dask scheduler to answer.
+DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Environment of local worker processes: BLAS libraries single-threaded (read at import).
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -49,7 +57,58 @@ class SerialExecutor:
         """Nothing to release."""
 
 
-def _init_worker() -> None:
+#: ``prctl`` option: signal this process receives when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
+#: Seconds between checks of the sweep process where ``pidfd_open`` is unavailable.
+_PARENT_POLL_S = 0.5
+
+
+def _exit_with_parent(sweep_pid: int) -> None:
+    """End this worker process as soon as the sweep process ``sweep_pid`` ends.
+
+    A killed sweep (SIGKILL, a crashed terminal) cannot stop its workers, and
+    a worker blocked on the task queue or busy with a task would run on.  Two
+    guards:
+
+    * Linux ``PR_SET_PDEATHSIG``: the kernel sends SIGKILL to this worker when
+      its parent ends, even while a numba kernel holds the interpreter lock.
+      With the ``spawn`` start method (the default) the parent is the sweep
+      process itself.
+    * A watchdog thread waiting on the sweep process (a ``pidfd`` where the
+      kernel has one, else polling), which also covers ``forkserver`` workers,
+      whose parent is the fork server; it exits the worker at once (within
+      the current kernel call when a kernel holds the interpreter lock).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover (no libc prctl)
+            pass
+    try:
+        pidfd = os.pidfd_open(sweep_pid)
+    except ProcessLookupError:
+        os._exit(1)  # the sweep ended before this worker started
+    except (AttributeError, OSError):  # pragma: no cover (not Linux >= 5.3)
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable when the process has ended
+        else:  # pragma: no cover (not Linux >= 5.3)
+            while True:
+                try:
+                    os.kill(sweep_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="physsim-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(sweep_pid: int) -> None:
+    _exit_with_parent(sweep_pid)
     import numba  # noqa: PLC0415
 
     numba.set_num_threads(1)
@@ -58,21 +117,24 @@ def _init_worker() -> None:
 class LocalExecutor:
     """A pool of local worker processes (``spawn``/``forkserver``: no forked numba state).
 
+    Workers end within a second when the sweep process ends, however it ends
+    (see :func:`_exit_with_parent`).
+
     Parameters
     ----------
     workers : int
         Number of processes.
     context : str, optional
-        Multiprocessing start method; default ``forkserver`` where available,
-        else ``spawn``.
+        Multiprocessing start method, ``spawn`` (default: the workers are
+        children of this process, so the kernel ends them with it) or
+        ``forkserver``.
     """
 
     def __init__(self, workers: int, context: str | None = None) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
-        methods = mp.get_all_start_methods()
-        self.context = context or ("forkserver" if "forkserver" in methods else "spawn")
+        self.context = context or "spawn"
         if self.context not in ("spawn", "forkserver"):
             raise ValueError(f"start method must be spawn or forkserver (forked numba thread "
                              f"pools are unsafe), got {self.context!r}")
@@ -88,7 +150,7 @@ class LocalExecutor:
             os.environ.update(_WORKER_ENV)
         return cf.ProcessPoolExecutor(max_workers=self.workers,
                                       mp_context=mp.get_context(self.context),
-                                      initializer=_init_worker)
+                                      initializer=_init_worker, initargs=(os.getpid(),))
 
     def _restore_env(self) -> None:
         if self._saved_env is not None:
@@ -147,21 +209,35 @@ class DaskExecutor:
     ----------
     scheduler : str
         Scheduler address, e.g. ``tcp://10.0.0.5:8786``.
+    connect_timeout : float
+        Seconds to wait for the scheduler to answer.
 
     Raises
     ------
     ImportError
         If ``dask.distributed`` is not installed (install the ``dask`` extra).
+    ConnectionError
+        If the scheduler does not answer within ``connect_timeout`` (the
+        message names the address and the timeout).
     """
 
-    def __init__(self, scheduler: str) -> None:
+    def __init__(self, scheduler: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be a positive number of seconds, "
+                             f"got {connect_timeout!r}")
         try:
             from distributed import Client  # noqa: PLC0415 (optional dependency)
         except ImportError as exc:
             raise ImportError("running a sweep on a Dask cluster needs dask.distributed: "
                               "pip install 'physsim[dask]'  (or: pip install "
                               "'dask[distributed]')") from exc
-        self.client = Client(scheduler)
+        try:
+            self.client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as exc:  # distributed raises OSError("Timed out ...")
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} within "
+                                  f"{connect_timeout:g} s ({exc}); check the address and that "
+                                  "the scheduler runs, or wait longer with --connect-timeout"
+                                  ) from None
         threads = self.client.nthreads()
         self.workers = max(1, sum(threads.values()))
         self.description = f"Dask cluster {scheduler} ({len(threads)} workers, " \

@@ -92,6 +92,16 @@ class SweepResults(SweepRecord):
         """Metric names."""
         return list(json.loads(self.attrs.get("metrics", "[]")))
 
+    @property
+    def saturated(self) -> np.ndarray:
+        """Finished tasks whose warnings report a saturation, shape (n_tasks,) of bool.
+
+        A converter (DAC/ADC) or a state register clipped values during the
+        task; its results are kept but were computed on clipped data.
+        """
+        return np.array([st == DONE and "saturat" in w.lower()
+                         for st, w in zip(self.status, self.warnings)], dtype=bool)
+
     def column(self, name: str) -> np.ndarray:
         """One scalar column, shape (n_tasks,) (NaN where not computed)."""
         try:

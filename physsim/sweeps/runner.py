@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..storage.paths import check_writable
 from ..storage.sweep_file import DONE, FAILED, PENDING, SweepWriter
 from .config import SweepConfig, load_sweep_config
-from .executors import DaskExecutor, LocalExecutor, SerialExecutor, default_workers
+from .executors import (DEFAULT_CONNECT_TIMEOUT, DaskExecutor, LocalExecutor, SerialExecutor,
+                        default_workers)
 from .metrics import layout
 from .problem import build_problem
 from .tasks import WorkSpec
@@ -52,12 +54,12 @@ class SweepSummary:
     executor: str
 
 
-def _executor(workers: int | None, scheduler: str | None):
+def _executor(workers: int | None, scheduler: str | None, connect_timeout: float):
     if scheduler is not None:
         if workers is not None:
             raise ValueError("give workers (local processes) or scheduler (a Dask cluster), "
                              "not both")
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, connect_timeout)
     if workers is None:
         workers = default_workers()
     if not isinstance(workers, int) or workers < 0:
@@ -69,7 +71,8 @@ def _executor(workers: int | None, scheduler: str | None):
 def run_sweep(config: SweepConfig | str | Path, *, output: str | Path | None = None,
               workers: int | None = None, scheduler: str | None = None,
               retry_failed: bool = False, overwrite: bool = False,
-              progress: bool = True) -> SweepSummary:
+              progress: bool = True,
+              connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> SweepSummary:
     """Run (or resume) a sweep and write every finished task to its HDF5 file at once.
 
     Parameters
@@ -89,10 +92,21 @@ def run_sweep(config: SweepConfig | str | Path, *, output: str | Path | None = N
         Discard an existing results file and start afresh.
     progress : bool
         Show a progress bar (points done, time left).
+    connect_timeout : float
+        Seconds to wait for the Dask scheduler to answer.
 
     Returns
     -------
     SweepSummary
+
+    Raises
+    ------
+    physsim.storage.OutputError
+        Before any work, if the results file cannot be written (one line
+        naming the path and the cause).
+    ConnectionError
+        Before the results file is opened, if the Dask scheduler does not
+        answer within ``connect_timeout``.
 
     Notes
     -----
@@ -104,15 +118,16 @@ def run_sweep(config: SweepConfig | str | Path, *, output: str | Path | None = N
     t0 = time.perf_counter()
     if not isinstance(config, SweepConfig):
         config = load_sweep_config(config)
-    path = Path(output if output is not None else config.output)
+    path = check_writable(output if output is not None else config.output)
     problem = build_problem(config.problem)
     columns, curves = layout(problem, config.metrics, config.metric_options)
     tasks = config.tasks()
-    writer = SweepWriter.open(path, config, columns, curves, overwrite=overwrite)
+    # reach the cluster before the file is touched: an unreachable scheduler leaves nothing
+    executor = _executor(workers, scheduler, connect_timeout)
     try:
-        executor = _executor(workers, scheduler)
+        writer = SweepWriter.open(path, config, columns, curves, overwrite=overwrite)
     except BaseException:
-        writer.close()
+        executor.shutdown()
         raise
     interrupted = False
     n_run = 0
