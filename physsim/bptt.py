@@ -65,6 +65,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     u, L = batch.inputs.values, batch.inputs.n_steps
     B, n = batch.start.q.shape
     loss.check_batch(B)
+    loss.check_dof(n)
     if hasattr(loss, "n_steps"):
         loss.n_steps = L
     fwd = forward_pass(run, batch.start, batch.inputs, record_every=1, chunk_size=chunk_size,

@@ -102,6 +102,13 @@ def _pack_readout(readout: np.ndarray, *extra: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- losses
+def _check_readout(readout: np.ndarray, n_dof: int) -> None:
+    """Refuse a read-out whose width is not the number of positions it reads."""
+    if readout.shape[1] != n_dof:
+        raise ValueError(f"readout must have shape (n_outputs, n_dof) = ({readout.shape[0]}, "
+                         f"{n_dof}) for a system of {n_dof} positions, got {readout.shape}")
+
+
 class Loss(abc.ABC):
     """A loss on positions ``q_1..q_L`` of a batch of trajectories.
 
@@ -138,6 +145,9 @@ class Loss(abc.ABC):
 
     def check_batch(self, batch: int) -> None:
         """Raise ``ValueError`` if the loss data does not fit a batch of ``batch``."""
+
+    def check_dof(self, n_dof: int) -> None:
+        """Raise ``ValueError`` if the loss does not fit a system of ``n_dof`` positions."""
 
     def scale_estimate(self, *, n_steps: int, position_sum, final_positions) -> float:
         """Typical accumulated nudge (see :func:`nudge_budget`), for the default nudge size."""
@@ -179,7 +189,11 @@ class MSEReadout(Loss):
             raise ValueError(f"targets have batch size {self.targets.shape[0]}, "
                              f"the run has {batch}")
 
+    def check_dof(self, n_dof: int) -> None:
+        _check_readout(self.readout, n_dof)
+
     def _residual(self, positions):
+        self.check_dof(positions.shape[-1])
         if positions.shape[1] != self.targets.shape[1]:
             raise ValueError(f"targets have {self.targets.shape[1]} steps, the run has "
                              f"{positions.shape[1]}")
@@ -247,7 +261,11 @@ class PooledCrossEntropy(Loss):
         if self.labels.size != batch:
             raise ValueError(f"labels have {self.labels.size} entries, the run has batch {batch}")
 
+    def check_dof(self, n_dof: int) -> None:
+        _check_readout(self.readout, n_dof)
+
     def _probs(self, mean_positions):
+        self.check_dof(mean_positions.shape[-1])
         z = mean_positions @ self.readout.T + self.bias
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
@@ -316,13 +334,18 @@ class FinalStateLoss(Loss):
         if self.target.shape[0] not in (1, batch):
             raise ValueError(f"target has batch size {self.target.shape[0]}, the run has {batch}")
 
+    def check_dof(self, n_dof: int) -> None:
+        _check_readout(self.readout, n_dof)
+
     def value(self, positions, *, position_sum=None, final_positions=None) -> float:
         qf = positions[:, -1] if final_positions is None else final_positions
+        self.check_dof(qf.shape[-1])
         r = qf @ self.readout.T - self.target
         return float(0.5 * np.sum(r**2) / qf.shape[0])
 
     def cotangents(self, positions, *, position_sum=None, final_positions=None) -> np.ndarray:
         qf = positions[:, -1] if final_positions is None else final_positions
+        self.check_dof(qf.shape[-1])
         g = ((qf @ self.readout.T - self.target) @ self.readout) / qf.shape[0]
         L = positions.shape[1] if positions is not None else self.n_steps
         out = np.zeros((qf.shape[0], L, qf.shape[1]))

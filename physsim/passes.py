@@ -46,6 +46,7 @@ from ._memory import isolated_copy, isolated_zeros
 from .device_run import InputSequence, PreparedRun, State
 from .hardware import ECHO_MINUS_PASS, ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import constant_cotangent
+from .validation import available_memory, check_fits_in_memory
 
 #: Steps per compiled call.  The loops keep nothing per chunk, except the inputs a
 #: hardware model writes (B x chunk x m float64); a call costs about a millisecond of
@@ -227,6 +228,13 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     B, n = Q.shape
     _check_batch(u, B)
     n_rec = (L // record_every + 1) if record_every else 0
+    if n_rec:
+        per_state = B * (2 * n + bool(record_energy)) * np.dtype(run.dtype).itemsize
+        fitting = max(available_memory() or 0, per_state) // (2 * per_state)
+        check_fits_in_memory(
+            n_rec * per_state, f"recording {n_rec} states of {B} x {n} ({np.dtype(run.dtype).name})",
+            f"record fewer states: record_every >= {-(-L // max(fitting - 1, 1))} uses at most "
+            f"half of it, record_every = 0 keeps only the final state")
     rec_q = np.zeros((B, n_rec, n), dtype=run.dtype)
     rec_p = np.zeros((B, n_rec, n), dtype=run.dtype)
     rec_e = np.zeros((B, n_rec if record_energy else 0), dtype=run.dtype)

@@ -141,6 +141,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     batch = prepare_batch(run, q0, p0, inputs, n_steps)
     u, L = batch.inputs.values, batch.inputs.n_steps
     loss.check_batch(batch.batch_size)
+    loss.check_dof(system.n_dof)
     centred = estimator == "centred"
 
     # 1. forward (free) pass; for the one-sided estimator it is the reference echo

@@ -130,3 +130,49 @@ def check_rng(rng: Any, who: str) -> np.random.Generator:
         raise TypeError(f"{who} needs a numpy.random.Generator (e.g. "
                         f"numpy.random.default_rng(seed)), got {type(rng).__name__}")
     return rng
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give this process now (Linux ``MemAvailable``).
+
+    Returns
+    -------
+    int or None
+        None where the figure is not known (the caller then does not refuse anything).
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os  # noqa: PLC0415
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fits_in_memory(n_bytes: int, what: str, remedy: str) -> None:
+    """Refuse, before allocating, an array that cannot fit in the available memory.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Size of what is about to be allocated (bytes).
+    what : str
+        What it is, for the message (``"recording 1000000001 states"``).
+    remedy : str
+        What to change, for the message.
+
+    Raises
+    ------
+    ValueError
+        ``"<what> needs X GiB, more than the Y GiB of memory available; <remedy>"``.
+    """
+    free = available_memory()
+    if free is not None and n_bytes > free:
+        raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB, more than the "
+                         f"{free / 2**30:.1f} GiB of memory available; {remedy}")

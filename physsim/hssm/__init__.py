@@ -17,11 +17,12 @@ from .data_table import dataset_names, load_data
 from .layers import HRU_KINDS, RULES, HRULayer
 from .model import HSSM, HSSMConfig
 from .synthetic import SYNTHETIC_DATASETS, make_synthetic_frequencies, make_synthetic_smoothing
-from .training import Trainer, TrainResult, baseline_metric, evaluate
+from .training import Trainer, TrainingDivergedError, TrainResult, baseline_metric, evaluate
 
 __all__ = [
     "HRU_KINDS", "RULES", "HRULayer", "HSSM", "HSSMConfig", "SYNTHETIC_DATASETS",
     "make_synthetic_frequencies", "make_synthetic_smoothing", "RunConfig",
-    "Trainer", "TrainingSettings", "TrainResult", "baseline_metric", "cli_train",
+    "Trainer", "TrainingDivergedError", "TrainingSettings", "TrainResult", "baseline_metric",
+    "cli_train",
     "dataset_names", "evaluate", "load_data",
 ]

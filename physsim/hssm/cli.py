@@ -86,10 +86,14 @@ def cli_train(argv: list[str] | None = None) -> int:
         print(f"physsim train: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     r = result
-    print(f"{r.stop_reason} after {r.steps} steps ({r.wall_time_s:.1f} s); best validation "
-          f"{r.metric} {r.best_val_metric:.4f} at step {r.best_step}; test {r.metric} "
-          f"{r.test_metric:.4f} (trivial baseline {r.baseline_test_metric:.4f}); run file "
-          f"{r.run_file}")
+    if r.best_step:
+        scores = (f"best validation {r.metric} {r.best_val_metric:.4f} at step {r.best_step}; "
+                  f"test {r.metric} {r.test_metric:.4f} (trivial baseline "
+                  f"{r.baseline_test_metric:.4f})")
+    else:  # stopped before the first evaluation: there is no score to print
+        scores = f"not evaluated yet (first evaluation at step {trainer.settings.eval_every})"
+    print(f"{r.stop_reason} after {r.steps} steps ({r.wall_time_s:.1f} s); {scores}; "
+          f"run file {r.run_file}")
     if not r.finished:
         print(f"resume with: physsim train --resume {r.run_file}")
     return 0

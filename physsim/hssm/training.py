@@ -139,6 +139,13 @@ def _hardware_seed(seed: int, stream: int, step: int) -> int:
 
 
 # ====================================================================== trainer
+class TrainingDivergedError(ValueError):
+    """Training stopped because the loss or the parameters stopped being usable (lower lr).
+
+    The run file is left as its last checkpoint wrote it.
+    """
+
+
 @dataclass
 class _LoopState:
     step: int = 0
@@ -314,6 +321,30 @@ class Trainer:
         metric = res.accuracy if self.dataset.task == "classification" else res.loss
         return float(res.loss), float(metric)
 
+    def _checked_step(self, step: int) -> tuple[float, float]:
+        """:meth:`train_step`, with divergence reported as :class:`TrainingDivergedError`.
+
+        A non-finite loss, or a model that refuses its own parameters (an HRU step driven
+        to 0, ...) after at least one update, is divergence; before any update a
+        ``ValueError`` is a problem of the data or model and passes through.
+        """
+        last = self.state.history["train"][-1][1] if self.state.history["train"] else None
+        before = "" if last is None else f" (loss {last:.4g} at step {step - 1})"
+        advice = (f"lower lr (now {self.settings.lr:g}); the run file {self.run_file} keeps "
+                  f"its last checkpoint")
+        try:
+            loss, metric = self.train_step(step)
+        except (ValueError, FloatingPointError) as exc:
+            if self.state.step == 0:
+                raise
+            raise TrainingDivergedError(f"training diverged at step {step}: the parameters left "
+                                        f"the model's valid range{before}: {exc}; {advice}"
+                                        ) from None
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(f"training diverged at step {step}: loss {loss}{before}; "
+                                        f"{advice}")
+        return loss, metric
+
     def _better(self, val_metric: float, val_loss: float) -> bool:
         best = self.state.best_val_metric
         if np.isnan(best):
@@ -383,9 +414,7 @@ class Trainer:
             with signals:
                 while st.step < limit:
                     step = st.step + 1
-                    loss, metric = self.train_step(step)
-                    if not np.isfinite(loss):
-                        raise FloatingPointError(f"training loss became {loss} at step {step}")
+                    loss, metric = self._checked_step(step)
                     st.step = step
                     st.running_loss_sum += loss
                     st.running_metric_sum += metric
