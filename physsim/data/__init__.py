@@ -27,6 +27,7 @@ from ._core import (
     stratified_split_indices,
 )
 from .bundled import load_seglearn_watch, load_sequential_mnist, load_vic_elec
+from .local import NPZ_ARRAYS, find_ts_pair, load_npz, load_ts_folder
 from .ppg_dalia import load_ppg_dalia
 from .registry import DATASETS, DatasetSpec, available_datasets, load_dataset
 from .ts_format import TsData, read_ts, write_ts
@@ -38,6 +39,7 @@ __all__ = [
     "DataSplit",
     "DatasetSpec",
     "DatasetUnavailableError",
+    "NPZ_ARRAYS",
     "SequenceDataset",
     "TsData",
     "UEA_PAPER_DATASETS",
@@ -45,10 +47,13 @@ __all__ = [
     "build_dataset",
     "default_cache_dir",
     "encode_labels",
+    "find_ts_pair",
     "load_dataset",
+    "load_npz",
     "load_ppg_dalia",
     "load_seglearn_watch",
     "load_sequential_mnist",
+    "load_ts_folder",
     "load_uea",
     "load_vic_elec",
     "random_split_indices",

@@ -2,8 +2,10 @@
 
 A run is described by a TOML file with three tables::
 
-    [data]                      # name + keyword arguments of the loader
-    name = "seglearn_watch"     # physsim.data registry or a synthetic task
+    [data]                      # which data + keyword arguments of the loader
+    name = "seglearn_watch"     # physsim.data registry or a synthetic task, or instead
+                                # ts_folder = "dir" (NAME_TRAIN.ts + NAME_TEST.ts) or
+                                # npz = "file.npz" (x_train, y_train, x_test, y_test)
     max_length = 512
 
     [model]                     # HSSMConfig fields (n_inputs/n_outputs/task come from the data)
@@ -110,7 +112,8 @@ class RunConfig:
     Attributes
     ----------
     data : dict
-        ``name`` and loader keyword arguments (checked against the loader's signature).
+        ``name``, ``ts_folder`` or ``npz`` (made an absolute path) and loader keyword
+        arguments (checked against the loader's signature).
     model : dict
         The :class:`~physsim.hssm.model.HSSMConfig` fields the file sets (checked types).
     training : TrainingSettings
@@ -128,7 +131,7 @@ class RunConfig:
 
     @classmethod
     def from_tables(cls, tables: dict[str, Any], *, text: str, source: str = "<string>",
-                    where: str = "") -> "RunConfig":
+                    where: str = "", base_dir: Path | None = None) -> "RunConfig":
         """Check parsed TOML tables.
 
         Parameters
@@ -141,6 +144,9 @@ class RunConfig:
             Name of the source for messages.
         where : str
             Prefix of the table names in messages (``"hssm."`` for the tables of a sweep).
+        base_dir : Path, optional
+            Folder that relative ``[data] ts_folder``/``npz`` paths start from (the
+            config file's folder; the working directory without it).
 
         Raises
         ------
@@ -150,23 +156,23 @@ class RunConfig:
         try:
             check_tables(tables, TOP_TABLES, ("data", "model"), where.rstrip("."))
             data = tables["data"]
-            if "name" not in data:
-                raise ConfigError(f"[{where}data]: needs a dataset name (name = \"...\")")
             checked = validate_all({
-                "data": lambda: check_data_table(data, where=f"{where}data"),
+                "data": lambda: check_data_table(data, where=f"{where}data", base_dir=base_dir),
                 "model": lambda: validate(model_table(), tables["model"], f"{where}model"),
                 "training": lambda: validate(TrainingSettings, tables.get("training", {}),
                                              f"{where}training")})
         except ConfigError as exc:
             # a file names itself; tables inside another file ("hssm.") name their parent
             raise ConfigError(f"{source}: {exc}" if not where else str(exc)) from None
-        return cls(data=dict(data), model=checked["model"].given(),
+        return cls(data=checked["data"], model=checked["model"].given(),
                    training=checked["training"], text=text, source=source)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<string>") -> "RunConfig":
+    def from_text(cls, text: str, source: str = "<string>", base_dir: Path | None = None
+                  ) -> "RunConfig":
         """Parse and check a TOML configuration (see :meth:`from_tables`)."""
-        return cls.from_tables(parse_toml(text, source), text=text, source=source)
+        return cls.from_tables(parse_toml(text, source), text=text, source=source,
+                               base_dir=base_dir)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -174,7 +180,7 @@ class RunConfig:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"config file {path} does not exist")
-        return cls.from_text(path.read_text(), source=str(path))
+        return cls.from_text(path.read_text(), source=str(path), base_dir=path.parent)
 
     def to_json(self) -> str:
         """The parsed configuration as JSON (stored next to the TOML text)."""

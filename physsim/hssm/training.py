@@ -250,7 +250,8 @@ class Trainer:
                                 "code would have finished; the run file lists every "
                                 "fingerprint that trained it", written="was last trained"):
             fingerprints = fingerprints + [provenance.source_fingerprint()]
-        tr = cls(RunConfig.from_text(str(a["config_toml"]), str(a.get("config_source", path))),
+        source = str(a.get("config_source", path))
+        tr = cls(RunConfig.from_text(str(a["config_toml"]), source, base_dir=Path(source).parent),
                  rule=str(a["rule"]), seed=int(a["seed"]), run_file=path, dataset=dataset,
                  progress=progress, _resuming=True)
         tr._created = str(a["created"])
