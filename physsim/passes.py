@@ -232,7 +232,8 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
         per_state = B * (2 * n + bool(record_energy)) * np.dtype(run.dtype).itemsize
         fitting = max(available_memory() or 0, per_state) // (2 * per_state)
         check_fits_in_memory(
-            n_rec * per_state, f"recording {n_rec} states of {B} x {n} ({np.dtype(run.dtype).name})",
+            n_rec * per_state,
+            f"recording {n_rec} states of {B} x {n} ({np.dtype(run.dtype).name})",
             f"record fewer states: record_every >= {-(-L // max(fitting - 1, 1))} uses at most "
             f"half of it, record_every = 0 keeps only the final state")
     rec_q = np.zeros((B, n_rec, n), dtype=run.dtype)
