@@ -237,6 +237,13 @@ def _saturated_series(res, axis_i: int, where) -> np.ndarray:
     return np.nan_to_num(grid, nan=0.0).sum(axis=1) > 0
 
 
+def _saturated_groups(res, axis, where) -> set[str]:
+    """Labels of ``res.curve_groups(..., axis, where)`` whose point saturated for any seed."""
+    flags = dataclasses.replace(res, curves={"saturated": res.saturated[:, None].astype(float)})
+    return {label for label, rows in flags.curve_groups("saturated", axis, where).items()
+            if np.nansum(rows) > 0}
+
+
 #: Curves whose largest relative difference is below this are drawn as coinciding
 #: (a figure cannot show a smaller gap than a line's width).
 COINCIDE_RTOL = 1e-3
@@ -382,6 +389,12 @@ def plot_sweep_curves(results, metric: str, *, axis: int | str | None = None,
     Returns
     -------
     Figure
+
+    Notes
+    -----
+    Points where any seed saturated (a converter or register clipped, see
+    :attr:`~physsim.sweeps.SweepResults.saturated`) are marked with a red x
+    and the legend entry :data:`SATURATED_LABEL`.
     """
     fig, axs = _fig(size=(7.0, 4.2))
     ax = axs[0, 0]
@@ -441,7 +454,8 @@ def plot_sweep_overview(results, metric: str, *, axes: Sequence[int | str] | Non
         raise ValueError("the sweep has no axes")
     ncols = max(1, min(ncols, len(labels)))
     nrows = -(-len(labels) // ncols)
-    fig, axs = _fig(nrows, ncols, size=(3.3 * ncols, 2.7 * nrows))
+    # at least 6.5 wide: the title (metric, seeds, band) must fit above a single panel
+    fig, axs = _fig(nrows, ncols, size=(max(3.3 * ncols, 6.5), 2.7 * nrows))
     colors = {tag: f"C{k}" for k, tag in enumerate(mapping)}
     for k, label in enumerate(labels):
         ax = axs[k // ncols, k % ncols]
@@ -510,8 +524,18 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
     Returns
     -------
     Figure
+
+    Notes
+    -----
+    Curves that coincide to within :data:`COINCIDE_RTOL` (relative), such as
+    RHEL and BPTT on an ideal device, would hide one another: the first is
+    drawn wide and pale, the others dashed on top, and a note on the axes
+    gives their largest relative difference.  For a sweep, the curve of a
+    point whose data saturated ends with a red x (:data:`SATURATED_LABEL`).
     """
+    saturated: set[str] = set()
     if hasattr(runs, "curves") and hasattr(runs, "series"):
+        saturated = _saturated_groups(runs, axis, where)
         runs = runs.curve_groups(curve, axis, where)
     fig, axs = _fig()
     ax = axs[0, 0]
@@ -532,13 +556,16 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
     under = {a for a, _ in hidden.values()}
     for label, (x, v2) in table.items():
         marker = None if x.size > 30 else "o"
+        # a point whose data saturated: an x at the end of its curve
+        end = np.arange(x.size) == x.size - 1 if label in saturated else None
         if label in hidden:  # drawn dashed on top of the wide line it coincides with
             _draw_series(ax, x, v2.T, f"{label} (dashed, on {hidden[label][0]})", spread,
-                         style="--", marker=marker, lw=1.3, zorder=3)
+                         style="--", marker=marker, lw=1.3, zorder=3, saturated=end)
         elif label in under:
-            _draw_series(ax, x, v2.T, label, spread, marker=marker, lw=4.0, alpha=0.45)
+            _draw_series(ax, x, v2.T, label, spread, marker=marker, lw=4.0, alpha=0.45,
+                         saturated=end)
         else:
-            _draw_series(ax, x, v2.T, label, spread, marker=marker)
+            _draw_series(ax, x, v2.T, label, spread, marker=marker, saturated=end)
     for k, (b, (a, diff)) in enumerate(hidden.items()):
         ax.text(0.02, 0.03 + 0.07 * k, _coincide_text(a, b, diff), transform=ax.transAxes,
                 fontsize="small", va="bottom",

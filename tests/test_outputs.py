@@ -406,6 +406,20 @@ def test_saturated_sweep_points_are_reported_and_marked(tmp_path, capsys):
     assert pl.SATURATED_LABEL in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
+def test_saturated_points_end_their_training_curves_with_a_mark(tmp_path, capsys):
+    toml = tmp_path / "train.toml"
+    out = tmp_path / "train.h5"
+    toml.write_text(SWEEP_TOML.format(out=out, n_steps=60, values="[0.1, 10.0]")
+                    .replace('metrics = ["gradient_fidelity"]', 'metrics = ["training"]'))
+    assert main(["sweep", str(toml), "--workers", "0", "--quiet"]) == 0
+    ax = pl.plot_training_curves(load_sweep(out), axis="input_range").axes[0]
+    saturated = next(ln for ln in ax.get_lines() if ln.get_label() == "input_range = 0.1")
+    marks = [ln for ln in ax.get_lines() if ln.get_label().lstrip("_") == pl.SATURATED_LABEL]
+    assert len(marks) == 1 and marks[0].get_marker() == "x"
+    assert list(marks[0].get_xdata()) == [saturated.get_xdata()[-1]]
+    assert list(marks[0].get_ydata()) == [saturated.get_ydata()[-1]]
+
+
 def test_physsim_plot_prints_the_status_legend(tmp_path, capsys):
     toml = tmp_path / "sat.toml"
     out = tmp_path / "sat.h5"
