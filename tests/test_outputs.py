@@ -240,7 +240,6 @@ def test_hdf5_errors_become_one_line_with_path_and_cause(tmp_path):
     target = tmp_path / "a_file" / "run.h5"
     with pytest.raises(OSError) as info:
         h5py.File(target, "w")
-    assert "\n" not in str(info.value) or True  # h5py's own text is long and internal
     assert paths.os_error_message(info.value) == f"{target}: Not a directory"
 
 
