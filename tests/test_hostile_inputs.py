@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,27 @@ def test_gradcheck_fails_with_exit_status_1(capsys):
     rows = _gradcheck_rows(out)
     assert rows["A"][-1] == "FAIL" and rows["step"][-1] == "FAIL"
     assert re.search(r"^FAIL: \d+ of 7 tensors disagree beyond rtol 1e-30: A", out, re.M)
+
+
+def test_gradcheck_fails_when_the_device_read_out_is_wrong(tmp_path, capsys):
+    """A device whose DAC/ADC quantise and add noise: its RHEL gradient is off by ~10 %
+    from the ideal BPTT; the default rtol catches it (BPTT and finite differences agree)."""
+    from physsim.hardware import preset_names
+
+    if "aihwkit_default_io" not in preset_names():
+        pytest.skip("the hardware_models presets are not installed")
+    text = (CONFIGS / "gradcheck_linear_hru.toml").read_text()
+    cfg = tmp_path / "noisy_io.toml"
+    cfg.write_text(text.replace("n_steps = 500\n", 'n_steps = 500\nhardware = '
+                                '"aihwkit_default_io"\n'))
+    with warnings.catch_warnings():      # the DAC/ADC saturate now and then: not the point
+        warnings.simplefilter("ignore")
+        assert main(["gradcheck", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    rows = _gradcheck_rows(out)
+    assert rows["A"][-1] == "FAIL" and float(rows["A"][3]) > 1e-3
+    assert float(rows["A"][4]) < 1e-4    # the BPTT~FD column is not what failed
+    assert re.search(r"^FAIL: \d+ of 7 tensors disagree beyond rtol 0\.0001", out, re.M)
 
 
 def test_gradcheck_rtol_must_be_positive(capsys):
