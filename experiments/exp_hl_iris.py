@@ -156,10 +156,11 @@ def _write_table(path, rows, args, reproduce, pipe_eval, sgd_eval, pipe_diff, pi
     ]
     for name, r in rows.items():
         cfg = r["cfg"]
-        phi = f"{cfg.phi_at(1):g} ({cfg.phi_at(0):g})"
+        phi = f"{float(cfg.phi_at(1)):g} ({float(cfg.phi_at(0)):g})"
         lines.append(
             f"| {name} | {r['sgd'].lr:g} | {r['sgd'].momentum:g} | {r['sgd'].dampening:g} | "
-            f"{r['tau']:g} | {cfg.beta:g} | {cfg.eta:g} | {phi} | {_fmt(r['output'])} | "
+            f"{r['tau']:g} | {float(cfg.beta):g} | {float(cfg.eta):g} | {phi} | "
+            f"{_fmt(r['output'])} | "
             f"{_fmt(r['state'])} | {_fmt(r['local'])} | {_fmt(r['no_fix'])} | "
             f"{r['loss_first']:.3f} -> {r['loss_last']:.3f} |")
     lines += [

@@ -428,12 +428,53 @@ def test_sgd_to_hl_mapping_values():
     assert cfg.tau * cfg.beta == pytest.approx(0.01) and cfg.costate_decay == pytest.approx(0.1)
     gd = hl.sgd_to_hl(0.001, dampening=0.7, tau=0.5)   # PyTorch ignores dampening without momentum
     assert gd.phi_at(0) == gd.phi_at(5) == pytest.approx(2.0) and gd.eta == pytest.approx(2.0)
-    for name, (sgd, tau) in hl.PAPER_OPTIMIZER_SETTINGS.items():
-        c = hl.sgd_to_hl(sgd, tau=tau)
-        assert c.tau * c.beta == pytest.approx(sgd.lr)
-        assert c.costate_decay == pytest.approx(sgd.momentum)
     b = hl.bptt_config(0.05, tau=0.25)
     assert b.tau * b.phi == 1.0 and b.eta == 0.0 and b.reset_weight_costate
+
+
+@pytest.mark.parametrize("setting", sorted(hl.PAPER_OPTIMIZER_SETTINGS))
+def test_paper_settings_applied_coefficients_are_exact(setting):
+    """The momentum, step and loss scale one HL step applies are the SGD floats, bit for bit.
+
+    Read off hl_step itself: with no target the weight costate is only decayed, so
+    omega = 1 gives the decay; a target with omega = 0 and theta = 0 gives tau phi_k g and
+    -tau beta tau phi_k g.  Compared with torch.optim.SGD's fl(mu), lr and fl(1 - rho).
+    """
+    sgd, tau = hl.get_paper_setting(setting)
+    cfg = hl.sgd_to_hl(sgd, tau=tau)
+    cell = hl.MLP((2, 2))
+    model = hl.HLModel(output_cell=cell, loss="cross_entropy")
+    params = hl.HLParams({}, tree_map(np.zeros_like, cell.init_params(rng=0)))
+    ones = hl.HLCostate({}, hl.HLParams({}, tree_map(np.ones_like, params.output)))
+    u = np.array([0.5, -1.0])
+    _, decayed, _, _ = hl.hl_step(model, params, ones, {}, u, None, cfg, k=3, local=False)
+    for leaf in tree_leaves(decayed.weight):
+        assert np.all(leaf == sgd.momentum)            # exactly mu, not mu +- an ulp
+    grad = model.output_loss(params, u, {}, 1)[2]
+    zero = model.zero_costate(params, {})
+    for k, scale in ((0, 1.0), (5, 1.0 - sgd.dampening if sgd.momentum else 1.0)):
+        theta, driven, _, _ = hl.hl_step(model, params, zero, {}, u, 1, cfg, k=k, local=False)
+        for key, g in grad.items():
+            assert np.array_equal(driven.weight.output[key], scale * g)
+            assert np.array_equal(theta.output[key], 0.0 - sgd.lr * (scale * g))
+    assert cfg.costate_decay == sgd.momentum and cfg.tau_beta == sgd.lr
+
+
+def test_float_eta_cannot_give_the_paper_momenta():
+    """Why sgd_to_hl gives eta exactly: no float eta near (1 - mu)/tau realises mu.
+
+    For tau eta in [1/2, 1] the subtraction 1 - fl(tau eta) is exact (Sterbenz), a multiple
+    of 2**-53, which fl(0.05) and fl(0.1) are not; checked on 1000 floats either side.
+    """
+    for setting in ("Mom-a", "Mom-b"):
+        sgd, tau = hl.get_paper_setting(setting)
+        eta = (1.0 - sgd.momentum) / tau
+        for direction in (np.inf, -np.inf):
+            e = eta
+            for _ in range(1000):
+                assert hl.HLConfig(tau=tau, eta=e).costate_decay != sgd.momentum
+                e = float(np.nextafter(e, direction))
+        assert hl.sgd_to_hl(sgd, tau=tau).costate_decay == sgd.momentum
 
 
 def test_per_weight_beta_scales_each_weight(rng):

@@ -11,6 +11,15 @@ which is PyTorch's ``torch.optim.SGD`` with ``lr = tau beta``,
 provided the momentum buffer initialisation ``b = g_0`` is matched by
 ``tau phi_0 = 1`` on the very first step (hl.md section 2.1).
 
+The coefficients ``beta``, ``eta`` and ``phi`` are real numbers and may be given exactly as
+:class:`fractions.Fraction`; the Euler coefficients ``1 - tau eta``, ``tau beta`` and
+``tau phi_k`` are evaluated exactly and rounded once to float64.  This is what lets
+:func:`sgd_to_hl` realise the SGD coefficients exactly: ``eta = (1 - mu)/tau`` is not a
+float for ``mu = 0.05`` or ``0.1``, and no float ``eta`` (with the paper's ``tau``) gives
+``fl(1 - fl(tau eta)) == mu``: for ``tau eta`` in ``[1/2, 1]`` the subtraction is exact
+(Sterbenz), so ``1 - fl(tau eta)`` is a multiple of ``2**-53``, which ``fl(0.05)`` and
+``fl(0.1)`` are not.  The exact ``eta`` gives ``1 - tau eta = mu`` exactly.
+
 In a TOML file the settings are an ``[hl]`` table (:class:`HLTable`, checked strictly by
 :mod:`physsim.config.loader`): a paper setting by name, SGD settings, or the coefficients.
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Callable, Literal, Union
 
 import numpy as np
@@ -41,7 +51,9 @@ __all__ = [
     "sgd_to_hl",
 ]
 
-PhiLike = Union[float, Callable[[int], float]]
+#: A coefficient: a float, or an exact rational when the float would round it.
+Real = Union[float, Fraction]
+PhiLike = Union[Real, Callable[[int], Real]]
 
 
 @dataclass(frozen=True)
@@ -49,13 +61,14 @@ class FirstStepPhi:
     """``phi_k = first`` at HL step ``k = 0`` and ``rest`` afterwards (units: 1/time).
 
     Reproduces PyTorch's momentum-buffer initialisation ``b = g_0`` with
-    ``first = 1/tau`` (hl.md section 2.1).
+    ``first = 1/tau`` (hl.md section 2.1).  Either value may be a float or an exact
+    :class:`fractions.Fraction`.
     """
 
-    first: float
-    rest: float
+    first: Real
+    rest: Real
 
-    def __call__(self, k: int) -> float:
+    def __call__(self, k: int) -> Real:
         """Value at HL step ``k``."""
         return self.first if k == 0 else self.rest
 
@@ -83,14 +96,22 @@ class ExponentialPhi:
         return self.initial * math.exp(self.rate * k * self.tau)
 
 
-def _check_finite(name: str, value: float, *, positive: bool = False,
-                  nonnegative: bool = False) -> float:
-    # a real number only: no float() of strings or booleans ("0.1" or True are not numbers)
-    real = (int, float, np.integer, np.floating)
+def _exact(value: Fraction) -> Real:
+    """``value`` as a float when that float equals it exactly, else the Fraction itself."""
+    as_float = float(value)
+    return as_float if Fraction(as_float) == value else value
+
+
+def _check_finite(name: str, value: Real, *, positive: bool = False,
+                  nonnegative: bool = False, exact: bool = False) -> Real:
+    # a real number only: no float() of strings or booleans ("0.1" or True are not numbers);
+    # with exact=True a Fraction is kept exact (as a float only when that is exact too)
+    real = (int, float, np.integer, np.floating) + ((Fraction,) if exact else ())
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
+        extra = f" ({name} is a float, not a Fraction)" if isinstance(value, Fraction) else ""
+        raise ValueError(f"{name} must be a real number, got {value!r}{extra}")
+    value = _exact(value) if isinstance(value, Fraction) else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -107,14 +128,18 @@ class HLConfig:
     ----------
     tau : float, default 1.0
         Euler step (time units of the stream), > 0.
-    beta : float or HLParams of arrays, default 1.0
+    beta : float, Fraction or HLParams of arrays, default 1.0
         Weight-velocity scale ``beta >= 0``: ``d theta/dt = -beta * omega``.
         A tree with the structure of the parameters gives per-weight values.
-    eta : float, default 0.0
+    eta : float or Fraction, default 0.0
         Dissipation (1/time), ``>= 0``; damps both costates.
-    phi : float or callable, default 1.0
+    phi : float, Fraction or callable, default 1.0
         Loss scale ``phi_k > 0`` (1/time), constant or ``phi(k)`` of the
         global HL step index ``k`` (e.g. :class:`FirstStepPhi`).
+
+    A :class:`fractions.Fraction` is kept exact (a float stays a float); the Euler
+    coefficients (:meth:`euler_decay`, :attr:`tau_beta`, :meth:`tau_phi`) are computed
+    exactly from the fields and rounded once (module docstring).
     s : {-1, +1}, default -1
         Sign switch of the costate equations; ``-1`` integrates them forward
         in time and is the choice that recovers BP/BPTT.
@@ -131,7 +156,7 @@ class HLConfig:
 
     tau: float = 1.0
     beta: Any = 1.0
-    eta: float = 0.0
+    eta: Real = 0.0
     phi: PhiLike = 1.0
     s: int = -1
     reset_weight_costate: bool = False
@@ -139,29 +164,67 @@ class HLConfig:
     def __post_init__(self) -> None:
         """Validate and normalise the fields."""
         object.__setattr__(self, "tau", _check_finite("tau", self.tau, positive=True))
-        object.__setattr__(self, "eta", _check_finite("eta", self.eta, nonnegative=True))
-        if isinstance(self.beta, (int, float, np.floating, np.integer)):
-            object.__setattr__(self, "beta", _check_finite("beta", self.beta, nonnegative=True))
+        object.__setattr__(self, "eta", _check_finite("eta", self.eta, nonnegative=True,
+                                                      exact=True))
+        if self.scalar_beta:
+            object.__setattr__(self, "beta", _check_finite("beta", self.beta, nonnegative=True,
+                                                           exact=True))
         else:
             for leaf in tree_leaves(self.beta):
                 leaf = np.asarray(leaf)
                 if not np.all(np.isfinite(leaf)) or np.any(leaf < 0):
                     raise ValueError("per-weight beta must be finite and >= 0 everywhere")
         if not callable(self.phi):
-            object.__setattr__(self, "phi", _check_finite("phi", self.phi, positive=True))
+            object.__setattr__(self, "phi", _check_finite("phi", self.phi, positive=True,
+                                                          exact=True))
         if self.s not in (-1, 1):
             raise ValueError(f"sign switch s must be -1 or +1, got {self.s!r}")
 
-    def phi_at(self, k: int) -> float:
-        """``phi_k`` at global HL step ``k``, validated (> 0, finite)."""
+    @property
+    def scalar_beta(self) -> bool:
+        """Whether ``beta`` is one number (not a per-weight tree)."""
+        return isinstance(self.beta, (bool, np.bool_, int, float, np.floating, np.integer,
+                                      Fraction))
+
+    def phi_at(self, k: int) -> Real:
+        """``phi_k`` at global HL step ``k``, validated (> 0, finite; float or Fraction)."""
         if not callable(self.phi):
             return self.phi
-        return _check_finite(f"phi({k})", self.phi(k), positive=True)
+        return _check_finite(f"phi({k})", self.phi(k), positive=True, exact=True)
+
+    def tau_phi(self, k: int) -> float:
+        """``tau phi_k``, the loss scale of one Euler step, exact and rounded once."""
+        return float(Fraction(self.tau) * Fraction(self.phi_at(k)))
+
+    @property
+    def tau_beta(self) -> float:
+        """``tau beta``, the weight step of one Euler step, exact and rounded once.
+
+        Raises
+        ------
+        TypeError
+            For a per-weight ``beta`` (scale its leaves by ``tau`` instead).
+        """
+        if not self.scalar_beta:
+            raise TypeError("tau_beta needs a scalar beta; this config has per-weight beta")
+        return float(Fraction(self.tau) * Fraction(self.beta))
+
+    def euler_decay(self, shift: int = 0) -> float:
+        """``1 - tau eta + shift``, exact and rounded once to float64.
+
+        ``shift = 0`` is :attr:`costate_decay`; the instantaneous state form adds ``s``
+        (:meth:`~physsim.hl.model.HLModel.neuron_costate_decay`).
+        """
+        return float(1 + shift - Fraction(self.tau) * Fraction(self.eta))
 
     @property
     def costate_decay(self) -> float:
-        """``1 - tau eta``: the factor multiplying ``omega`` in each Euler step."""
-        return 1.0 - self.tau * self.eta
+        """``1 - tau eta``: the factor multiplying ``omega`` in each Euler step.
+
+        Evaluated exactly and rounded once, so :func:`sgd_to_hl` realises ``momentum``
+        itself (module docstring).
+        """
+        return self.euler_decay()
 
 
 @dataclass(frozen=True)
@@ -204,6 +267,10 @@ def sgd_to_hl(lr: float | SGDSettings, momentum: float = 0.0, dampening: float =
     match PyTorch's buffer initialisation ``b = g_0`` (undamped).  With
     ``momentum = 0`` PyTorch ignores the dampening, so ``phi = 1/tau`` then.
 
+    The three are the exact real numbers (a :class:`fractions.Fraction` where a float would
+    round them), so the discretised coefficients equal the SGD ones: ``tau beta == lr``,
+    ``1 - tau eta == momentum`` and ``tau phi == fl(1 - dampening)``, bit for bit.
+
     Parameters
     ----------
     lr : float or SGDSettings
@@ -219,13 +286,15 @@ def sgd_to_hl(lr: float | SGDSettings, momentum: float = 0.0, dampening: float =
     """
     settings = lr if isinstance(lr, SGDSettings) else SGDSettings(lr, momentum, dampening)
     tau = _check_finite("tau", tau, positive=True)
-    beta = settings.lr / tau
-    eta = (1.0 - settings.momentum) / tau
+    exact_tau = Fraction(tau)
+    beta = _exact(Fraction(settings.lr) / exact_tau)
+    eta = _exact((1 - Fraction(settings.momentum)) / exact_tau)
+    first = _exact(1 / exact_tau)
     if settings.momentum == 0:
-        phi: PhiLike = 1.0 / tau
+        phi: PhiLike = first
     else:
-        rest = (1.0 - settings.dampening) / tau
-        phi = FirstStepPhi(first=1.0 / tau, rest=rest) if settings.dampening != 0 else rest
+        rest = _exact((1 - Fraction(settings.dampening)) / exact_tau)
+        phi = FirstStepPhi(first=first, rest=rest) if settings.dampening != 0 else rest
     return HLConfig(tau=tau, beta=beta, eta=eta, phi=phi, s=-1)
 
 

@@ -22,7 +22,11 @@ with ``c_w = 1 - tau eta`` and ``c_z`` from
     updated first and then used: ``z* = z_{t+tau}``, ``omega* = omega_{t+tau}``.
     With ``h = z = 0`` before every sample (``reset`` tags) and the
     coefficients of :func:`~physsim.hl.config.sgd_to_hl` this is exactly
-    SGD/momentum on the feed-forward net ("HL (output)" / "HL (state)").
+    SGD/momentum on the feed-forward net ("HL (output)" / "HL (state)"), bit for
+    bit: when ``z = 0`` before the step, ``z_{t+tau} = -s tau phi_k dL/dh`` and
+    the weight costate's drive ``(d hdot/d theta)^T z_{t+tau}`` is evaluated as
+    ``-s tau phi_k (d hdot/d theta)^T dL/dh`` (the VJP is linear in its
+    cotangent), the order in which SGD applies its dampening after backprop.
 ``"reversed"``
     The forward-then-reversed stream of hl.md section 2.4 (see
     :mod:`physsim.hl.reversed_stream`): BPTT (optionally truncated), one
@@ -94,8 +98,8 @@ class HLRunResult:
 # --------------------------------------------------------------------------- helpers
 def _tau_beta(config: HLConfig, params: HLParams) -> Tree:
     """``tau * beta`` as a tree matching ``params`` (scalar leaves for a scalar beta)."""
-    if isinstance(config.beta, float):
-        tb = config.tau * config.beta
+    if config.scalar_beta:
+        tb = config.tau_beta
         return tree_map(lambda _: tb, params)
     try:
         return tree_map(lambda _, b: config.tau * np.asarray(b), params, config.beta)
@@ -154,7 +158,7 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
     """
     tau, s = config.tau, config.s
     ms = float(-s)
-    tp = config.tau * config.phi_at(k)
+    tp = config.tau_phi(k)
     c_w = config.costate_decay
     c_z = model.neuron_costate_decay(config)
     if tau_beta is None:
@@ -168,7 +172,8 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
         loss, g_h, g_y = model.output_loss(params, u, h if local else h_next, target)
 
     k_state = k_params_old = None
-    if model.state_cell is not None and not _is_zero(z):
+    z_is_zero = _is_zero(z)
+    if model.state_cell is not None and not z_is_zero:
         k_state, k_params_old = model.state_vjp(params, ctx, z, tau)
     z_next = tree_lincomb(c_z, z, (ms, k_state), (ms * tp, g_h))
 
@@ -176,6 +181,11 @@ def hl_step(model: HLModel, params: HLParams, costate: HLCostate, h: Tree, u: np
         k_params = None
     elif local:
         k_params = k_params_old
+    elif z_is_zero and g_h is not None:
+        # ordering constraint, z = 0 before the step (a reset): z_{t+tau} = -s tau phi_k dL/dh,
+        # and the VJP is linear in its cotangent, so the scalar goes after it, where backprop
+        # applies SGD's dampening: the same J_theta^T z_{t+tau}, rounded like the reference
+        k_params = tree_map(lambda a: (ms * tp) * a, model.state_vjp(params, ctx, g_h, tau)[1])
     else:
         # ordering constraint: the weight costate is driven by the *updated* neuron costate
         k_params = model.state_vjp(params, ctx, z_next, tau)[1]

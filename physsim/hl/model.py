@@ -172,10 +172,9 @@ class HLModel:
         ``1 - tau eta + s`` for the instantaneous form (the ``-h/tau`` of Eq. 9
         contributes ``+s z``), ``1 - tau eta`` for the velocity form.  For a
         state network that ignores ``h`` in the instantaneous form this is the
-        whole memory of ``z``.
+        whole memory of ``z``.  Exact and rounded once (:meth:`HLConfig.euler_decay`).
         """
-        base = 1.0 - config.tau * config.eta
-        return base + config.s if self.state_form == "instantaneous" else base
+        return config.euler_decay(config.s if self.state_form == "instantaneous" else 0)
 
     def output_loss(self, params: HLParams, u: np.ndarray, h: Tree,
                     target) -> tuple[float, Tree | None, dict]:

@@ -194,7 +194,7 @@ def reversed_stream_gradient(model: HLModel, params: HLParams, inputs: np.ndarra
     h_next = final_state  # h_{k+1}
     for j in range(r):
         k = n - 1 - j
-        tp = tau * config.phi_at(step_offset + n - 1 + j)
+        tp = config.tau_phi(step_offset + n - 1 + j)
         if stored is not None:
             h_prev = stored[k]
             _, ctx = model.state_step(params, inputs[k], h_prev, tau)
