@@ -181,6 +181,25 @@ class _FullDisk:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES, errno.EDQUOT])
+def test_a_folder_that_refuses_new_files_is_named_with_the_cause(code, tmp_path, simulate_toml,
+                                                                 monkeypatch, capsys):
+    """Read-only file system, no permission, quota: as the kernel reports them (root or not)."""
+
+    class Refusing:
+        @staticmethod
+        def mkstemp(prefix, dir):
+            raise OSError(code, os.strerror(code), os.path.join(dir, prefix + "x"))
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    monkeypatch.setattr(paths, "tempfile", Refusing())
+    forbid(monkeypatch, "physsim.simulate:simulate", "simulate")
+    assert main(["simulate", str(simulate_toml), "--out", str(folder)]) == 1
+    line = one_line_error(capsys.readouterr().err)
+    assert line == f"physsim simulate: error: cannot write {folder}: {os.strerror(code)}"
+
+
 def test_full_disk_is_found_before_the_run_and_keeps_existing_outputs(
         tmp_path, simulate_toml, monkeypatch, capsys):
     out = tmp_path / "out"
