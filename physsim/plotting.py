@@ -277,10 +277,19 @@ def _coincidences(curves: Mapping[str, np.ndarray]) -> dict[str, tuple[str, floa
     return found
 
 
-def _coincide_text(a: str, b: str, diff: float) -> str:
-    if diff == 0.0:
-        return f"{a} and {b} coincide exactly"
-    return f"{a} and {b} coincide to {diff:.0e} (max relative difference)"
+def _coincide_notes(hidden: Mapping[str, tuple[str, float]]) -> str:
+    """One line per group of coinciding curves, e.g. ``"RHEL and BPTT coincide to 3e-09 ..."``."""
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for label, (base, diff) in hidden.items():
+        groups.setdefault(base, []).append((label, diff))
+    lines = []
+    for base, members in groups.items():
+        names = [base] + [label for label, _ in members]
+        together = " and ".join([", ".join(names[:-1]), names[-1]])
+        diff = max(d for _, d in members)
+        lines.append(f"{together} coincide exactly" if diff == 0.0 else
+                     f"{together} coincide to {diff:.0e} (max relative difference)")
+    return "\n".join(lines)
 
 
 def _as_mapping(results) -> dict:
@@ -567,10 +576,10 @@ def plot_training_curves(runs, *, curve: str = "train_loss", axis: int | str | N
                          saturated=end)
         else:
             _draw_series(ax, x, v2.T, label, spread, marker=marker, saturated=end)
-    for k, (b, (a, diff)) in enumerate(hidden.items()):
-        ax.text(0.02, 0.03 + 0.07 * k, _coincide_text(a, b, diff), transform=ax.transAxes,
-                fontsize="small", va="bottom",
-                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "lw": 0.5})
+    if hidden:
+        ax.text(0.02, 0.03, _coincide_notes(hidden), transform=ax.transAxes, fontsize="small",
+                va="bottom", bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8,
+                                   "lw": 0.5})
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

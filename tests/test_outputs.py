@@ -358,6 +358,11 @@ def test_coinciding_curves_are_said_and_both_visible():
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["RHEL and BPTT coincide to 3e-09 (max relative difference)"]
     assert noisy.get_linestyle() == "-" and noisy.get_linewidth() < rhel.get_linewidth()
+    # several curves on one: one note for the group
+    fig = pl.plot_training_curves({"a": base, "b": base, "c": base * (1 + 1e-6), "d": 3 * base},
+                                  spread="none")
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        "a, b and c coincide to 1e-06 (max relative difference)"]
     # curves apart by more than a line width are drawn plainly, without a note
     fig = pl.plot_training_curves({"RHEL": base, "BPTT": base * 1.05}, spread="none")
     assert not fig.axes[0].texts
