@@ -29,6 +29,17 @@
     every parameter tensor and the input gradient (the initial-state
     gradients are printed too, outside the target).
 
+(d) **nonlinear devices** (issue 14): RHEL with default settings (balanced
+    nudge) and with ``estimator="richardson"`` against BPTT, float64, MSE
+    read-out, on NonlinearHRU.random(64, 64, step=...) at steps 1e-4, 1e-2
+    and 0.1, the Josephson example (physsim.examples) and the FPU chain of
+    docs/user_systems.md, at L = 1,000 and 10,000.  Error of a tensor:
+    ``max|g_rhel - g_bptt| / max|g_bptt|`` (every parameter tensor, the
+    input gradient and the initial-state gradients); the figure is the worst
+    over tensors, systems and lengths.  Targets 1e-6 (default) and 1e-9
+    (Richardson).  float32, L = 50,000, NonlinearHRU step 1e-4: smallest
+    per-tensor cosine against float64 BPTT (target >= 0.9999, norm within 0.1%).
+
 Targets are printed, never asserted.
 
 Usage::
@@ -38,31 +49,39 @@ Usage::
 JSON keys: ``rhel_mem_growth_1k_to_100k``, ``bptt_mem_growth_1k_to_100k`` (ratio of
 the memory increase at the longest length to that at the shortest),
 ``rhel_over_bptt_time``, ``f32_min_cosine``, ``f32_max_norm_ratio_error``
-(largest ``|norm ratio - 1|``).  With ``--quick`` the lengths are smaller
-(1k, 3k, 10k for memory; P = 32 and L = 2,000 for (b) and (c)) but the keys
-keep their names.
+(largest ``|norm ratio - 1|``), ``nonlinear_default_max_rel_err_f64``,
+``nonlinear_richardson_max_rel_err_f64``, ``nonlinear_f32_min_cosine``.  With
+``--quick`` the lengths are smaller (1k, 3k, 10k for memory; P = 32 and L = 2,000
+for (b) and (c); P = 16, L = 1,000 for (d), float32 L = 2,000) but the keys keep
+their names.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import importlib.util
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
 
 import physsim
-from physsim import LinearHRU
+from physsim import LinearHRU, NonlinearHRU
 from physsim.bptt import bptt_gradient
 from physsim.gradients import compare
-from physsim.losses import PooledCrossEntropy
+from physsim.examples import three_node_josephson_circuit
+from physsim.losses import MSEReadout, PooledCrossEntropy
 from physsim.rhel import rhel_gradient
 
 from _common import run_benchmark
@@ -100,12 +119,16 @@ class Sizes:
     batch: int
     inputs: int
     repeats: int
+    nonlinear_lengths: tuple[int, ...] = (1_000, 10_000)
+    nonlinear_units: int = 64
+    nonlinear_f32_steps: int = 50_000
 
 
 FULL = Sizes(memory_lengths=(1_000, 10_000, 100_000), memory_units=256, time_units=256,
              time_steps=50_000, f32_units=64, f32_steps=50_000, batch=8, inputs=16, repeats=2)
 QUICK = Sizes(memory_lengths=(1_000, 3_000, 10_000), memory_units=32, time_units=32,
-              time_steps=2_000, f32_units=32, f32_steps=2_000, batch=8, inputs=16, repeats=3)
+              time_steps=2_000, f32_units=32, f32_steps=2_000, batch=8, inputs=16, repeats=3,
+              nonlinear_lengths=(1_000,), nonlinear_units=16, nonlinear_f32_steps=2_000)
 
 
 # ------------------------------------------------------------------ problems
@@ -278,6 +301,77 @@ def measure_float32(problem: Problem) -> dict:
                 max_norm_ratio_error=max(abs(agreements[n].norm_ratio - 1.0) for n in targeted))
 
 
+def _nonlinear_problem(name: str, units: int, n_steps: int, seed: int = 0):
+    """(system, q0, inputs, loss, dt) of a named nonlinear device, MSE read-out."""
+    rng = np.random.default_rng(seed)
+    if name.startswith("hru"):
+        system, dt, scale = NonlinearHRU.random(units, units, step=float(name[4:]), rng=rng), \
+            None, 1.0
+    elif name == "josephson":
+        system, dt, scale = three_node_josephson_circuit("natural"), 0.005, 1.0
+    else:
+        system, dt, scale = _fpu_chain()(mass=1.0, stiffness=1.0, beta=2.0,
+                                         input_matrix=np.eye(8)[:, :1]), 0.1, 0.1
+    n, m = system.n_dof, system.input_matrix.shape[1]
+    u = scale * rng.standard_normal((1, n_steps, m))
+    loss = MSEReadout(rng.standard_normal((2, n)) / np.sqrt(n),
+                      0.3 * rng.standard_normal((1, n_steps, 2)))
+    return system, np.zeros(n), u, loss, dt
+
+
+@functools.cache
+def _fpu_chain():
+    """The FPUChain class of docs/user_systems.md (its code block, executed)."""
+    doc = Path(__file__).resolve().parents[1] / "docs" / "user_systems.md"
+    block = [b for b in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+             if b.startswith("# fpu_chain.py")][0]
+    path = Path(tempfile.gettempdir()) / "physsim_bench_fpu" / "fpu_chain.py"
+    path.parent.mkdir(exist_ok=True)
+    if not path.exists() or path.read_text() != block:
+        path.write_text(block)  # rewritten only on change: numba caches by timestamp
+    spec = importlib.util.spec_from_file_location("fpu_chain", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fpu_chain"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module.FPUChain
+
+
+def _max_rel_error(result, reference) -> float:
+    ra, rb = result.tensors(), reference.tensors()
+    return max(float(np.max(np.abs(ra[k] - rb[k])) / np.max(np.abs(rb[k]))) for k in rb
+               if k in ra and np.max(np.abs(rb[k])) > 0)
+
+
+def measure_nonlinear(sizes: Sizes, log=print) -> dict:
+    """(d): worst relative errors of default and Richardson RHEL; float32 cosine."""
+    rows = []
+    for n_steps in sizes.nonlinear_lengths:
+        for name in ("hru_1e-4", "hru_1e-2", "hru_0.1", "josephson", "fpu"):
+            system, q0, u, loss, dt = _nonlinear_problem(name, sizes.nonlinear_units, n_steps)
+            ref = bptt_gradient(system, q0, None, u, loss, dt=dt)
+            row = dict(system=name, n_steps=n_steps)
+            for est in ("centred", "richardson"):
+                got = rhel_gradient(system, q0, None, u, loss, dt=dt, estimator=est)
+                row[est] = _max_rel_error(got, ref)
+                row[est + "_passes"] = got.info["passes"]
+            log(f"  (d) {name:>9} L={n_steps:>6}: default {row['centred']:.1e} "
+                f"({row['centred_passes']} passes), Richardson {row['richardson']:.1e} "
+                f"({row['richardson_passes']} passes)")
+            rows.append(row)
+    system, q0, u, loss, dt = _nonlinear_problem("hru_1e-4", sizes.nonlinear_units,
+                                                 sizes.nonlinear_f32_steps)
+    ref = bptt_gradient(system, q0, None, u, loss)
+    got = rhel_gradient(system, q0, None, u, loss, dtype=np.float32)
+    agreements = {k: a for k, a in compare(got, ref).items() if k in system.param_names}
+    log("  (d) float32 L={}: ".format(sizes.nonlinear_f32_steps)
+        + ", ".join(f"{k} {a.cosine:.6f}/{a.norm_ratio:.5f}" for k, a in agreements.items()))
+    return dict(rows=rows, f32=agreements,
+                default=max(r["centred"] for r in rows),
+                richardson=max(r["richardson"] for r in rows),
+                f32_min_cosine=min(a.cosine for a in agreements.values()),
+                f32_max_norm_ratio_error=max(abs(a.norm_ratio - 1) for a in agreements.values()))
+
+
 # ------------------------------------------------------------------ driver
 def run(sizes: Sizes, log=print) -> dict:
     """Run (a), (b) and (c); return the detailed results and the JSON figures."""
@@ -306,14 +400,19 @@ def run(sizes: Sizes, log=print) -> dict:
     f32 = measure_float32(Problem(sizes.f32_units, sizes.inputs, sizes.batch, sizes.f32_steps))
     log(f"  (c) min cosine {f32['min_cosine']:.6f}, max |norm ratio - 1| "
         f"{f32['max_norm_ratio_error']:.2e}")
+    nonlinear = measure_nonlinear(sizes, log)
     figures = {
+        "nonlinear_default_max_rel_err_f64": nonlinear["default"],
+        "nonlinear_richardson_max_rel_err_f64": nonlinear["richardson"],
+        "nonlinear_f32_min_cosine": nonlinear["f32_min_cosine"],
         "rhel_mem_growth_1k_to_100k": growth("rhel"),
         "bptt_mem_growth_1k_to_100k": growth("bptt"),
         "rhel_over_bptt_time": timing["ratio"],
         "f32_min_cosine": f32["min_cosine"],
         "f32_max_norm_ratio_error": f32["max_norm_ratio_error"],
     }
-    return dict(memory=memory, timing=timing, float32=f32, figures=figures)
+    return dict(memory=memory, timing=timing, float32=f32, nonlinear=nonlinear,
+                figures=figures)
 
 
 def format_table(result: dict, sizes: Sizes) -> str:
@@ -371,6 +470,16 @@ def format_table(result: dict, sizes: Sizes) -> str:
     lines.append(f"min cosine {f['f32_min_cosine']:.6f} (>= {TARGET_COSINE}), "
                  f"max |norm ratio - 1| {f['f32_max_norm_ratio_error']:.2e} "
                  f"(<= {TARGET_NORM_RATIO_ERROR}): {verdict(ok)}")
+    d = result["nonlinear"]
+    lines += ["", "(d) nonlinear devices, float64, worst tensor max|a-b|/max|b| against BPTT",
+              f"default    {f['nonlinear_default_max_rel_err_f64']:.2e} (<= 1e-6: "
+              f"{verdict(f['nonlinear_default_max_rel_err_f64'] <= 1e-6)})",
+              f"Richardson {f['nonlinear_richardson_max_rel_err_f64']:.2e} (<= 1e-9: "
+              f"{verdict(f['nonlinear_richardson_max_rel_err_f64'] <= 1e-9)})",
+              f"float32 min cosine {f['nonlinear_f32_min_cosine']:.6f} (>= 0.9999), max |norm "
+              f"ratio - 1| {d['f32_max_norm_ratio_error']:.1e} (<= 1e-3): "
+              + verdict(f["nonlinear_f32_min_cosine"] >= 0.9999
+                        and d["f32_max_norm_ratio_error"] <= 1e-3)]
     return "\n".join(lines)
 
 

@@ -20,24 +20,71 @@ estimator uses the forward pass as the reference echo (forward + one echo).
 
 Choice of ``eps``
 -----------------
-The estimator is exact for any ``eps`` when the potential is quadratic and
-the cotangents are fixed (linear systems), and has an ``O(eps^2)`` bias
-otherwise; a tiny ``eps`` loses the echo difference in round-off, most of
-all in float32.  So by default the nudge is *scaled*: ``eps`` is chosen so
-that the accumulated momentum forcing ``eps * sqrt(sum_k max|dL/dq_k|^2)``
-(forcing that is not phase-locked to the oscillations adds up like a random
-walk) is the fraction ``relative_nudge`` of the momentum scale (the largest
-final |p|, in the system's own units; 1 if the device ends at rest).  The
-defaults are 1 for linear systems (exact for any size; keeps the echo
-difference far above float32 resolution over 50,000 steps: cosine to float64
-BPTT above 0.9999999 for a LinearHRU with a pooled read-out) and 1e-4
-(float64) or 1e-2 (float32) for nonlinear ones (relative bias of the order of
-the square of that fraction times the system's nonlinearity).  Pass ``eps`` to
-set the raw multiplier yourself.
+The centred estimator is exact for any ``eps`` when the potential is
+quadratic and the cotangents are fixed (linear systems), and otherwise has a
+bias ``beta eps^2`` (odd terms cancel between the two echoes).  A small
+``eps`` loses the echo difference in round-off: an error ``rho / eps``.  The
+two constants differ by orders of magnitude from device to device (measured,
+float64, L = 1000, worst tensor: ``beta`` from 2e-5 on the Josephson example
+to 5 on a NonlinearHRU at step 0.1; ``rho`` from 2e-14 to 2e-9, the largest
+for the NonlinearHRU's ``W`` at step 1e-4, whose read-out carries a large,
+state-independent ``log cosh(Bu)/W^2`` term that cancels between the echoes),
+so no fixed nudge, absolute or relative to the state, serves every device.
+
+Default, nonlinear systems: the *balanced* nudge (``eps=None`` and
+``relative_nudge=None``).  The round-off constant is measured on the run, the
+bias is not (that needs a second nudge size), so the rule is: take the
+*smallest* nudge whose predicted round-off is below the tolerance
+``ROUNDOFF_TARGET`` (1e-7 in float64, 1e-4 in float32) for every read-out
+tensor; the bias, which grows like ``eps^2``, is then as small as round-off
+permits.  The round-off model, per tensor ``t``, relative to ``max|g_t|``:
+
+* read-out rounding: ``u64 max|R_t| / (sqrt(L) max|g_t|)`` (read-outs are
+  accumulated in float64 in every precision), where ``R_t`` is the
+  forward pass's half-step read-out summed over the run (the per-step
+  rounding of the echo read-outs adds up like a random walk);
+* state rounding: ``1000 u max|Phi_L| / max|lambda_0|``: the echo states carry a
+  relative error ``u``, which the dynamics amplify as they amplify the nudge
+  (``lambda_0``, the initial-state gradient, measures that amplification;
+  1000 is calibrated on the built-in nonlinear systems and the FPU chain);
+
+both divided by ``eps``, with ``u`` the unit round-off of the state dtype.
+The scales ``g`` and ``lambda_0`` come from a *pilot* pair of echoes at the
+scaled nudge of the older rule (``relative_nudge`` of 1e-4 or 1e-2, below).
+If the balanced nudge is within a factor 2 of the pilot's, the pilot is the
+result (1 forward pass + 2 echoes); otherwise one more pair of echoes runs at
+the balanced nudge (1 + 4 passes).  ``info["passes"]`` counts them and
+``info["eps"]`` is the nudge used.  Measured worst-tensor relative error
+against BPTT, float64, L = 1000 and 10,000: below 1e-6 on the NonlinearHRU at
+steps 1e-4, 1e-2 and 0.1, the Josephson example and the FPU chain of
+``docs/user_systems.md`` (``benchmarks/bench_rhel.py``).
+
+Higher order, ``estimator="richardson"``: two centred pairs at ``eps`` and
+``eps/2`` combined as ``(4 g(eps/2) - g(eps)) / 3``, which cancels the
+``eps^2`` term (bias ``O(eps^4)``) and multiplies round-off by about 3; the
+nudge is the balanced one for the tolerance ``RICHARDSON_ROUNDOFF_TARGET``
+(float64: 1e-9).  Cost: 1 forward pass + 4 echoes, plus the pilot pair when
+its nudge is not already balanced (up to 1 + 6).
+
+Fixed nudges: ``eps`` sets the raw multiplier; ``relative_nudge`` the older
+*scaled* rule, ``eps`` such that the accumulated momentum forcing
+``eps * sqrt(sum_k max|dL/dq_k|^2)`` is that fraction of the largest final
+``|p|`` (1 if the device ends at rest).  Both skip the pilot (1 + 2 passes).
+Linear systems keep the scaled rule with ``relative_nudge = 1`` (exact for
+any size, far above float32 resolution over 50,000 steps), 3 passes.
+
+What a hardware user should pick: every pass costs a run of the device, and
+on hardware the round-off is the device's noise and its ADC resolution, which
+the model above does not see.  Measure the gradient once against a digital
+twin (BPTT of the simulator) at two or three fixed ``eps`` values around the
+balanced one the simulator reports, then train with a fixed ``eps`` (3
+passes per gradient); use Richardson only where the measured ``eps^2`` bias
+dominates and the device's noise leaves room (5 passes).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -46,10 +93,18 @@ from .device_run import State, prepare_batch, prepare_run
 from .gradients import GradientResult
 from .hardware import ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
-from .passes import DEFAULT_CHUNK, NudgeSource, echo_passes, flip, forward_pass
+from .passes import DEFAULT_CHUNK, NudgeSource, Readout, echo_passes, flip, forward_pass
 from .validation import check_choice
 
-ESTIMATORS = ("centred", "one_sided")
+ESTIMATORS = ("centred", "one_sided", "richardson")
+
+#: Tolerated round-off of the balanced nudge, relative to each tensor's largest entry.
+ROUNDOFF_TARGET = {"float64": 1e-7, "float32": 1e-4}
+#: The same for the Richardson estimator, whose eps^2 bias cancels.
+RICHARDSON_ROUNDOFF_TARGET = {"float64": 1e-9, "float32": 1e-5}
+#: Amplification of the echo state's rounding relative to ``u |Phi| / |lambda_0|``
+#: (calibrated on the built-in nonlinear systems and the FPU chain, module docstring).
+STATE_ROUNDOFF_FACTOR = 1000.0
 NUDGES = ("recorded", "online")
 
 
@@ -142,13 +197,13 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     u, L = batch.inputs.values, batch.inputs.n_steps
     loss.check_batch(batch.batch_size)
     loss.check_dof(system.n_dof)
-    centred = estimator == "centred"
 
     # 1. forward (free) pass; for the one-sided estimator it is the reference echo
     record = (nudge == "recorded" and loss.needs == "trajectory") or record_echoes
     fwd = forward_pass(run, batch.start, batch.inputs, record_every=1 if record else 0,
-                       sum_positions=loss.needs == "position_sum", readout=not centred,
-                       keep_drive=input_gradient, chunk_size=chunk_size, progress=progress)
+                       sum_positions=loss.needs == "position_sum", readout=True,
+                       keep_drive=input_gradient and estimator == "one_sided",
+                       chunk_size=chunk_size, progress=progress)
     if hasattr(loss, "n_steps"):  # pooled and final-time losses need L without a trajectory
         loss.n_steps = L
     positions = fwd.positions[:, 1:] if record else None
@@ -177,6 +232,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         written = run.hardware.write_nudges(np.asarray(source.data, float), run.seed,
                                             ECHO_PLUS_PASS)
         source = NudgeSource(source.cotangent, written, source.shared)
+    balanced = eps is None and relative_nudge is None and estimator != "one_sided" \
+        and not getattr(run.system, "is_linear", False)
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
@@ -190,46 +247,54 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if not np.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a finite positive number, got {eps!r}")
 
-    # 2. flip, 3. echoes: (+eps, -eps), or +eps alone against the forward pass
+    # 2. flip, 3. echoes: pairs (+eps, -eps), or +eps alone against the forward pass
     start = flip(run, fwd.final, ECHO_PLUS_PASS)
     echo_record: list[list[np.ndarray]] = [[start.q.astype(float)], [start.q.astype(float)]]
 
     def record_chunk(echo: int, done: int, state: State) -> None:
         echo_record[echo].append(np.array(state.q, float))
 
-    echo = echo_passes(run, start, batch.inputs, nudges=(eps, -eps) if centred else (eps,),
-                       nudge_source=source, keep_drive=input_gradient,
-                       chunk_size=1 if record_echoes else chunk_size, progress=progress,
-                       on_chunk=record_chunk if record_echoes else None)
-    if centred:
-        g_theta, g_b = echo.readout.theta, echo.readout.input_matrix
-        g_inputs = echo.readout.inputs
-        end_a, end_b = echo.final
-        denom = 2.0 * eps
-    else:
-        reference = fwd.readout
-        g_theta = echo.readout.theta - reference.theta
-        g_b = echo.readout.input_matrix - reference.input_matrix
+    def measure(size: float, centred_pair: bool = True, record: bool = False) -> _Estimate:
+        echo = echo_passes(run, start, batch.inputs,
+                           nudges=(size, -size) if centred_pair else (size,),
+                           nudge_source=source, keep_drive=input_gradient,
+                           chunk_size=1 if record else chunk_size, progress=progress,
+                           on_chunk=record_chunk if record else None)
+        if centred_pair:
+            return _estimate(run, echo.readout, echo.final[0], echo.final[1], 2.0 * size)
+        reference = fwd.readout  # the time-reversed forward pass is the reference echo
         g_inputs = None
         if input_gradient and u is not None:
             g_inputs = echo.readout.inputs
             g_inputs -= reference.inputs
-        # the reference "echo" is the time-reversed forward pass: its end is the flipped start
-        end_a, end_b = echo.final[0], State(batch.start.q, -batch.start.p)
-        denom = eps
+        difference = Readout(theta=echo.readout.theta - reference.theta,
+                             input_matrix=echo.readout.input_matrix - reference.input_matrix,
+                             inputs=g_inputs)
+        # the reference "echo" ends at the flipped start
+        return _estimate(run, difference, echo.final[0], State(batch.start.q, -batch.start.p),
+                         size)
 
-    g_theta = run.hardware.read_accumulators(g_theta, run.seed, ECHO_PLUS_PASS)
-    g_theta_total = -np.sum(g_theta, axis=0) / denom
-    g_b_total = -np.sum(g_b, axis=0) / denom
-    params = run.system.gradient_to_params(g_theta_total, g_b_total)
-    g_u = None
-    if input_gradient and u is not None:
-        # the loops projected each step's drive part onto the inputs (B^T): (B, L, m)
-        g_u = g_inputs
-        g_u /= -denom
-    # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
-    dq = (np.asarray(end_a.q, float) - np.asarray(end_b.q, float)) / denom
-    dp = (np.asarray(end_a.p, float) - np.asarray(end_b.p, float)) / denom
+    passes = 1
+    if estimator == "one_sided":
+        result = measure(eps, centred_pair=False, record=record_echoes)
+        passes += 1
+    else:
+        result = measure(eps, record=record_echoes)
+        passes += 2
+        if balanced or estimator == "richardson":
+            target = (RICHARDSON_ROUNDOFF_TARGET if estimator == "richardson"
+                      else ROUNDOFF_TARGET)[np.dtype(run.dtype).name]
+            chosen = eps if not balanced else balanced_eps(
+                run.system, result, fwd.readout, fwd.final, L, target, eps, run.dtype)
+            if chosen != eps:
+                eps = chosen
+                result = measure(eps)
+                passes += 2
+            if estimator == "richardson":
+                half = measure(eps / 2)
+                passes += 2
+                result = _Estimate.combine(half, result)
+    params = run.system.gradient_to_params(result.theta, result.input_matrix)
     info_extra = {}
     if record_echoes:
         names = ("plus", "minus")
@@ -237,8 +302,96 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
             "forward": np.asarray(fwd.positions, float),
             **{names[i]: np.stack(v, axis=1) for i, v in enumerate(echo_record) if len(v) > 1}}
     return GradientResult(
-        params=params, input_gradient=g_u, initial_position_gradient=dp,
-        initial_momentum_gradient=dq, loss=loss_value, method=f"rhel-{estimator}",
-        info={"eps": eps, "estimator": estimator, "nudge": nudge,
+        params=params, input_gradient=result.inputs,
+        initial_position_gradient=result.position, initial_momentum_gradient=result.momentum,
+        loss=loss_value, method=f"rhel-{estimator}",
+        info={"eps": eps, "estimator": estimator, "nudge": nudge, "passes": passes,
+              "balanced_nudge": balanced,
               "integrator": run.integrator.name, "dtype": np.dtype(run.dtype).name,
               "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe(), **info_extra})
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """One finite-difference gradient estimate (already divided by its denominator)."""
+
+    theta: np.ndarray            # (n_theta,) packed parameter gradient
+    input_matrix: np.ndarray     # (n_drive, m)
+    inputs: np.ndarray | None    # (B, L, m) or None
+    position: np.ndarray         # (B, n_dof) dL/dq0
+    momentum: np.ndarray         # (B, n_dof) dL/dp0
+
+    @staticmethod
+    def combine(half: "_Estimate", full: "_Estimate") -> "_Estimate":
+        """Richardson extrapolation ``(4 g(eps/2) - g(eps)) / 3`` of every field."""
+        def mix(a, b):
+            return None if a is None else (4.0 * a - b) / 3.0
+        return _Estimate(*(mix(getattr(half, f), getattr(full, f))
+                           for f in ("theta", "input_matrix", "inputs", "position",
+                                     "momentum")))
+
+
+def _estimate(run, readout: Readout, end_a: State, end_b: State, denom: float) -> _Estimate:
+    """Gradients from a read-out difference (first echo minus reference) and the two ends."""
+    g_theta = run.hardware.read_accumulators(readout.theta, run.seed, ECHO_PLUS_PASS)
+    g_u = None
+    if readout.inputs is not None:
+        # the loops projected each step's drive part onto the inputs (B^T): (B, L, m)
+        g_u = readout.inputs
+        g_u /= -denom
+    # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
+    dq = (np.asarray(end_a.q, float) - np.asarray(end_b.q, float)) / denom
+    dp = (np.asarray(end_a.p, float) - np.asarray(end_b.p, float)) / denom
+    return _Estimate(theta=-np.sum(g_theta, axis=0) / denom,
+                     input_matrix=-np.sum(readout.input_matrix, axis=0) / denom,
+                     inputs=g_u, position=dp, momentum=dq)
+
+
+def balanced_eps(system, pilot: _Estimate, forward_readout: Readout, final: State,
+                 n_steps: int, target: float, pilot_eps: float, dtype) -> float:
+    """The smallest nudge whose predicted round-off is below ``target`` for every tensor.
+
+    Parameters
+    ----------
+    system : HamiltonianSystem
+        The device (for the tensor layout of the read-outs).
+    pilot : _Estimate
+        A centred estimate at ``pilot_eps`` (gives the gradient and
+        initial-state-gradient scales).
+    forward_readout : Readout
+        The forward pass's half-step read-out (its size sets the read-out rounding).
+    final : State
+        Final forward state (its size sets the state rounding).
+    n_steps : int
+        Sequence length L.
+    target : float
+        Tolerated round-off relative to each tensor's largest entry.
+    pilot_eps : float
+        The pilot's nudge; returned unchanged if the balanced one is within a factor 2.
+    dtype : numpy dtype
+        State precision (its unit round-off ``u``).
+
+    Returns
+    -------
+    float
+        The nudge (see the module docstring for the model).
+    """
+    u = float(np.finfo(dtype).eps)
+    u_readout = float(np.finfo(np.float64).eps)  # the loops read out in float64 (steps.py)
+    scales = system.gradient_to_params(np.sum(np.abs(forward_readout.theta), axis=0),
+                                       np.sum(np.abs(forward_readout.input_matrix), axis=0))
+    grads = system.gradient_to_params(pilot.theta, pilot.input_matrix)
+    rho = 0.0
+    for name, g in grads.items():
+        g_max = float(np.max(np.abs(g))) if np.size(g) else 0.0
+        if g_max > 0.0 and np.isfinite(g_max):
+            rho = max(rho, u_readout * float(np.max(np.abs(scales[name])))
+                      / (g_max * np.sqrt(n_steps)))
+    lam = max(float(np.max(np.abs(pilot.position))), float(np.max(np.abs(pilot.momentum))))
+    state = max(float(np.max(np.abs(final.q))), float(np.max(np.abs(final.p))))
+    if lam > 0.0 and np.isfinite(lam):
+        rho = max(rho, STATE_ROUNDOFF_FACTOR * u * state / lam)
+    if rho == 0.0:
+        return pilot_eps
+    chosen = rho / target
+    return pilot_eps if 0.5 * pilot_eps <= chosen <= 2.0 * pilot_eps else chosen
