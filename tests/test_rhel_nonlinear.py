@@ -131,3 +131,131 @@ def test_fixed_nudge_skips_the_pilot():
     system, q0, u, loss, dt = nonlinear_problem("hru_1e-2", 200)
     assert rhel_gradient(system, q0, None, u, loss, eps=1e-3).info["passes"] == 3
     assert rhel_gradient(system, q0, None, u, loss, estimator="one_sided").info["passes"] == 2
+
+
+# ------------------------------------------------ layers from arrays and official layouts
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def official_linhru(arrays, u):
+    """numpy transcription of the official LinHRU layer (rhel.md Sec. 3.2), u (L, H)."""
+    a = np.maximum(arrays["A_diag"], 0.0)
+    dt = _sigmoid(arrays["steps"])
+    B = arrays["B"][..., 0] + 1j * arrays["B"][..., 1]
+    C = arrays["C"][..., 0] + 1j * arrays["C"][..., 1]
+    z = np.zeros(a.size, complex)
+    y = np.zeros(a.size, complex)
+    out = []
+    for u_k in u:
+        b = B @ u_k
+        z, y = ((1 - dt**2 * a / 2) * z - dt * a * y + dt * b,
+                dt * (1 - dt**2 * a / 4) * z + (1 - dt**2 * a / 2) * y + dt**2 / 2 * b)
+        out.append((C @ y).real + arrays["D"] * u_k)
+    return np.array(out)
+
+
+def official_nonlinhru(arrays, u, kick_at="start"):
+    """numpy transcription of the official NonlinHRU layer (models/NonlinHRU.py as
+    described in rhel.md Sec. 3.3): kick at the start-of-step position, or (``"half"``)
+    at the half-step position as in the RHEL paper's Def. A.3."""
+    W, b, alpha = arrays["W_diag"], arrays["b"], float(arrays["alpha"][0])
+    c = _sigmoid(_sigmoid(arrays["c"]))
+    step = float(arrays["step"][0])
+    z = np.zeros(W.size)
+    y = np.zeros(W.size)
+    out = []
+    for u_k in u:
+        bu = arrays["B"] @ u_k
+        y_half = y + 0.5 * step * z
+        y_kick = y if kick_at == "start" else y_half
+        z = z - step * (alpha * y_kick + c * np.tanh(W * y_kick + bu + b))
+        y = y_half + 0.5 * step * z
+        out.append(arrays["C"] @ y + arrays["D"] * u_k)
+    return np.array(out)
+
+
+def official_arrays(kind, P, H, rng, step=0.05):
+    """Arrays in the official names and layouts (values drawn by the test)."""
+    if kind == "linear":
+        return {"A_diag": rng.uniform(-0.2, 1.0, P), "steps": rng.uniform(0.0, 1.0, P),
+                "B": rng.uniform(-0.5, 0.5, (P, H, 2)), "C": rng.uniform(-0.5, 0.5, (H, P, 2)),
+                "D": rng.standard_normal(H)}
+    return {"W_diag": rng.uniform(0.5, 1.0, P), "b": 0.1 * rng.standard_normal(P),
+            "c": rng.uniform(-1, 1, P), "alpha": rng.uniform(0.1, 1.0, 1),
+            "step": np.array([step]), "B": rng.uniform(-0.5, 0.5, (P, H)),
+            "C": rng.uniform(-0.5, 0.5, (H, P)), "D": rng.standard_normal(H)}
+
+
+@pytest.mark.parametrize("kind", ["linear", "nonlinear"])
+@pytest.mark.parametrize("step_parametrization", ["log", "raw"])
+def test_official_layer_loader_matches_transcription(kind, step_parametrization):
+    from physsim.hssm.official import hru_layer_from_official
+
+    rng = np.random.default_rng(3)
+    P, H, L = 6, 3, 200
+    arrays = official_arrays(kind, P, H, rng)
+    u = rng.standard_normal((L, H))
+    layer = hru_layer_from_official(kind, arrays, step_parametrization=step_parametrization)
+    got = layer.forward(u[None])[0]
+    if kind == "linear":
+        want = official_linhru(arrays, u)
+    else:
+        # physsim's leapfrog kicks at the half step: the paper's map, not the official one
+        want = official_nonlinhru(arrays, u, kick_at="half")
+        assert np.max(np.abs(got - official_nonlinhru(arrays, u))) > 1e-8
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
+
+
+def test_layer_from_arrays_draws_nothing_and_checks_names():
+    from physsim.hssm.layers import HRULayer
+
+    rng = np.random.default_rng(0)
+    P, H = 4, 2
+    arrays = {"W": rng.uniform(0.5, 1, P), "b": np.zeros(P), "c_raw": np.zeros(P),
+              "alpha_raw": np.array([0.3]), "step": np.array([0.01]),
+              "B": rng.standard_normal((P, H)), "C": rng.standard_normal((H, P)),
+              "D": np.ones(H)}
+    layer = HRULayer.from_arrays("nonlinear", arrays)
+    assert layer.step_parametrization == "raw"
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(layer.params[name], value)
+        assert layer.params[name] is not value  # copied
+    with pytest.raises(KeyError, match="missing.*'C'"):
+        HRULayer.from_arrays("nonlinear", {k: v for k, v in arrays.items() if k != "C"})
+    with pytest.raises(ValueError, match="'B' must have shape"):
+        HRULayer.from_arrays("nonlinear", {**arrays, "B": np.zeros((P + 1, H))})
+
+
+def test_hssm_from_official_maps_every_array():
+    from physsim.hssm import HSSMConfig
+    from physsim.hssm.official import hssm_from_official, hru_arrays_from_official
+
+    rng = np.random.default_rng(5)
+    N, H, P = 3, 4, 5
+    config = HSSMConfig(n_inputs=N, n_outputs=2, task="classification", hru="linear",
+                        n_blocks=2, hidden=H, units=P)
+    arrays = {"linear_encoder.weight": rng.standard_normal((H, N)),
+              "linear_encoder.bias": rng.standard_normal(H),
+              "linear_layer.weight": rng.standard_normal((2, H)),
+              "linear_layer.bias": rng.standard_normal(2)}
+    for i in range(2):
+        for name, value in official_arrays("linear", P, H, rng).items():
+            arrays[f"blocks.{i}.ssm.{name}"] = value
+        for j in (1, 2):
+            arrays[f"blocks.{i}.glu.w{j}.weight"] = rng.standard_normal((H, H))
+            arrays[f"blocks.{i}.glu.w{j}.bias"] = rng.standard_normal(H)
+    model = hssm_from_official(config, arrays)
+    params = model.parameters()
+    np.testing.assert_array_equal(params["encoder.weight"], arrays["linear_encoder.weight"])
+    np.testing.assert_array_equal(params["readout.bias"], arrays["linear_layer.bias"])
+    np.testing.assert_array_equal(params["blocks.1.glu.weight2"],
+                                  arrays["blocks.1.glu.w2.weight"])
+    u = rng.standard_normal((30, H))
+    for i, layer in enumerate(model.hru_layers):
+        official = {n: arrays[f"blocks.{i}.ssm.{n}"] for n in ("A_diag", "steps", "B", "C", "D")}
+        np.testing.assert_allclose(layer.forward(u[None])[0], official_linhru(official, u),
+                                   rtol=1e-11, atol=1e-12)
+        assert set(hru_arrays_from_official("linear", official)) == set(layer.params)
+    with pytest.raises(KeyError, match="unknown"):
+        hssm_from_official(config, {**arrays, "extra": np.zeros(1)})

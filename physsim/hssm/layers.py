@@ -129,26 +129,11 @@ class HRULayer(Layer):
                  relative_nudge: float | None = None,
                  estimator: Literal["centred", "one_sided"] = "centred", hardware=None,
                  hardware_seed: int = 0, dtype=np.float64, integrator: str = "leapfrog") -> None:
-        super().__init__()
         check_rng(rng, "HRULayer initialisation")
-        self.kind = check_choice(kind, HRU_KINDS, "HRU kind")
-        if int(n_channels) < 1 or int(n_units) < 1:
-            raise ValueError(f"n_channels and n_units must be positive, got {n_channels}, "
-                             f"{n_units}")
-        self.n_channels, self.n_units = int(n_channels), int(n_units)
-        self.complex = bool(complex) and kind == "linear"
-        self.step_parametrization = check_choice(step_parametrization, STEP_PARAMETRIZATIONS,
-                                                 "step parametrization")
-        self.rule = rule
-        self.eps = eps
-        self.relative_nudge = relative_nudge
-        self.estimator = check_choice(estimator, ESTIMATORS, "RHEL estimator")
-        self.hardware = hardware
-        self.hardware_seed = int(hardware_seed)
-        self.dtype = dtype
-        self.integrator = integrator
-        #: Information on the last backward pass (method, RHEL eps).
-        self.last_backward_info: dict = {}
+        self._configure(kind, n_channels, n_units, complex=complex,
+                        step_parametrization=step_parametrization, rule=rule, eps=eps,
+                        relative_nudge=relative_nudge, estimator=estimator, hardware=hardware,
+                        hardware_seed=hardware_seed, dtype=dtype, integrator=integrator)
         H, P = self.n_channels, self.n_units
         b_in, b_out = 1.0 / np.sqrt(H), 1.0 / np.sqrt(P)
         p = self.params
@@ -175,6 +160,108 @@ class HRULayer(Layer):
             p["B"] = rng.uniform(-b_in, b_in, (P, H))
             p["C"] = rng.uniform(-b_out, b_out, (H, P))
         p["D"] = rng.standard_normal(H)
+
+    def _configure(self, kind, n_channels, n_units, *, complex, step_parametrization, rule,
+                   eps, relative_nudge, estimator, hardware, hardware_seed, dtype,
+                   integrator) -> None:
+        """Settings shared by both constructors (no parameter values)."""
+        super().__init__()
+        self.kind = check_choice(kind, HRU_KINDS, "HRU kind")
+        if int(n_channels) < 1 or int(n_units) < 1:
+            raise ValueError(f"n_channels and n_units must be positive, got {n_channels}, "
+                             f"{n_units}")
+        self.n_channels, self.n_units = int(n_channels), int(n_units)
+        self.complex = bool(complex) and kind == "linear"
+        self.step_parametrization = check_choice(step_parametrization, STEP_PARAMETRIZATIONS,
+                                                 "step parametrization")
+        self.rule = rule
+        self.eps = eps
+        self.relative_nudge = relative_nudge
+        self.estimator = check_choice(estimator, ESTIMATORS, "RHEL estimator")
+        self.hardware = hardware
+        self.hardware_seed = int(hardware_seed)
+        self.dtype = dtype
+        self.integrator = integrator
+        #: Information on the last backward pass (method, RHEL eps).
+        self.last_backward_info: dict = {}
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every raw parameter of this layer (see the module table)."""
+        H, P = self.n_channels, self.n_units
+        if self.kind == "linear":
+            shapes = {"A_raw": (P,), "steps_raw": (P,), "B_re": (P, H), "C_re": (H, P)}
+            if self.complex:
+                shapes.update(B_im=(P, H), C_im=(H, P))
+        else:
+            step = "log_step" if self.step_parametrization == "log" else "step"
+            shapes = {"W": (P,), "b": (P,), "c_raw": (P,), "alpha_raw": (1,), step: (1,),
+                      "B": (P, H), "C": (H, P)}
+        shapes["D"] = (H,)
+        return shapes
+
+    @classmethod
+    def from_arrays(cls, kind: Literal["linear", "nonlinear"], arrays: dict[str, np.ndarray],
+                    *, rule: Literal["rhel", "bptt"] = "bptt", eps: float | None = None,
+                    relative_nudge: float | None = None, estimator: str = "centred",
+                    hardware=None, hardware_seed: int = 0, dtype=np.float64,
+                    integrator: str = "leapfrog") -> "HRULayer":
+        """A layer with the given raw parameters; nothing is drawn at random.
+
+        Parameters
+        ----------
+        kind : {"linear", "nonlinear"}
+            Unit kind.
+        arrays : dict of str to array_like
+            Every raw parameter of the kind, by the names of the module table
+            (copied, as float64): linear ``A_raw`` (P,), ``steps_raw`` (P,), ``B_re``
+            (P, H), ``C_re`` (H, P), ``D`` (H,), and ``B_im``, ``C_im`` for a complex
+            unit (their presence makes it complex); nonlinear ``W``, ``b``, ``c_raw``
+            (P,), ``alpha_raw`` (1,), ``log_step`` or ``step`` (1,) (which one sets
+            the step parametrisation), ``B`` (P, H), ``C`` (H, P), ``D`` (H,).
+            To load the official implementation's names and layouts, see
+            :mod:`physsim.hssm.official`.
+        rule, eps, relative_nudge, estimator, hardware, hardware_seed, dtype, integrator
+            As in :class:`HRULayer`.
+
+        Returns
+        -------
+        HRULayer
+
+        Raises
+        ------
+        KeyError
+            If a name is missing or unknown (the message lists both).
+        ValueError
+            If an array has the wrong shape or non-finite values.
+        """
+        kind = check_choice(kind, HRU_KINDS, "HRU kind")
+        given = {k: np.array(v, dtype=np.float64) for k, v in arrays.items()}
+        if "D" not in given or given["D"].ndim != 1:
+            raise KeyError("arrays must hold the skip gain 'D' of shape (H,)")
+        units_key = "A_raw" if kind == "linear" else "W"
+        if units_key not in given or given[units_key].ndim != 1:
+            raise KeyError(f"arrays of a {kind} unit must hold {units_key!r} of shape (P,)")
+        layer = cls.__new__(cls)
+        layer._configure(kind, given["D"].size, given[units_key].size,
+                         complex="B_im" in given or "C_im" in given,
+                         step_parametrization="raw" if "step" in given else "log", rule=rule,
+                         eps=eps, relative_nudge=relative_nudge, estimator=estimator,
+                         hardware=hardware, hardware_seed=hardware_seed, dtype=dtype,
+                         integrator=integrator)
+        shapes = layer.parameter_shapes()
+        if set(given) != set(shapes):
+            raise KeyError(f"{kind} HRU parameters: missing {sorted(set(shapes) - set(given))},"
+                           f" unknown {sorted(set(given) - set(shapes))}; expected "
+                           f"{sorted(shapes)}")
+        for name, shape in shapes.items():
+            if given[name].shape != shape:
+                raise ValueError(f"parameter {name!r} must have shape {shape}, got "
+                                 f"{given[name].shape}")
+            if not np.all(np.isfinite(given[name])):
+                raise ValueError(f"parameter {name!r} has non-finite values")
+        layer.params.update(given)
+        layer.system()  # refuse values outside the unit's domain now (e.g. W = 0)
+        return layer
 
     # ------------------------------------------------------------------ settings
     @property

@@ -258,6 +258,37 @@ class HSSM:
         """Model from a config table (see :meth:`HSSMConfig.from_dict`) and a seed."""
         return cls(HSSMConfig.from_dict(table, **given), seed)
 
+    @classmethod
+    def from_arrays(cls, config: HSSMConfig, params: dict[str, np.ndarray]) -> "HSSM":
+        """A model with every trainable parameter given by name.
+
+        Parameters
+        ----------
+        config : HSSMConfig
+            Architecture and learning-rule settings.
+        params : dict of str to array_like
+            Every name of :meth:`parameters` (see the class Notes) with its shape; HRU
+            layers take the raw names of :class:`~physsim.hssm.layers.HRULayer`.  To load
+            the official implementation's names, see
+            :func:`physsim.hssm.official.hssm_from_official`.
+
+        Returns
+        -------
+        HSSM
+            Its values are exactly ``params`` (the constructors' initial values, drawn
+            from a fixed seed, are all overwritten: a missing or unknown name is refused).
+
+        Raises
+        ------
+        KeyError
+            For missing or unknown names; ``ValueError`` for a wrong shape.
+        """
+        model = cls(config, seed=0)
+        model.load_parameters({k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
+        for layer in model.hru_layers:
+            layer.system()  # refuse values outside the units' domain now (e.g. W = 0)
+        return model
+
     # ---------------------------------------------------------------- structure
     @property
     def hru_layers(self) -> list[HRULayer]:
