@@ -5,12 +5,14 @@ physsim's kernels call and inline functions of other files (the time loops
 inline the drift/kick primitives of ``steps.py`` and compile in the per-step
 hook of a hardware plugin, which inlines the plugin's random generator), so
 after an edit of such a file, or an upgrade that rewrites it, numba would
-silently load machine code built from the old source.  At import, physsim
-hashes the kernel sources of its own package and of the registered hardware
-plugins (their folders come from the entry points, see
-:func:`physsim.hardware.hardware_plugin_packages`, without importing them);
+silently load machine code built from the old source.  At import
+(:func:`refresh_physsim_caches`), physsim hashes the kernel sources of its own
+package and of the registered hardware plugins (their folders come from the
+entry points, see :func:`physsim.hardware.hardware_plugin_packages`, without
+importing them);
 when the hash differs from the one stored beside the caches, it deletes the
-cache files (``*.nbi``, ``*.nbc``) so that they are rebuilt.
+cache files (``*.nbi``, ``*.nbc``) so that they are rebuilt.  With
+``NUMBA_CACHE_DIR`` set, the caches are elsewhere and nothing is hashed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ from pathlib import Path
 
 #: File, in each package's ``__pycache__``, holding the hash the caches were built from.
 STAMP_NAME = "physsim_sources.sha256"
+
+
+def refresh_physsim_caches() -> bool:
+    """Refresh the caches of physsim and of the registered hardware plugins, if stale.
+
+    Called when physsim is imported, before any kernel can be compiled or
+    loaded.  Returns at once when ``NUMBA_CACHE_DIR`` moves the caches out of
+    the packages.
+
+    Returns
+    -------
+    bool
+        True if stale caches were found and deleted.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return False
+    # the plugins' hooks are compiled into physsim's time loops, so their folders count too;
+    # they are found from the entry points without importing the plugins
+    from .hardware import hardware_plugin_packages
+
+    plugins = [p.folder for p in hardware_plugin_packages() if p.folder is not None]
+    return refresh_numba_caches([Path(__file__).parent, *plugins])
 
 
 def sources_digest(roots: list[Path]) -> str:

@@ -28,17 +28,25 @@ drive channels, ``m`` input channels, ``nt`` packed parameters):
   gradient projected onto the inputs, ``B^T dH/dd``, indexed by forward step
   (or (B, 0, m) when not kept); ``input_matrix`` (nd, m) is ``B``.
 
-Loops are compiled eagerly for float64 and float32 states, with every system
-callback typed by signature (see :mod:`physsim._kernels.signatures`), so they
-are cached on disk once and shared by all systems.
+Each loop is a :class:`TimeLoop`: nothing is compiled when physsim is imported.
+The first run that needs a loop compiles it for that run's state dtype only
+(or loads it from numba's disk cache, ``cache=True``), printing one line when
+it really compiles; every system callback is typed by signature (see
+:mod:`physsim._kernels.signatures`), so one compiled loop per dtype serves every
+system, built-in or user-defined.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+
+import numba
 import numpy as np
 from numba import njit, prange, types
+from numba.core import event
 
-from .signatures import SUPPORTED_DTYPES, array, callback_types
+from .signatures import array, callback_types
 from .linalg import add_outer, combine_rows
 from .precision import copy_between, work_array
 from .steps import drive_buffers, kahan_add, project_drive, step, step_measured
@@ -46,6 +54,115 @@ from .steps import drive_buffers, kahan_add, project_drive, step, step_measured
 i64 = types.int64
 f64 = types.float64
 b1 = types.boolean
+
+
+class TimeLoop:
+    """A time-loop kernel compiled for one state dtype at a time, on first use.
+
+    Nothing is compiled when the module is imported.  The first call (or
+    :meth:`compiled`) for a dtype compiles the loop for exactly the signature
+    of that dtype, or loads it from numba's disk cache; then compilation at
+    call time is switched off, so passing another system's callbacks (typed
+    by signature) reuses the same machine code instead of building a
+    specialisation per system.  A real compilation (not a cache load) prints
+    one line to stderr first, since it takes tens of seconds.
+
+    Parameters
+    ----------
+    py_func : function
+        The loop's Python source (numba compiles it with ``parallel=True``,
+        ``cache=True``, no ``fastmath``).
+    signature : callable
+        ``signature(numba_dtype)`` -> the loop's numba signature for that
+        state dtype.
+    label : str
+        What the loop is, for the compile notice.
+    typical_seconds : float
+        Measured compile time on a 2-core machine, quoted in the notice.
+
+    Attributes
+    ----------
+    dispatcher : numba.core.registry.CPUDispatcher
+        The numba dispatcher; its ``signatures`` list the dtypes compiled or
+        loaded so far in this process.
+    """
+
+    _lock = threading.Lock()  # one compilation at a time, also across loops
+
+    def __init__(self, py_func, signature, label: str, typical_seconds: float) -> None:
+        self.dispatcher = njit(cache=True, parallel=True)(py_func)
+        self.signature = signature
+        self.label = label
+        self.typical_seconds = typical_seconds
+        self._ready: set = set()
+        self.__doc__ = py_func.__doc__
+        self.__name__ = py_func.__name__
+
+    @classmethod
+    def define(cls, signature, label: str, *, typical_seconds: float):
+        """Decorator form: ``@TimeLoop.define(signature, label, typical_seconds=...)``."""
+        return lambda py_func: cls(py_func, signature, label, typical_seconds)
+
+    def __call__(self, *args):
+        """Run the loop; the second argument (``coefs``) has the state dtype."""
+        return self.compiled(args[1].dtype)(*args)
+
+    def compiled(self, dtype) -> numba.core.registry.CPUDispatcher:
+        """The dispatcher, with the loop compiled (or loaded) for state dtype ``dtype``.
+
+        Parameters
+        ----------
+        dtype : numpy dtype or scalar type
+            ``float64`` or ``float32``.
+
+        Returns
+        -------
+        numba.core.registry.CPUDispatcher
+            :attr:`dispatcher`, ready to be called with arrays of ``dtype``.
+        """
+        nb_dtype = numba.from_dtype(np.dtype(dtype))
+        if nb_dtype not in self._ready:
+            with self._lock:
+                if nb_dtype not in self._ready:
+                    self._compile(nb_dtype)
+                    self._ready.add(nb_dtype)
+        return self.dispatcher
+
+    def _compile(self, nb_dtype) -> None:
+        notice = _CompileNotice(self, nb_dtype)
+        self.dispatcher.disable_compile(False)
+        try:
+            with event.install_listener("numba:compile", notice):
+                self.dispatcher.compile(self.signature(nb_dtype))
+        finally:
+            self.dispatcher.disable_compile(True)
+
+
+class _CompileNotice(event.Listener):
+    """Prints the one-line notice when numba starts compiling a time loop (a cache miss)."""
+
+    def __init__(self, loop: TimeLoop, nb_dtype) -> None:
+        self.loop = loop
+        self.nb_dtype = nb_dtype
+
+    def on_start(self, ev) -> None:
+        if ev.data["dispatcher"] is not self.loop.dispatcher:
+            return  # a function the loop calls
+        _notify(f"physsim: compiling the {self.loop.label} for {self.nb_dtype} states, once "
+                f"(numba caches it on disk for later runs); about "
+                f"{self.loop.typical_seconds:.0f} s on 2 cores")
+
+    def on_end(self, ev) -> None:
+        pass
+
+
+def _notify(line: str) -> None:
+    """Write a line to stderr, above any progress bar that is being drawn."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        tqdm.tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _free_run_signature(dt):
@@ -69,7 +186,8 @@ def _free_run_signature(dt):
     )
 
 
-@njit([_free_run_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
+@TimeLoop.define(_free_run_signature, "forward time loop (simulate, forward pass)",
+                 typical_seconds=8)
 def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
              theta_grad_kinetic, theta_grad_potential, drive_grad_potential, hook,
              theta, theta64, Q, P, inputs, bt, driven, u_offset, k0, n_steps, record_every,
@@ -165,7 +283,8 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
         p[i] += scale * cot[i]
 
 
-@njit([_echo_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
+@TimeLoop.define(_echo_signature, "echo time loop (RHEL echoes)",
+                 typical_seconds=10)
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
              theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
              Qa, Pa, Qb, Pb, inputs, bt, driven, u_offset, j0, n_steps, n_total, nudge_a, nudge_b,
@@ -276,7 +395,8 @@ def _adjoint_signature(dt):
     )
 
 
-@njit([_adjoint_signature(dt) for dt in SUPPORTED_DTYPES], cache=True, parallel=True)
+@TimeLoop.define(_adjoint_signature, "adjoint time loop (BPTT reference)",
+                 typical_seconds=6)
 def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_potential,
                 theta_vjp_kinetic, theta_vjp_potential, drive_vjp_potential, theta,
                 states_q, states_p, inputs, bt, driven, u_offset, cots, k0, n_steps,
@@ -312,6 +432,10 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
         gd = np.zeros(nd, dtype=lam_q.dtype)
         gd64 = work_array(gd, np.float64)
         d64, d = drive_buffers(nd, buf)
+        lq_start = np.zeros(n, dtype=lam_q.dtype)  # adjoint of start kicks' position
+        has_start_kick = False
+        for o in range(n_ops):
+            has_start_kick = has_start_kick or kinds[o] == 2
         bu = np.int64(0) if shared else np.int64(b)
         br = np.int64(0) if shared_read else np.int64(b)
         bc = np.int64(0) if shared_cot else np.int64(b)
@@ -333,7 +457,8 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
                     for i in range(n):
                         q[i] += c * buf[i]
                 else:
-                    grad_potential(q, d, theta, buf)
+                    # kind 2 (start kick): the force at the step's start position op_q[0]
+                    grad_potential(q if kinds[o] == 1 else op_q[0], d, theta, buf)
                     for i in range(n):
                         p[i] -= c * buf[i]
             gt[:] = 0.0
@@ -346,13 +471,25 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
                     theta_vjp_kinetic(op_p[o], theta, lq, c, gt)
                     for i in range(n):
                         lp[i] += c * buf[i]
-                else:
+                elif kinds[o] == 1:
                     # p' = p - c dV/dq(q, d): lam_q -= c V''(q) lam_p
                     hvp_potential(op_q[o], d, theta, lp, buf)
                     theta_vjp_potential(op_q[o], d, theta, lp, -c, gt)
                     drive_vjp_potential(op_q[o], d, theta, lp, -c, gd)
                     for i in range(n):
                         lq[i] -= c * buf[i]
+                else:
+                    # start kick p' = p - c dV/dq(q_start, d): its position adjoint
+                    # belongs to the step's start state, added once all ops are undone
+                    hvp_potential(op_q[0], d, theta, lp, buf)
+                    theta_vjp_potential(op_q[0], d, theta, lp, -c, gt)
+                    drive_vjp_potential(op_q[0], d, theta, lp, -c, gd)
+                    for i in range(n):
+                        lq_start[i] -= c * buf[i]
+            if has_start_kick:
+                for i in range(n):
+                    lq[i] += lq_start[i]
+                    lq_start[i] = 0.0
             for i in range(nt):
                 g_theta[b, i] += gt[i]
             if driven:

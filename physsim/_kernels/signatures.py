@@ -62,8 +62,6 @@ ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
 #: The callbacks of the kinetic energy T(p; theta); the others belong to V(q; theta, d).
 KINETIC_CALLBACKS = tuple(name for name in ALL_CALLBACKS if name.endswith("kinetic"))
 
-SUPPORTED_DTYPES = (types.float64, types.float32)
-
 
 def array(dtype, ndim: int) -> types.Array:
     """C-contiguous numba array type of ``dtype`` and ``ndim`` dimensions."""
