@@ -7,14 +7,19 @@ loops need (:mod:`physsim._kernels.steps`); capabilities are class metadata
 that controllers check before they run (the RHEL controller refuses an
 integrator that is not time-reversible).
 
-==================  =====  ==========  ==============  ============================
-name                order  symplectic  time-reversible splitting
-==================  =====  ==========  ==============  ============================
-``leapfrog``        2      yes         yes             drift 1/2, kick 1, drift 1/2
-``velocity_verlet`` 2      yes         yes             kick 1/2, drift 1, kick 1/2
-``yoshida4``        4      yes         yes             three leapfrog steps w1, w0, w1
-``symplectic_euler``1      yes         no              drift 1, kick 1
-==================  =====  ==========  ==============  ============================
+==========================  =====  ==========  ===============  ============================
+name                        order  symplectic  time-reversible  splitting
+==========================  =====  ==========  ===============  ============================
+``leapfrog``                2      yes         yes              drift 1/2, kick 1, drift 1/2
+``velocity_verlet``         2      yes         yes              kick 1/2, drift 1, kick 1/2
+``yoshida4``                4      yes         yes              three leapfrog steps w1, w0, w1
+``symplectic_euler``        1      yes         no               drift 1, kick 1
+``official_nonlinear_hru``  1      no          no               drift 1/2, start kick 1,
+                                                                drift 1/2
+==========================  =====  ==========  ===============  ============================
+
+``official_nonlinear_hru`` is the official RHEL code's NonlinHRU step (force at the
+step's start position); it is offered only to reproduce that code's BPTT.
 """
 
 from __future__ import annotations
@@ -24,8 +29,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._kernels.steps import DRIFT, KICK
+from ._kernels.steps import DRIFT, KICK, START_KICK
 from .registry import lookup
+
+
+#: Kernel code of each operation name (:mod:`physsim._kernels.steps`).
+_KINDS = {"drift": DRIFT, "kick": KICK, "start_kick": START_KICK}
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,8 @@ class Integrator:
         Whether a step, a momentum flip, the same step and a flip is the identity
         (the property RHEL rests on).
     operations : tuple of (str, float)
-        ``("drift", a)`` or ``("kick", b)`` entries applied in order.
+        ``("drift", a)`` or ``("kick", b)`` entries applied in order (or
+        ``("start_kick", b)``: a kick with the force at the step's start position).
     stability_limit : float
         Largest ``h * omega`` for which a harmonic oscillator of angular
         frequency ``omega`` stays bounded (linear stability limit).
@@ -61,8 +71,7 @@ class Integrator:
         """Operation kinds (int64, 0 drift / 1 kick) and coefficients (``dtype``) for the
         kernels.
         """
-        kinds = np.array([DRIFT if op == "drift" else KICK for op, _ in self.operations],
-                         dtype=np.int64)
+        kinds = np.array([_KINDS[op] for op, _ in self.operations], dtype=np.int64)
         coefs = np.array([c for _, c in self.operations], dtype=dtype)
         return kinds, coefs
 
@@ -148,9 +157,38 @@ class SymplecticEuler(Integrator):
     operations: ClassVar[tuple] = (("drift", 1.0), ("kick", 1.0))
 
 
+@dataclass(frozen=True)
+class OfficialNonlinearHRUStep(Integrator):
+    """The official RHEL code's NonlinHRU step; order 1, *neither* symplectic nor
+    time-reversible.
+
+    ``q_h = q + h/2 dT/dp(p); p -= h dV/dq(q); q = q_h + h/2 dT/dp(p)``: the kick uses
+    the position at the *start* of the step, not the half-step position of the
+    leapfrog (``models/NonlinHRU.py`` of github.com/guillaumepourcel/rhel).  Its
+    Jacobian has determinant ``1 + h^2 V''/2`` per unit (not symplectic), and a step,
+    a flip, a step and a flip does not return to the start, so the RHEL controller
+    refuses it.  It is here only to reproduce the official forward pass and BPTT
+    gradients exactly; at the official step 1e-4 it changes the W and alpha gradients
+    of a NonlinearHRU by about 2e-3 relative against the leapfrog.  For a
+    :class:`~physsim.systems.NonlinearHRU` (``H = delta (...)``, unit step) this is
+    the official map with ``delta`` as its step.
+    """
+
+    name: ClassVar[str] = "official_nonlinear_hru"
+    order: ClassVar[int] = 1
+    symplectic: ClassVar[bool] = False
+    time_reversible: ClassVar[bool] = False
+    operations: ClassVar[tuple] = (("drift", 0.5), ("start_kick", 1.0), ("drift", 0.5))
+    # On a harmonic oscillator the step matrix [[1 - x^2/2, x], [-x, 1]] (x = h omega) has
+    # determinant 1 + x^2/2 > 1, so amplitudes grow slowly at any step; its trace leaves
+    # [-2, 2] at x = 2 sqrt 2, beyond which the growth is exponential per step.
+    stability_limit: ClassVar[float] = 2.0 * np.sqrt(2.0)
+
+
 #: Registry of integrators by name.
 INTEGRATORS: dict[str, type[Integrator]] = {
-    cls.name: cls for cls in (StormerVerlet, VelocityVerlet, Yoshida4, SymplecticEuler)
+    cls.name: cls for cls in (StormerVerlet, VelocityVerlet, Yoshida4, SymplecticEuler,
+                              OfficialNonlinearHRUStep)
 }
 
 

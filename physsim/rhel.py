@@ -93,7 +93,8 @@ from .device_run import State, prepare_batch, prepare_run
 from .gradients import GradientResult
 from .hardware import ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
-from .passes import DEFAULT_CHUNK, NudgeSource, Readout, echo_passes, flip, forward_pass
+from .passes import (DEFAULT_CHUNK, ForwardResult, NudgeSource, Readout, echo_passes, flip,
+                     forward_pass)
 from .validation import check_choice
 
 ESTIMATORS = ("centred", "one_sided", "richardson")
@@ -123,7 +124,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   integrator="leapfrog", dt: float | None = None, hardware=None, seed: int = 0,
                   dtype=np.float64, input_gradient: bool = True,
                   chunk_size: int = DEFAULT_CHUNK,
-                  progress: bool = False, record_echoes: bool = False) -> GradientResult:
+                  progress: bool = False, record_echoes: bool = False,
+                  forward: ForwardResult | None = None) -> GradientResult:
     """Gradient of ``loss`` by Recurrent Hamiltonian Echo Learning.
 
     Parameters
@@ -172,6 +174,12 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         They are returned in ``info["echo_positions"]`` as a dict of arrays
         (B, L+1, n_dof): ``forward`` (time order), ``plus`` and ``minus``
         (echo order: entry j is echo step j, which mirrors forward state L-j).
+    forward : ForwardResult, optional
+        The forward pass of this device (same system, hardware, seed, dtype,
+        integrator), start state and inputs, already run by the caller with at
+        least what :func:`forward_pass_options` asks for (e.g. an HSSM layer's
+        own forward pass); it is used instead of running it again, which
+        gives the same bits.  None: run it here.
 
     Returns
     -------
@@ -192,18 +200,25 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                       seed=seed)
     if not run.integrator.time_reversible:
         raise ValueError(f"RHEL needs a time-reversible integrator; {run.integrator.name!r} "
-                         "is not. Use leapfrog, velocity_verlet or yoshida4")
+                         "is not (a step, a momentum flip and the same step do not return to "
+                         "the start, so the echoes cannot retrace the forward pass and their "
+                         "difference is not the gradient). Use leapfrog, velocity_verlet or "
+                         "yoshida4; BPTT (physsim.bptt) differentiates any integrator")
     batch = prepare_batch(run, q0, p0, inputs, n_steps)
     u, L = batch.inputs.values, batch.inputs.n_steps
     loss.check_batch(batch.batch_size)
     loss.check_dof(system.n_dof)
 
     # 1. forward (free) pass; for the one-sided estimator it is the reference echo
-    record = (nudge == "recorded" and loss.needs == "trajectory") or record_echoes
-    fwd = forward_pass(run, batch.start, batch.inputs, record_every=1 if record else 0,
-                       sum_positions=loss.needs == "position_sum", readout=True,
-                       keep_drive=input_gradient and estimator == "one_sided",
-                       chunk_size=chunk_size, progress=progress)
+    options = forward_pass_options(run.system, loss.needs, eps=eps, relative_nudge=relative_nudge,
+                                   estimator=estimator, nudge=nudge,
+                                   input_gradient=input_gradient, record_echoes=record_echoes)
+    record = options["record_every"] == 1
+    if forward is None:
+        fwd = forward_pass(run, batch.start, batch.inputs, chunk_size=chunk_size,
+                           progress=progress, **options)
+    else:
+        fwd = _check_forward(forward, options, L, batch.batch_size)
     if hasattr(loss, "n_steps"):  # pooled and final-time losses need L without a trajectory
         loss.n_steps = L
     positions = fwd.positions[:, 1:] if record else None
@@ -309,6 +324,59 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
               "balanced_nudge": balanced,
               "integrator": run.integrator.name, "dtype": np.dtype(run.dtype).name,
               "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe(), **info_extra})
+
+
+def forward_pass_options(system, loss_needs: str, *, eps: float | None = None,
+                         relative_nudge: float | None = None, estimator: str = "centred",
+                         nudge: str = "recorded", input_gradient: bool = True,
+                         record_echoes: bool = False) -> dict:
+    """What :func:`rhel_gradient` needs of its forward pass, as :func:`forward_pass` options.
+
+    Parameters
+    ----------
+    system : HamiltonianSystem
+        The device (linear systems need no forward read-out with a centred estimate).
+    loss_needs : {"trajectory", "position_sum", "final"}
+        What the loss needs of the forward pass (:attr:`physsim.losses.Loss.needs`).
+    eps, relative_nudge, estimator, nudge, input_gradient, record_echoes
+        As in :func:`rhel_gradient`.
+
+    Returns
+    -------
+    dict
+        ``record_every`` (1 or 0), ``sum_positions``, ``readout`` (the half-step
+        read-out, which the one-sided estimate subtracts and the balanced nudge
+        measures round-off with) and ``keep_drive``.
+    """
+    record = (nudge == "recorded" and loss_needs == "trajectory") or record_echoes
+    balanced = eps is None and relative_nudge is None and estimator != "one_sided" \
+        and not getattr(system, "is_linear", False)
+    return {"record_every": 1 if record else 0,
+            "sum_positions": loss_needs == "position_sum",
+            "readout": estimator != "centred" or balanced,
+            "keep_drive": input_gradient and estimator == "one_sided"}
+
+
+def _check_forward(forward: ForwardResult, options: dict, n_steps: int,
+                   batch_size: int) -> ForwardResult:
+    """``forward`` if it holds what ``options`` ask for; ValueError naming what is missing."""
+    missing = []
+    if forward.n_steps != n_steps or forward.final.q.shape[0] != batch_size:
+        raise ValueError(f"forward: a pass of {forward.n_steps} steps and batch "
+                         f"{forward.final.q.shape[0]} was given; the run has {n_steps} steps "
+                         f"and batch {batch_size}")
+    if options["record_every"] and (forward.positions is None or forward.record_every != 1):
+        missing.append("record_every=1")
+    if options["sum_positions"] and forward.position_sum is None:
+        missing.append("sum_positions=True")
+    if options["readout"] and forward.readout is None:
+        missing.append("readout=True")
+    if options["keep_drive"] and (forward.readout is None or forward.readout.inputs is None):
+        missing.append("keep_drive=True")
+    if missing:
+        raise ValueError(f"forward: this RHEL estimate needs a forward pass run with "
+                         f"{', '.join(missing)} (see rhel.forward_pass_options)")
+    return forward
 
 
 @dataclass(frozen=True)

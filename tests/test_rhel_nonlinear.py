@@ -259,3 +259,45 @@ def test_hssm_from_official_maps_every_array():
         assert set(hru_arrays_from_official("linear", official)) == set(layer.params)
     with pytest.raises(KeyError, match="unknown"):
         hssm_from_official(config, {**arrays, "extra": np.zeros(1)})
+
+
+# ------------------------------------------------ the official NonlinHRU step
+def test_official_step_refused_by_rhel_with_reason():
+    system = NonlinearHRU.random(4, 2, step=0.05, rng=0)
+    u = np.random.default_rng(0).standard_normal((1, 20, 2))
+    loss = MSEReadout(np.eye(4)[:1], np.zeros((1, 20, 1)))
+    with pytest.raises(ValueError, match="official_nonlinear_hru.*is not.*retrace"):
+        rhel_gradient(system, np.zeros(4), None, u, loss, integrator="official_nonlinear_hru")
+
+
+def test_official_step_matches_transcription_forward_and_bptt():
+    from physsim.hssm.official import hru_layer_from_official
+
+    rng = np.random.default_rng(7)
+    P, H, L = 5, 3, 60
+    arrays = official_arrays("nonlinear", P, H, rng, step=0.2)
+    u = rng.standard_normal((L, H))
+    r = rng.standard_normal((L, H))
+    layer = hru_layer_from_official("nonlinear", arrays, step_parametrization="raw",
+                                    integrator="official_nonlinear_hru", rule="bptt")
+    out = layer.forward(u[None])[0]
+    np.testing.assert_allclose(out, official_nonlinhru(arrays, u), rtol=1e-12, atol=1e-13)
+    # BPTT of the loss sum(r * o) against central differences of the transcription
+    layer.backward(r[None])
+    names = {"W_diag": "W", "b": "b", "c": "c_raw", "alpha": "alpha_raw", "step": "step",
+             "B": "B"}
+    h = 1e-6
+    for official_name, name in names.items():
+        flat = arrays[official_name].reshape(-1)
+        for i in range(min(flat.size, 3)):
+            plus = {k: v.copy() for k, v in arrays.items()}
+            minus = {k: v.copy() for k, v in arrays.items()}
+            plus[official_name].reshape(-1)[i] += h
+            minus[official_name].reshape(-1)[i] -= h
+            fd = (np.sum(r * official_nonlinhru(plus, u))
+                  - np.sum(r * official_nonlinhru(minus, u))) / (2 * h)
+            got = layer.grads[name].reshape(-1)[i]
+            assert abs(got - fd) <= 1e-6 * max(1.0, abs(fd)), (name, i, got, fd)
+    # and the official step is not the leapfrog: the dynamics differ at this step
+    leapfrog = hru_layer_from_official("nonlinear", arrays, step_parametrization="raw")
+    assert np.max(np.abs(leapfrog.forward(u[None])[0] - out)) > 1e-6

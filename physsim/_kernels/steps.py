@@ -3,7 +3,10 @@
 An integrator step is a table of operations (``kinds``, ``coefs``): each entry
 is either a *drift* ``q += c h dT/dp(p)`` or a *kick* ``p -= c h dV/dq(q, d)``.
 Every symmetric splitting (Stormer-Verlet, velocity Verlet, Yoshida) is such a
-table; see :mod:`physsim.integrators`.
+table; see :mod:`physsim.integrators`.  A third kind, the *start kick*
+``p -= c h dV/dq(q_start, d)``, evaluates the force at the position the step
+started from; it exists only to reproduce the official NonlinHRU code's step,
+which is neither symplectic nor time-reversible.
 
 Optional *reversible rounding*: with ``q_quantum > 0`` (``p_quantum > 0``) each
 drift (kick) increment is rounded to a multiple of the quantum before it is
@@ -28,6 +31,7 @@ from .precision import copy_between, work_array
 
 DRIFT = 0
 KICK = 1
+START_KICK = 2
 
 
 @njit(cache=True, inline="always")
@@ -88,12 +92,24 @@ def kick(q, p, d, theta, c, grad_potential, buf, p_quantum):
 def step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf, q_quantum,
          p_quantum):
     """Advance ``(q, p)`` in place by one integrator step of size ``h`` with drive ``d``."""
+    q_start = start_copy(kinds, q)
     for j in range(kinds.shape[0]):
         c = coefs[j] * h
         if kinds[j] == DRIFT:
             drift(q, p, theta, c, grad_kinetic, buf, q_quantum)
-        else:
+        elif kinds[j] == KICK:
             kick(q, p, d, theta, c, grad_potential, buf, p_quantum)
+        else:
+            kick(q_start, p, d, theta, c, grad_potential, buf, p_quantum)
+
+
+@njit(cache=True, inline="always")
+def start_copy(kinds, q):
+    """A copy of ``q`` if the table has a start kick, else ``q`` itself (nothing copied)."""
+    for j in range(kinds.shape[0]):
+        if kinds[j] == START_KICK:
+            return q.copy()
+    return q
 
 
 @njit(cache=True, inline="always")
@@ -117,6 +133,7 @@ def step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
     are ``q`` and ``p`` themselves and nothing is copied.  ``g_theta`` and
     ``g_drive`` (float64) are accumulated into.
     """
+    q_start = start_copy(kinds, q)
     for j in range(kinds.shape[0]):
         c = coefs[j] * h
         c64 = np.float64(coefs[j]) * np.float64(h)
@@ -124,11 +141,15 @@ def step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
             copy_between(p, p64)
             theta_grad_kinetic(p64, theta64, c64, g_theta)
             drift(q, p, theta, c, grad_kinetic, buf, q_quantum)
-        else:
+        elif kinds[j] == KICK:
             copy_between(q, q64)
             theta_grad_potential(q64, d64, theta64, c64, g_theta)
             drive_grad_potential(q64, d64, theta64, c64, g_drive)
             kick(q, p, d, theta, c, grad_potential, buf, p_quantum)
+        else:
+            # no read-out: only RHEL reads out, and it refuses a table with start kicks
+            # (not time-reversible); ``q64`` may alias ``q``, so it is not touched here
+            kick(q_start, p, d, theta, c, grad_potential, buf, p_quantum)
 
 
 @njit(cache=True, inline="always")
