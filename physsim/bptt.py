@@ -19,14 +19,14 @@ from .gradients import GradientResult
 from .hardware import FORWARD_PASS
 from .losses import Loss
 from .device_run import prepare_batch, prepare_run
-from .passes import DEFAULT_CHUNK, forward_pass
+from .passes import DEFAULT_CHUNK, ForwardResult, forward_pass
 from .simulate import simulate
 
 
 def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   n_steps: int | None = None, integrator="leapfrog", dt: float | None = None,
                   hardware=None, seed: int = 0, dtype=np.float64, chunk_size: int = DEFAULT_CHUNK,
-                  progress: bool = False) -> GradientResult:
+                  progress: bool = False, forward: ForwardResult | None = None) -> GradientResult:
     """Gradient of ``loss`` by back-propagation through time (the discrete adjoint).
 
     Stores the state at every step (O(L) memory) and back-propagates through
@@ -39,6 +39,10 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     hardware : HardwareModel or str, optional
         Only its deterministic parts (device realisation, DAC) are
         differentiated; models with per-step noise are refused.
+    forward : ForwardResult, optional
+        The forward pass of this device, start state and inputs, already run by
+        the caller with ``record_every=1`` (e.g. an HSSM layer's own forward
+        pass); used instead of running it again (the same bits).  None: run it here.
 
     Returns
     -------
@@ -68,8 +72,16 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     loss.check_dof(n)
     if hasattr(loss, "n_steps"):
         loss.n_steps = L
-    fwd = forward_pass(run, batch.start, batch.inputs, record_every=1, chunk_size=chunk_size,
-                       progress=progress)
+    if forward is None:
+        fwd = forward_pass(run, batch.start, batch.inputs, record_every=1, chunk_size=chunk_size,
+                           progress=progress)
+    elif forward.record_every != 1 or forward.positions is None or forward.n_steps != L \
+            or forward.positions.shape[0] != B:
+        raise ValueError(f"forward: BPTT needs a forward pass of {L} steps and batch {B} run "
+                         f"with record_every=1; got {forward.n_steps} steps, record_every="
+                         f"{forward.record_every}")
+    else:
+        fwd = forward
     positions = np.asarray(fwd.positions[:, 1:], dtype=float)  # no copy in a float64 run
     loss_value = loss.value(positions)
     cot = np.ascontiguousarray(loss.cotangents(positions), dtype=run.dtype)

@@ -5,7 +5,7 @@ wraps a :class:`~physsim.systems.LinearHRU` (real or complex) or a
 :class:`~physsim.systems.NonlinearHRU`:
 
 * **forward**: the input sequence ``x`` (batch, L, H) drives the unit from rest
-  (:func:`physsim.simulate`, every state recorded); the output is
+  (:func:`physsim.passes.forward_pass`, every state recorded); the output is
   ``o_k = Re(C y_k) + D * x_k`` (batch, L, H), with ``y_k`` the unit's positions
   after step ``k``;
 * **backward**: ``dL/dy`` follows from ``dL/do`` through the read-out; the gradients
@@ -15,7 +15,9 @@ wraps a :class:`~physsim.systems.LinearHRU` (real or complex) or a
   **BPTT** (:func:`physsim.bptt.bptt_gradient`, the discrete adjoint), chosen by
   :attr:`HRULayer.rule`.  The input gradient handed to the layer below is the
   Hamiltonian one plus ``D * dL/do``: this is RHEL chaining (RHEL paper, Thm. 3.3
-  and Remark 8).
+  and Remark 8).  Both rules reuse the layer's own forward pass (it records what
+  they need), so RHEL runs 3 passes of the device per forward + backward and BPTT a
+  forward pass and the adjoint.
 
 Trainable (raw) parameters and the paper's parametrisation (RHEL paper Eqs. 17-18
 and the official code):
@@ -62,16 +64,18 @@ saved by the official code load with :mod:`physsim.hssm.official`; any given arr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
 from scipy.special import expit
 
 from ..bptt import bptt_gradient
+from ..device_run import prepare_batch, prepare_run
 from ..losses import CotangentSequence
 from ..nn.layers import Layer
-from ..rhel import ESTIMATORS, rhel_gradient
-from ..simulate import simulate
+from ..passes import forward_pass
+from ..rhel import ESTIMATORS, forward_pass_options, rhel_gradient
 from ..systems import LinearHRU, NonlinearHRU
 from ..validation import check_choice, check_rng
 
@@ -358,20 +362,35 @@ class HRULayer(Layer):
             raise ValueError(f"HRULayer expects (batch, length, {self.n_channels}), got "
                              f"shape {x.shape}")
         system = self.system()
-        q0 = np.zeros((x.shape[0], system.n_dof))
-        traj = simulate(system, q0, None, x, record_every=1, hardware=self.hardware,
-                        seed=self.hardware_seed, dtype=self.dtype, integrator=self.integrator)
-        y = np.asarray(traj.positions[:, 1:], dtype=np.float64)
+        run = prepare_run(system, integrator=self.integrator, dtype=self.dtype,
+                          hardware=self.hardware, seed=self.hardware_seed)
+        batch = prepare_batch(run, np.zeros((x.shape[0], system.n_dof)), None, x)
+        # record what the backward pass's rule needs, so that it need not run this pass again
+        settings = self._backward_settings()
+        options = {"record_every": 1}
+        if self.rule == "rhel":
+            options = {**forward_pass_options(run.system, CotangentSequence.needs,
+                                              eps=self.eps, relative_nudge=settings[3],
+                                              estimator=self.estimator), **options}
+        fwd = forward_pass(run, batch.start, batch.inputs, **options)
+        y = np.asarray(fwd.positions[:, 1:], dtype=np.float64)
         c = self._readout()
-        self._cache = (x, y, system, c)
+        if self.rule == "rhel":  # RHEL reads the final state and read-outs, not the record
+            fwd = dataclasses.replace(fwd, positions=None, momenta=None, record_every=0)
+        self._cache = (x, y, system, c, fwd, settings)
         return _matmul_last(y, c.T) + self.params["D"] * x
+
+    def _backward_settings(self) -> tuple:
+        """The settings a cached forward pass was recorded for (rule, estimator, eps, nudge)."""
+        return (self.rule, self.estimator, self.eps, self._relative_nudge())
 
     def backward(self, grad_out):
         """Gradients of all raw parameters (``self.grads``) and of the input.
 
         The Hamiltonian part uses :attr:`rule`; see the module docstring.
         """
-        x, y, system, c = self._cached()
+        x, y, system, c, fwd, settings = self._cached()
+        forward = fwd if settings == self._backward_settings() else None
         g = np.asarray(grad_out, dtype=np.float64)
         if g.shape != x.shape:
             raise ValueError(f"grad_out has shape {g.shape}, the output has {x.shape}")
@@ -385,11 +404,11 @@ class HRULayer(Layer):
         if self.rule == "rhel":
             res = rhel_gradient(system, q0, None, x, loss, eps=self.eps,
                                 relative_nudge=self._relative_nudge(), estimator=self.estimator,
-                                input_gradient=True, **kwargs)
+                                input_gradient=True, forward=forward, **kwargs)
         else:
-            res = bptt_gradient(system, q0, None, x, loss, **kwargs)
+            res = bptt_gradient(system, q0, None, x, loss, forward=forward, **kwargs)
         self.last_backward_info = {"method": res.method, **{k: v for k, v in res.info.items()
-                                                            if k in ("eps", "estimator")}}
+                                                            if k in ("eps", "estimator", "passes")}}
         gp = res.params
         p, out = self.params, self.grads
         P = self.n_units
