@@ -31,8 +31,8 @@ for the NonlinearHRU's ``W`` at step 1e-4, whose read-out carries a large,
 state-independent ``log cosh(Bu)/W^2`` term that cancels between the echoes),
 so no fixed nudge, absolute or relative to the state, serves every device.
 
-Default, nonlinear systems: the *balanced* nudge (``eps=None`` and
-``relative_nudge=None``).  The round-off constant is measured on the run, the
+Default, nonlinear systems on the ideal device: the *balanced* nudge (``eps=None``
+and ``relative_nudge=None``).  The round-off constant is measured on the run, the
 bias is not (that needs a second nudge size), so the rule is: take the
 *smallest* nudge whose predicted round-off is below the tolerance
 ``ROUNDOFF_TARGET`` (1e-7 in float64, 1e-4 in float32) for every read-out
@@ -65,6 +65,12 @@ Higher order, ``estimator="richardson"``: two centred pairs at ``eps`` and
 nudge is the balanced one for the tolerance ``RICHARDSON_ROUNDOFF_TARGET``
 (float64: 1e-9).  Cost: 1 forward pass + 4 echoes, plus the pilot pair when
 its nudge is not already balanced (up to 1 + 6).
+
+On a non-ideal hardware model the default stays the scaled rule below: the model
+above sees round-off, not the device's noise, and it picks the smallest nudge round-off
+allows, against which any additive noise is largest (the gradient-fidelity sweep with
+the balanced nudge puts the NonlinearHRU's momentum-noise threshold at 2e-8 instead of
+1e-3).
 
 Fixed nudges: ``eps`` sets the raw multiplier; ``relative_nudge`` the older
 *scaled* rule, ``eps`` such that the accumulated momentum forcing
@@ -247,8 +253,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         written = run.hardware.write_nudges(np.asarray(source.data, float), run.seed,
                                             ECHO_PLUS_PASS)
         source = NudgeSource(source.cotangent, written, source.shared)
+    # the balanced nudge models round-off; on a noisy device noise sets the floor and a
+    # larger nudge is better, so non-ideal hardware keeps the scaled rule
     balanced = eps is None and relative_nudge is None and estimator != "one_sided" \
-        and not getattr(run.system, "is_linear", False)
+        and not getattr(run.system, "is_linear", False) and run.hardware.is_ideal
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
