@@ -66,6 +66,8 @@ LAYERS = ("linear", "nonlinear")
 CHANNELS = 64
 NONLINEAR_STEP = 1e-4
 WARMUP_STEPS = 64
+#: Least repeats of the roofline's parts.
+ROOFLINE_REPEATS = 10
 
 #: The official implementation's times on this machine kind, seconds
 #: (research/official-timings.md): (layer, L, P, dtype) -> (BPTT, RHEL, forward).
@@ -135,10 +137,11 @@ def build(config: Config):
 
 def run_method(method: str, layer: HRULayer, x: np.ndarray, target: np.ndarray):
     """``forward`` alone, or forward + backward of the MSE under ``bptt`` / ``rhel``."""
+    if method != "forward":
+        layer.rule = method  # before the forward pass, which records what the rule needs
     out = layer.forward(x)
     if method == "forward":
         return out
-    layer.rule = method
     grad_out = (2.0 / out.size) * (out - target)
     return layer.backward(grad_out)
 
@@ -256,7 +259,9 @@ def measure(config: Config, repeats: int) -> dict:
         run_method(method, layer, warm, target[:, :WARMUP_STEPS])
         out[method] = best_time(lambda m=method: run_method(m, layer, x, target), repeats)
     out["rhel_passes"] = layer.last_backward_info.get("passes", 3)
-    out.update(roofline(layer, x, repeats))
+    # the roofline is cheap and its parts short: more repeats keep a descheduled run (a
+    # loaded machine) from setting it
+    out.update(roofline(layer, x, max(repeats, ROOFLINE_REPEATS)))
     return out
 
 
