@@ -44,7 +44,7 @@ def _cmd_info(args) -> int:
         print("Datasets: " + ", ".join(available_datasets()))
     except ImportError:
         pass
-    from .sweeps.metrics import METRICS  # not the package: its executors and CLI
+    from .sweeps import METRICS
 
     print("Sweep metrics: " + ", ".join(METRICS))
     return 0
