@@ -135,7 +135,8 @@ class TimeLoop:
             with event.install_listener("numba:compile", notice):
                 self.dispatcher.compile(self.signature(nb_dtype))
         finally:
-            self.dispatcher.disable_compile(True)
+            if self.dispatcher.signatures:  # numba refuses to disable compiling with none
+                self.dispatcher.disable_compile(True)
 
 
 class _CompileNotice(event.Listener):
