@@ -26,19 +26,14 @@ STAMP_NAME = "physsim_sources.sha256"
 
 
 def refresh_physsim_caches() -> bool:
-    """Refresh the caches of physsim and of the registered hardware plugins, if stale.
+    """:func:`refresh_numba_caches` of physsim and of the registered hardware plugins.
 
     Called when physsim is imported, before any kernel can be compiled or
-    loaded.  Returns at once when ``NUMBA_CACHE_DIR`` moves the caches out of
-    the packages.
-
-    Returns
-    -------
-    bool
-        True if stale caches were found and deleted.
+    loaded.  With ``NUMBA_CACHE_DIR`` set it is False at once, before the
+    plugins are looked up (:mod:`physsim.hardware` imports numba).
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
-        return False
+        return False  # caches elsewhere: nothing to refresh
     # the plugins' hooks are compiled into physsim's time loops, so their folders count too;
     # they are found from the entry points without importing the plugins
     from .hardware import hardware_plugin_packages
