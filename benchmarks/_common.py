@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
+import sys
 
 
 def load_average() -> float:
@@ -61,3 +63,60 @@ def run_benchmark(name: str, args: argparse.Namespace, parser: argparse.Argument
           f"load average {load_average():.2f}", flush=True)
     result = run(sizes, log=lambda s: print(s, flush=True))
     return report(result, format_table(result, sizes), args.json)
+
+
+# ------------------------------------------------ memory of a process (Linux first)
+def current_rss_bytes() -> int:
+    """Resident set size now (Linux /proc; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """Peak RSS of this address space, bytes.
+
+    Linux: ``VmHWM`` of /proc/self/status, which :func:`reset_peak_rss`
+    resets.  ``ru_maxrss`` is not used there: across ``exec`` Linux carries
+    the parent's peak over into the child's ``ru_maxrss``, so a worker started
+    by a large parent would report the parent's peak.  Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak RSS to the current RSS (Linux >= 4.0); False where not possible.
+
+    Without it the peak would include transients of the warm-up (e.g. LLVM
+    compiling on a cold numba cache), which are not the gradient's memory.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def release_free_heap() -> bool:
+    """Give memory freed by the warm-up back to the OS (glibc ``malloc_trim``); False elsewhere.
+
+    Otherwise the gradient would reuse the warm-up's freed blocks without its
+    RSS growing, and an O(1)-memory gradient would show no increase at all.
+    """
+    try:
+        import ctypes  # noqa: PLC0415
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
+    except (OSError, AttributeError):
+        return False

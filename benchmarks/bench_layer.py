@@ -60,7 +60,7 @@ import physsim
 from physsim.hssm import HRULayer
 
 from _common import load_average, run_benchmark
-from bench_rhel import _current_rss_bytes, _peak_rss_bytes, _release_free_heap, _reset_peak_rss
+from _common import current_rss_bytes, peak_rss_bytes, release_free_heap, reset_peak_rss
 
 LAYERS = ("linear", "nonlinear")
 CHANNELS = 64
@@ -225,11 +225,11 @@ def memory_worker(config: Config) -> dict:
     for method in ("forward", "bptt", "rhel"):
         layer._cache = None
         gc.collect()
-        _release_free_heap()
-        _reset_peak_rss()
-        baseline = _current_rss_bytes()
+        release_free_heap()
+        reset_peak_rss()
+        baseline = current_rss_bytes()
         result = run_method(method, layer, x, target)
-        out[method] = (_peak_rss_bytes() - baseline) / 1024.0**2
+        out[method] = (peak_rss_bytes() - baseline) / 1024.0**2
         del result
     return out
 

@@ -65,7 +65,6 @@ import importlib.util
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -84,7 +83,8 @@ from physsim.examples import three_node_josephson_circuit
 from physsim.losses import MSEReadout, PooledCrossEntropy
 from physsim.rhel import rhel_gradient
 
-from _common import run_benchmark
+from _common import (current_rss_bytes, peak_rss_bytes, release_free_heap, reset_peak_rss,
+                     run_benchmark)
 
 # issue 3 targets (reported, not asserted)
 TARGET_RHEL_MEM_GROWTH = 1.10
@@ -162,62 +162,6 @@ def gradient(method: str, system, q0, u, loss, dtype=np.float64):
 
 
 # ------------------------------------------------------------- (a) memory
-def _current_rss_bytes() -> int:
-    """Resident set size now (Linux /proc; falls back to the peak elsewhere)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return _peak_rss_bytes()
-
-
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this address space, bytes.
-
-    Linux: ``VmHWM`` of /proc/self/status, which :func:`_reset_peak_rss`
-    resets.  ``ru_maxrss`` is not used there: across ``exec`` Linux carries
-    the parent's peak over into the child's ``ru_maxrss``, so a worker started
-    by a large parent would report the parent's peak.  Elsewhere ``ru_maxrss``.
-    """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the peak RSS to the current RSS (Linux >= 4.0); False where not possible.
-
-    Without it the peak would include transients of the warm-up (e.g. LLVM
-    compiling on a cold numba cache), which are not the gradient's memory.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _release_free_heap() -> bool:
-    """Give memory freed by the warm-up back to the OS (glibc ``malloc_trim``); False elsewhere.
-
-    Otherwise the gradient would reuse the warm-up's freed blocks without its
-    RSS growing, and an O(1)-memory gradient would show no increase at all.
-    """
-    try:
-        import ctypes  # noqa: PLC0415
-
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0) or True)
-    except (OSError, AttributeError):
-        return False
-
-
 def memory_worker(method: str, problem: Problem) -> dict:
     """Measure one gradient's memory in this process (run in a fresh subprocess).
 
@@ -232,13 +176,13 @@ def memory_worker(method: str, problem: Problem) -> dict:
     system, q0, u, make_loss = build(problem)
     gradient(method, system, q0, np.ascontiguousarray(u[:, :WARMUP_STEPS]), make_loss())
     gc.collect()
-    _release_free_heap()
-    reset = _reset_peak_rss()
-    baseline = _current_rss_bytes()
+    release_free_heap()
+    reset = reset_peak_rss()
+    baseline = current_rss_bytes()
     t0 = time.perf_counter()
     gradient(method, system, q0, u, make_loss())
     seconds = time.perf_counter() - t0
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     mb = 1024.0**2
     return dict(method=method, n_steps=problem.n_steps, baseline_mb=baseline / mb,
                 peak_mb=peak / mb, increase_mb=(peak - baseline) / mb, inputs_mb=u.nbytes / mb,

@@ -11,9 +11,9 @@ smallest CPU time of the process is printed too (on a shared machine it shows ho
 the wall time was waiting).
 
 The two rules do different physical work per HRU layer: the layer's forward simulation
-is shared; RHEL then re-runs the forward pass (to reach the final state; it keeps no
-trajectory) and runs two nudged echoes in lock-step, while BPTT re-runs the forward pass
-storing every state and runs the discrete adjoint.
+is shared and reused by the rule (its final state, and for BPTT its recorded states):
+RHEL then runs two nudged echoes in lock-step (two pairs when the balanced nudge of a
+nonlinear layer needs a second one), while BPTT runs the discrete adjoint.
 
 Usage::
 
