@@ -8,7 +8,6 @@ conservation and time reversibility of the symmetric integrators.
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
