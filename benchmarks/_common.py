@@ -15,6 +15,35 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
+def benchmark_parser(doc: str, *, quick_help: str, repeats_help: str | None = None,
+                     json_type=str) -> argparse.ArgumentParser:
+    """The options every benchmark takes: ``--quick``, ``--json FILE`` and, if asked, ``--repeats``.
+
+    Parameters
+    ----------
+    doc : str
+        The script's docstring; its first line is the description.
+    quick_help : str
+        What ``--quick`` shrinks (it must run in seconds).
+    repeats_help : str, optional
+        Help of ``--repeats N`` (timed calls, best kept); omitted when None.
+    json_type : callable
+        Type of the ``--json`` value (``str`` or ``pathlib.Path``).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Further options may be added by the caller.
+    """
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--json", metavar="FILE", type=json_type,
+                        help="write the figures as a flat JSON object")
+    if repeats_help is not None:
+        parser.add_argument("--repeats", type=int, default=None, help=repeats_help)
+    return parser
+
+
 def with_repeats(parser: argparse.ArgumentParser, sizes, repeats: int | None):
     """``sizes`` (a dataclass with a ``repeats`` field) with ``--repeats`` applied."""
     if repeats is None:

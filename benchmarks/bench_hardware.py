@@ -45,7 +45,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -64,6 +63,8 @@ import physsim  # noqa: E402
 from hardware_models import FinitePrecision, Ideal, NoisyAnalog, compose  # noqa: E402
 from physsim.losses import MSEReadout  # noqa: E402
 from physsim.rhel import rhel_gradient  # noqa: E402
+
+from _common import benchmark_parser  # noqa: E402 (benchmarks/_common.py, next to this script)
 
 
 def noisy_model(drift: float = 1e-6):
@@ -105,9 +106,7 @@ def thermal_deviate_ns(system, n_steps: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; return (and optionally write) the figures."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="L = 1,000 instead of 10,000")
-    ap.add_argument("--json", metavar="FILE", help="write the figures as flat JSON")
+    ap = benchmark_parser(__doc__, quick_help="L = 1,000 instead of 10,000")
     ap.add_argument("--rounds", type=int, default=None, help="timing rounds (default 20, quick 6)")
     args = ap.parse_args(argv)
 

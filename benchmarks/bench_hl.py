@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import benchmark_parser  # benchmarks/_common.py, next to this script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -143,9 +145,8 @@ def _label(n: int) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the figures and return them as a flat dict."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small hidden size, fewer points")
-    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser = benchmark_parser(__doc__, quick_help="small hidden size, fewer points",
+                              json_type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)

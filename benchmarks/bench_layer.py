@@ -59,7 +59,7 @@ import numpy as np
 import physsim
 from physsim.hssm import HRULayer
 
-from _common import load_average, run_benchmark
+from _common import benchmark_parser, load_average, run_benchmark
 from _common import current_rss_bytes, peak_rss_bytes, release_free_heap, reset_peak_rss
 
 LAYERS = ("linear", "nonlinear")
@@ -358,11 +358,8 @@ def format_table(result: dict, sizes: Sizes) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; print the table, write JSON if asked, return the JSON figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--json", metavar="FILE", help="write the figures as a flat JSON object")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls per measurement; the best is reported")
+    parser = benchmark_parser(__doc__, quick_help="small sizes (seconds)",
+                              repeats_help="timed calls per measurement; the best is reported")
     parser.add_argument("--memory-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_worker:

@@ -83,8 +83,8 @@ from physsim.examples import three_node_josephson_circuit
 from physsim.losses import MSEReadout, PooledCrossEntropy
 from physsim.rhel import rhel_gradient
 
-from _common import (current_rss_bytes, peak_rss_bytes, release_free_heap, reset_peak_rss,
-                     run_benchmark)
+from _common import (benchmark_parser, current_rss_bytes, peak_rss_bytes, release_free_heap,
+                     reset_peak_rss, run_benchmark)
 
 # issue 3 targets (reported, not asserted)
 TARGET_RHEL_MEM_GROWTH = 1.10
@@ -429,13 +429,11 @@ def format_table(result: dict, sizes: Sizes) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; print the tables, write JSON if asked, return the JSON figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes (under a minute): memory at L=1k/3k/10k with P=32; "
-                             "P=32, L=2,000 for time and float32")
-    parser.add_argument("--json", metavar="FILE", help="write the figures as a flat JSON object")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed gradients per method in (b); the best is reported")
+    parser = benchmark_parser(
+        __doc__,
+        quick_help=("small sizes (under a minute): memory at L=1k/3k/10k with P=32; "
+                    "P=32, L=2,000 for time and float32"),
+        repeats_help="timed gradients per method in (b); the best is reported")
     parser.add_argument("--memory-worker", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_worker:

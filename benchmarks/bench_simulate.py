@@ -38,7 +38,6 @@ JSON keys: ``linear_hru_f64_osc_steps_per_s``, ``linear_hru_f32_osc_steps_per_s`
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -51,7 +50,7 @@ import numpy as np
 
 from physsim import CoupledOscillators, LinearHRU, simulate
 
-from _common import run_benchmark
+from _common import benchmark_parser, run_benchmark
 
 # issue 2 targets (reported, not asserted)
 TARGET_PER_CORE_F64 = 150e6
@@ -296,12 +295,9 @@ def format_table(result: dict, sizes: Sizes) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; print the table, write JSON if asked, return the JSON figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes (seconds): P=64, batch 4, L=5,000, dense N=16")
-    parser.add_argument("--json", metavar="FILE", help="write the figures as a flat JSON object")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs per case; the best is reported (default 3)")
+    parser = benchmark_parser(
+        __doc__, quick_help="small sizes (seconds): P=64, batch 4, L=5,000, dense N=16",
+        repeats_help="timed runs per case; the best is reported (default 3)")
     parser.add_argument("--threads", type=int, default=None,
                         help="numba threads (default: numba's default, all cores)")
     args = parser.parse_args(argv)

@@ -31,7 +31,6 @@ printed about compiling), ``load_before``, ``load_after``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import shutil
@@ -41,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import load_average, report
+from _common import benchmark_parser, load_average, report
 
 TARGETS = {"cold_help_s": 2.0, "warm_info_s": 1.0, "cold_demo_quick_s": 60.0}
 #: Start of the line physsim prints before compiling a time loop.
@@ -125,11 +124,9 @@ def format_table(figures: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Parse the options, run the cases, print and optionally write the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="each warm case once")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs of each warm case (best is kept; default 3, 1 with --quick)")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    parser = benchmark_parser(
+        __doc__, quick_help="each warm case once",
+        repeats_help="runs of each warm case (best is kept; default 3, 1 with --quick)")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     if repeats < 1:

@@ -32,7 +32,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -43,7 +42,7 @@ import numpy as np
 
 from physsim.sweeps import load_sweep, parse_sweep_config, run_sweep
 
-from _common import load_average
+from _common import benchmark_parser, load_average
 
 
 def sweep_config(n_steps: int):
@@ -62,9 +61,7 @@ def sweep_config(n_steps: int):
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter sequences (seconds)")
-    parser.add_argument("--json", metavar="FILE", help="write the figures as flat JSON")
+    parser = benchmark_parser(__doc__, quick_help="shorter sequences (seconds)")
     args = parser.parse_args(argv)
     # about one second of numba work per point at full size (the kernels of this
     # version run ~4x faster than when 12,000 steps gave that)

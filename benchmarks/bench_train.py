@@ -26,7 +26,6 @@ breakdown and the 1-minute load average at the start and the end under other key
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -38,7 +37,7 @@ import numpy as np
 from physsim.hssm import HSSM, HSSMConfig, HRULayer
 from physsim.nn import Adam
 
-from _common import load_average  # benchmarks/_common.py, next to this script
+from _common import benchmark_parser, load_average  # benchmarks/_common.py, next to this script
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,8 @@ def time_steps(rule: str, sizes: Sizes, repeats: int, seed: int = 0) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print a table and return the flat result dict."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    p.add_argument("--json", metavar="FILE", help="write the results as a flat JSON object")
-    p.add_argument("--repeats", type=int, default=None, help="timed steps per rule")
+    p = benchmark_parser(__doc__, quick_help="small sizes (seconds)",
+                         repeats_help="timed steps per rule")
     p.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
