@@ -8,7 +8,7 @@ after an edit of such a file, or an upgrade that rewrites it, numba would
 silently load machine code built from the old source.  At import
 (:func:`refresh_physsim_caches`), physsim hashes the kernel sources of its own
 package and of the registered hardware plugins (their folders come from the
-entry points, see :func:`physsim.hardware.hardware_plugin_packages`, without
+entry points, see :func:`physsim.registry.hardware_plugin_packages`, without
 importing them);
 when the hash differs from the one stored beside the caches, it deletes the
 cache files (``*.nbi``, ``*.nbc``) so that they are rebuilt.  With
@@ -29,14 +29,14 @@ def refresh_physsim_caches() -> bool:
     """:func:`refresh_numba_caches` of physsim and of the registered hardware plugins.
 
     Called when physsim is imported, before any kernel can be compiled or
-    loaded.  With ``NUMBA_CACHE_DIR`` set it is False at once, before the
-    plugins are looked up (:mod:`physsim.hardware` imports numba).
+    loaded.  With ``NUMBA_CACHE_DIR`` set it is False at once.  The plugins are
+    found through :mod:`physsim.registry`, which imports no numba.
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return False  # caches elsewhere: nothing to refresh
     # the plugins' hooks are compiled into physsim's time loops, so their folders count too;
     # they are found from the entry points without importing the plugins
-    from .hardware import hardware_plugin_packages
+    from .registry import hardware_plugin_packages
 
     plugins = [p.folder for p in hardware_plugin_packages() if p.folder is not None]
     return refresh_numba_caches([Path(__file__).parent, *plugins])

@@ -25,7 +25,8 @@ def _cmd_info(args) -> int:
 
     from . import INTEGRATORS, __version__
     from .config import SYSTEM_TYPES
-    from .hardware import PLUGIN_GROUP, preset_names
+    from .hardware import preset_names
+    from .registry import HARDWARE_PLUGIN_GROUP
 
     print(f"physsim {__version__}  (numpy {np.__version__}, numba {numba.__version__}, "
           f"{numba.get_num_threads()} threads)")
@@ -36,8 +37,8 @@ def _cmd_info(args) -> int:
               f"{cls.stability_limit:>11.4f}")
     print("\nSystem types (config [system] type): " + ", ".join(sorted(SYSTEM_TYPES)))
     presets = preset_names()
-    print("Hardware presets: " + (", ".join(presets) if presets else
-                                  f"(none registered in entry-point group {PLUGIN_GROUP!r})"))
+    none = f"(none registered in entry-point group {HARDWARE_PLUGIN_GROUP!r})"
+    print("Hardware presets: " + (", ".join(presets) if presets else none))
     try:
         from .data import available_datasets
 

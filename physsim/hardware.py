@@ -2,10 +2,11 @@
 
 ``physsim`` defines the hooks and the registries of hardware models and presets;
 packages fill them (``hardware_models``: ideal, noisy analog, finite precision,
-compositions and presets) through the entry-point group :data:`PLUGIN_GROUP`,
-loaded on the first lookup by name, so physsim never imports them.  Every entry
-point that takes a system also takes ``hardware=``: ``None`` means the ideal
-device and costs nothing, a string a registered preset.
+compositions and presets) through the entry-point group ``physsim.hardware``
+(:data:`physsim.registry.HARDWARE_PLUGIN_GROUP`), loaded on the first lookup by name,
+so physsim never imports them.  Every entry point that takes a system also takes
+``hardware=``: ``None`` means the ideal device and costs nothing, a string a registered
+preset.
 
 Hooks, in the order a run meets them:
 
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .registry import PluginPackage, Registry, plugin_entry_points, plugin_packages
+from .registry import HARDWARE_PLUGIN_GROUP, Registry, plugin_entry_points
 
 #: Pass indices handed to the hooks.
 FORWARD_PASS = 0
@@ -222,14 +223,12 @@ class FixedChip(HardwareModel):
 #: :func:`register_preset` (and possibly :func:`register_composition`); physsim calls it on
 #: the first lookup by name.  ``hardware_models`` declares
 #: ``hardware_models = hardware_models.plugin:register`` in this group.
-PLUGIN_GROUP = "physsim.hardware"
-
 _loaded_entry_points: set[tuple[str, str]] = set()
 
 
 def _load_plugins() -> None:
-    """Call the register function of every entry point of :data:`PLUGIN_GROUP` not yet loaded."""
-    for ep in plugin_entry_points(PLUGIN_GROUP):
+    """Call the register function of every hardware entry point not yet loaded."""
+    for ep in plugin_entry_points(HARDWARE_PLUGIN_GROUP):
         key = (ep.name, ep.value)
         if key in _loaded_entry_points:
             continue
@@ -237,7 +236,7 @@ def _load_plugins() -> None:
             register = ep.load()
         except (ImportError, AttributeError) as exc:
             raise RuntimeError(f"hardware plugin {ep.name!r} ({ep.value}, entry-point group "
-                               f"{PLUGIN_GROUP!r}) cannot be loaded: {exc}") from exc
+                               f"{HARDWARE_PLUGIN_GROUP!r}) cannot be loaded: {exc}") from exc
         register()
         _loaded_entry_points.add(key)
 
@@ -317,7 +316,7 @@ def register_model(cls: type[HardwareModel]) -> type[HardwareModel]:
     -----
     A registration made at run time lives in this process only: sweep workers (local
     processes, Dask) start fresh and know the models of the entry-point group
-    :data:`PLUGIN_GROUP`, so a package whose models are swept by name registers them there.
+    ``physsim.hardware``, so a package whose models are swept by name registers them there.
     """
     if not (isinstance(cls, type) and issubclass(cls, HardwareModel)
             and dataclasses.is_dataclass(cls)):
@@ -470,17 +469,8 @@ def compose(*models: HardwareModel) -> HardwareModel:
     _load_plugins()
     if not _composition:
         raise NotImplementedError("no package registered a hardware composition (entry-point "
-                                  f"group {PLUGIN_GROUP!r}); install hardware_models")
+                                  f"group {HARDWARE_PLUGIN_GROUP!r}); install hardware_models")
     return _composition[0](*models)
-
-
-def hardware_plugin_packages() -> tuple[PluginPackage, ...]:
-    """The packages that declare hardware plugins, found without importing them.
-
-    For what must cover plugin code before any plugin is loaded: the numba-cache refresh at
-    import, the code fingerprint and the version list of run files.
-    """
-    return plugin_packages(PLUGIN_GROUP)
 
 
 def resolve_hardware(hardware: HardwareModel | str | None) -> HardwareModel:

@@ -217,3 +217,24 @@ def plugin_packages(group: str) -> tuple[PluginPackage, ...]:
 
 
 __all__ = ["PluginPackage", "Registry", "lookup", "plugin_entry_points", "plugin_packages"]
+
+
+#: Entry-point group through which packages register hardware models and presets
+#: (:mod:`physsim.hardware` loads it on the first lookup by name).  It lives here, with no
+#: numba import, so the numba-cache refresh at ``import physsim`` can find the plugin folders
+#: without importing the hardware plug.
+HARDWARE_PLUGIN_GROUP = "physsim.hardware"
+
+
+def hardware_plugin_packages() -> tuple[PluginPackage, ...]:
+    """The packages that declare hardware plugins, found without importing them.
+
+    For what must cover plugin code before any plugin is loaded: the numba-cache refresh at
+    import, the code fingerprint and the version list of run files.
+
+    Returns
+    -------
+    tuple of PluginPackage
+        One per distinct plugin package of :data:`HARDWARE_PLUGIN_GROUP`.
+    """
+    return plugin_packages(HARDWARE_PLUGIN_GROUP)

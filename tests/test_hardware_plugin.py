@@ -22,11 +22,12 @@ import pytest
 import physsim
 from physsim import CoupledOscillators, LinearHRU
 from physsim.bptt import bptt_gradient
-from physsim.hardware import (MODELS, PLUGIN_GROUP, PRESETS, HardwareModel, build_model, compose,
-                              get_model_class, get_preset, hardware_plugin_packages,
-                              model_fields, preset_names, register_model, register_preset)
+from physsim.hardware import (MODELS, PRESETS, HardwareModel, build_model, compose,
+                              get_model_class, get_preset, model_fields, preset_names,
+                              register_model, register_preset)
 from physsim.losses import MSEReadout
-from physsim.registry import Registry, lookup, plugin_entry_points
+from physsim.registry import (HARDWARE_PLUGIN_GROUP, Registry, hardware_plugin_packages,
+                              lookup, plugin_entry_points)
 from physsim.rhel import rhel_gradient
 from physsim.sweeps import load_sweep, parse_sweep_config, run_sweep
 
@@ -227,7 +228,7 @@ def test_physsim_never_imports_hardware_models():
     # and at run time: importing physsim, its CLI, demo and sweeps loads no plugin, while the
     # plugin's folder is known from its entry point (for the numba-cache refresh)
     code = ("import sys, physsim, physsim.cli, physsim.demo, physsim.sweeps\n"
-            "from physsim.hardware import hardware_plugin_packages\n"
+            "from physsim.registry import hardware_plugin_packages\n"
             "folders = [str(p.folder) for p in hardware_plugin_packages()]\n"
             "assert 'hardware_models' not in sys.modules, 'imported'\n"
             "print(folders)\n")
@@ -238,7 +239,7 @@ def test_physsim_never_imports_hardware_models():
 
 
 def test_hardware_models_registers_through_the_entry_point_group():
-    eps = {ep.name: ep.value for ep in plugin_entry_points(PLUGIN_GROUP)}
+    eps = {ep.name: ep.value for ep in plugin_entry_points(HARDWARE_PLUGIN_GROUP)}
     assert eps.get("hardware_models") == "hardware_models.plugin:register"
     [pkg] = [p for p in hardware_plugin_packages() if p.name == "hardware_models"]
     assert pkg.folder == REPO / "hardware_models" and pkg.distribution is not None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import CodeChangedWarning, __version__
-from ..hardware import hardware_plugin_packages
+from ..registry import hardware_plugin_packages
 
 #: The folder holding the physsim package (a git checkout in development).
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
