@@ -312,6 +312,33 @@ def test_train_from_an_npz_with_validation_arrays(tmp_path, capsys):
     assert read_run(run).attrs["status"] == "finished"
 
 
+def test_sweep_reads_own_data_relative_to_the_sweep_file(tmp_path, monkeypatch):
+    from physsim.sweeps.config import load_sweep_config
+    from physsim.sweeps.problem import build_problem
+
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((40, 12)), rng.integers(0, 2, 40)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    np.savez(folder / "arrays.npz", x_train=x[:30], y_train=y[:30], x_test=x[30:],
+             y_test=y[30:])
+    sweep = folder / "sweep.toml"
+    hssm_tables = MODEL.replace("[model]", "[hssm.model]").replace("[training]", "[hssm.training]")
+    sweep.write_text('[sweep]\nmetrics = ["hssm_training"]\nseeds = [0]\n'
+                     '[hssm.data]\nnpz = "arrays.npz"\n' + hssm_tables)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)           # a worker's working directory is not the sweep's
+    cfg = load_sweep_config(sweep)
+    assert Path(cfg.problem["hssm"]["data"]["npz"]) == folder / "arrays.npz"
+    model = build_problem(cfg.problem).hssm
+    assert Path(model.data["npz"]) == folder / "arrays.npz"
+    # a relative path that does not exist next to the sweep file is refused, naming the key
+    sweep.write_text(sweep.read_text().replace("arrays.npz", "missing.npz"))
+    with pytest.raises(ValueError, match=r"hssm.data\] npz: .*missing\.npz"):
+        load_sweep_config(sweep)
+
+
 @pytest.mark.parametrize("data, message", [
     ('npz = "missing.npz"', r"\[data\] npz: .*missing\.npz is not an existing file"),
     ('ts_folder = "nowhere"', r"\[data\] ts_folder: .*nowhere is not an existing folder"),

@@ -529,8 +529,9 @@ def parse_sweep_config(cfg: dict[str, Any], *, name: str = "sweep", source: str 
             users = [m for m in metrics if METRICS[m].target == "model"]
             raise ConfigError(f"missing table [hssm] ([hssm.data], [hssm.model], "
                               f"[hssm.training]; needed by {', '.join(users)})")
-        hssm_config(cfg["hssm"])  # validates
-        problem["hssm"] = cfg["hssm"]
+        # workers get the [hssm.data] paths resolved against the sweep file
+        resolved = hssm_config(cfg["hssm"], base_dir=base_dir)
+        problem["hssm"] = {**cfg["hssm"], "data": dict(resolved.data)}
 
     hw = cfg.get("hardware", {})
     axes_tables = cfg.get("axes", [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,8 +87,16 @@ def _toml_value(v: Any) -> str:
     return str(int(v)) if isinstance(v, (int, np.integer)) else repr(v)
 
 
-def hssm_config(table: dict[str, Any]) -> RunConfig:
+def hssm_config(table: dict[str, Any], base_dir: Path | None = None) -> RunConfig:
     """The checked :class:`physsim.hssm.RunConfig` of an ``[hssm]`` table.
+
+    Parameters
+    ----------
+    table : dict
+        The ``[hssm]`` table (``data``, ``model``, optionally ``training``).
+    base_dir : Path, optional
+        Folder that relative ``[hssm.data] ts_folder``/``npz`` paths start from (the
+        sweep file's folder; the working directory without it).
 
     Raises
     ------
@@ -101,7 +110,7 @@ def hssm_config(table: dict[str, Any]) -> RunConfig:
         lines.append(f"[{name}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
     return RunConfig.from_tables(table, text="\n".join(lines) + "\n", source="[hssm]",
-                                 where="hssm.")
+                                 where="hssm.", base_dir=base_dir)
 
 
 def build_problem(problem: dict[str, Any]) -> Problem:
