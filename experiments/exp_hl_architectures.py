@@ -60,9 +60,10 @@ from physsim.hl.reference import (
     vit_loss_and_grad,
 )
 
-from _common import reproduce_section  # experiments/_common.py, next to this script
+from _common import param_diff_stats, reproduce_section  # experiments/_common.py
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hl"
+PARTIAL_OUT = Path("physsim_output") / "exp_hl_architectures_partial"
 VARIANT_LABELS = {"output": "HL (output)", "state": "HL (state)",
                   "state_output": "HL (state/output)"}
 
@@ -161,11 +162,6 @@ def _flat_params(params: hl.HLParams, variant: str) -> dict:
             "head_bias": params.output["bias"]}
 
 
-def _diff(a: dict, b: dict) -> tuple[float, float]:
-    d = np.concatenate([np.abs(a[k] - b[k]).ravel() for k in b])
-    return float(d.max()), float(d.mean())
-
-
 def _evaluate(arch: Architecture, theta: dict) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``theta`` on the whole training set."""
     results = [arch.loss_and_grad(theta, x, int(y)) for x, y in zip(arch.inputs, arch.labels)]
@@ -206,16 +202,16 @@ def run_architecture(arch: Architecture, seed: int) -> dict:
                                 sgd.dampening)
         row = {"reference": {"losses": ref.losses,
                              "evals": np.array([_evaluate(arch, s) for s in ref.snapshots])},
-               "diffs": {}, "curves": {}, "control": _diff(control.params, ref.params),
+               "diffs": {}, "curves": {}, "control": param_diff_stats(control.params, ref.params),
                "coefficients_exact": (cfg.costate_decay == sgd.momentum
                                       and cfg.tau_beta == sgd.lr)}
         for variant in arch.variants:
             theta, losses, evals = _run_hl_by_epoch(arch, variant, theta0, xs, ys, cfg,
                                                     "nonlocal")
-            row["diffs"][variant] = _diff(theta, ref.params)
+            row["diffs"][variant] = param_diff_stats(theta, ref.params)
             row["curves"][variant] = {"losses": losses, "evals": evals}
         theta, losses, evals = _run_hl_by_epoch(arch, "output", theta0, xs, ys, cfg, "local")
-        row["local_diff"] = _diff(theta, ref.params)
+        row["local_diff"] = param_diff_stats(theta, ref.params)
         row["curves"]["local"] = {"losses": losses, "evals": evals}
         out[setting] = row
         diffs = ", ".join(f"{v} {d[0]:.1e}" for v, d in row["diffs"].items())
@@ -232,13 +228,17 @@ def main(argv: list[str] | None = None) -> dict:
                         help="2 epochs on 30 Iris samples, 20 images, 20 sequences (seconds)")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the initial weights")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="directory of the table and figures")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"directory of the table and figures (default: {DEFAULT_OUT} for a "
+                             f"full run; {PARTIAL_OUT} with --quick or --only, so a partial run "
+                             "never overwrites the committed results)")
     parser.add_argument("--no-plot", action="store_true", help="skip the figures and table")
     parser.add_argument("--only", nargs="+", default=None,
                         help="run only these architectures (linear mlp resnet vit lstm)")
     args = parser.parse_args(argv)
 
+    if args.out is None:
+        args.out = PARTIAL_OUT if (args.quick or args.only) else DEFAULT_OUT
     archs = build_architectures(args.quick)
     if args.only:
         unknown = set(args.only) - {a.name for a in archs}
