@@ -174,11 +174,8 @@ def standard_figures(path: str | Path) -> dict:
         :class:`physsim.storage.StorageError` (a ValueError) for a missing,
         truncated or damaged file.
     """
-    from ..storage import file_kind, open_for_reading  # noqa: PLC0415
-
     path = Path(path)
-    with open_for_reading(path, None) as f:
-        kind = file_kind(f)
+    kind = _file_kind(path)
     if kind in FIGURE_KINDS:
         return FIGURE_KINDS[kind](path)
     raise ValueError(f"{path}: no standard figures for a file of kind {kind!r}; known kinds "
@@ -215,7 +212,7 @@ def cli_plot(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. the disk filled up while writing a figure
         print(f"physsim plot: error: {os_error_message(exc)}", file=sys.stderr)
         return 1
-    if _is_sweep_file(path):
+    if _file_kind(path) == "sweep":
         print(status_legend(path))
     return 0
 
@@ -234,11 +231,12 @@ SATURATED_MEANING = ("a converter (DAC/ADC) or state register clipped values dur
                      "results/warnings; marked x in the figures)")
 
 
-def _is_sweep_file(path: Path) -> bool:
+def _file_kind(path: Path) -> str:
+    """The ``kind`` a physsim HDF5 file records (``"sweep"``, ``"trajectory"``, ...)."""
     from ..storage import file_kind, open_for_reading  # noqa: PLC0415
 
     with open_for_reading(path, None) as f:
-        return file_kind(f) == "sweep"
+        return file_kind(f)
 
 
 def status_legend(path: str | Path) -> str:
