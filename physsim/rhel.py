@@ -255,8 +255,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         source = NudgeSource(source.cotangent, written, source.shared)
     # the balanced nudge models round-off; on a noisy device noise sets the floor and a
     # larger nudge is better, so non-ideal hardware keeps the scaled rule
-    balanced = eps is None and relative_nudge is None and estimator != "one_sided" \
-        and not getattr(run.system, "is_linear", False) and run.hardware.is_ideal
+    balanced = _wants_balanced_nudge(run.system, eps, relative_nudge, estimator) \
+        and run.hardware.is_ideal
     if eps is None:
         rel = default_relative_nudge(run.system, run.dtype) if relative_nudge is None \
             else float(relative_nudge)
@@ -307,7 +307,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         if balanced or estimator == "richardson":
             target = (RICHARDSON_ROUNDOFF_TARGET if estimator == "richardson"
                       else ROUNDOFF_TARGET)[np.dtype(run.dtype).name]
-            chosen = eps if not balanced else balanced_eps(
+            chosen = eps if not balanced else _balanced_eps(
                 run.system, result, fwd.readout, fwd.final, L, target, eps, run.dtype)
             if chosen != eps:
                 eps = chosen
@@ -357,12 +357,18 @@ def forward_pass_options(system, loss_needs: str, *, eps: float | None = None,
         measures round-off with) and ``keep_drive``.
     """
     record = (nudge == "recorded" and loss_needs == "trajectory") or record_echoes
-    balanced = eps is None and relative_nudge is None and estimator != "one_sided" \
-        and not getattr(system, "is_linear", False)
+    balanced = _wants_balanced_nudge(system, eps, relative_nudge, estimator)
     return {"record_every": 1 if record else 0,
             "sum_positions": loss_needs == "position_sum",
             "readout": estimator != "centred" or balanced,
             "keep_drive": input_gradient and estimator == "one_sided"}
+
+
+def _wants_balanced_nudge(system, eps: float | None, relative_nudge: float | None,
+                          estimator: str) -> bool:
+    """Whether the nudge is chosen by :func:`_balanced_eps` (before the hardware's say)."""
+    return eps is None and relative_nudge is None and estimator != "one_sided" \
+        and not getattr(system, "is_linear", False)
 
 
 def _check_forward(forward: ForwardResult, options: dict, n_steps: int,
@@ -423,7 +429,7 @@ def _estimate(run, readout: Readout, end_a: State, end_b: State, denom: float) -
                      inputs=g_u, position=dp, momentum=dq)
 
 
-def balanced_eps(system, pilot: _Estimate, forward_readout: Readout, final: State,
+def _balanced_eps(system, pilot: _Estimate, forward_readout: Readout, final: State,
                  n_steps: int, target: float, pilot_eps: float, dtype) -> float:
     """The smallest nudge whose predicted round-off is below ``target`` for every tensor.
 
