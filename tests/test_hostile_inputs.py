@@ -368,6 +368,16 @@ def test_npz_without_required_arrays_lists_what_it_has(tmp_path):
         load_npz(tmp_path / "text.npz")
 
 
+def test_npz_regression_targets_without_outputs_are_refused(tmp_path):
+    """y_train of shape (cases, 0, channels): no output step exists (was a ZeroDivisionError)."""
+    path = tmp_path / "empty_targets.npz"
+    np.savez(path, x_train=np.zeros((10, 8)), y_train=np.zeros((10, 0, 1)),
+             x_test=np.zeros((3, 8)), y_test=np.zeros((3, 0, 1)))
+    with pytest.raises(ValueError, match=r"y_train must have shape \(cases, n_outputs, "
+                                         r"target_channels\).*got \(10, 0, 1\)"):
+        load_npz(path, task="regression")
+
+
 # ------------------------------------------------------------ 8. circuits from TOML
 def test_lc_ladder_josephson_example_simulates_and_saves(tmp_path, capsys):
     out = tmp_path / "run"

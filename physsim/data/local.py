@@ -174,7 +174,7 @@ def load_npz(path: str | os.PathLike, *,
     extra = {}
     if task == "regression":
         length, n_out = x["train"].shape[1], (y["train"].shape[1] if y["train"].ndim == 3 else 0)
-        if y["train"].ndim != 3 or length % n_out:
+        if y["train"].ndim != 3 or n_out == 0 or length % n_out:
             raise ValueError(f"{path}: y_train must have shape (cases, n_outputs, "
                              f"target_channels) with n_outputs dividing the length {length} "
                              f"(target j belongs to step (j+1)*length/n_outputs - 1), got "
