@@ -32,6 +32,7 @@ from .losses import Loss
 from .nn.optim import Adam
 from .rhel import rhel_gradient
 from .systems.base import HamiltonianSystem
+from .validation import check_choice
 
 #: Learning rules of :func:`train_in_situ`.
 TRAINING_RULES = ("rhel", "bptt")
@@ -232,9 +233,7 @@ def train_in_situ(parametrisation: Parametrisation, theta0: dict[str, np.ndarray
                         f"{type(parametrisation).__name__}")
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"training steps must be a positive integer, got {steps!r}")
-    if rule not in TRAINING_RULES:
-        raise ValueError(f"unknown training rule {rule!r}; valid names are: "
-                         f"{', '.join(TRAINING_RULES)}")
+    check_choice(rule, TRAINING_RULES, "training rule")
     seeds = list(range(steps)) if noise_seeds is None else [int(s) for s in noise_seeds]
     if len(seeds) != steps:
         raise ValueError(f"noise_seeds must hold one seed per step ({steps}), got {len(seeds)}")
