@@ -217,8 +217,7 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     """
     if not isinstance(record_every, (int, np.integer)) or record_every < 0:
         raise ValueError(f"record_every must be a non-negative integer, got {record_every!r}")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_chunk_size(chunk_size)
     if record_energy and not record_every:
         raise ValueError("record_energy needs record_every > 0")
     u, L = inputs.values, inputs.n_steps
@@ -388,8 +387,7 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
         if any(x != 0.0 for x in nudges):
             raise ValueError("nudged echoes need a nudge_source")
         nudge_source = NudgeSource.zero(run.system.n_dof)
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_chunk_size(chunk_size)
     runs = [run_for_pass(run, i) for i in pass_indices]
     options = dict(source=nudge_source, keep_drive=keep_drive, chunk_size=chunk_size,
                    progress=progress)
@@ -487,6 +485,11 @@ def _echo_run(run: PreparedRun, start: State, two: bool, inputs: InputSequence,
                        inputs=inputs_all if keep_drive else None)
     final = (State(qa, pa), State(qb, pb)) if two else (State(qa, pa),)
     return EchoMeasurement(readout=measured, final=final, hardware_reports=(report,))
+
+
+def _check_chunk_size(chunk_size) -> None:
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
 
 def _check_batch(inputs: np.ndarray | None, batch: int) -> None:
