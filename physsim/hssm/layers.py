@@ -370,7 +370,8 @@ class HRULayer(Layer):
         options = {"record_every": 1}
         if self.rule == "rhel":
             options = {**forward_pass_options(run.system, CotangentSequence.needs,
-                                              eps=self.eps, relative_nudge=settings[3],
+                                              eps=self.eps,
+                                              relative_nudge=self._relative_nudge(),
                                               estimator=self.estimator), **options}
         fwd = forward_pass(run, batch.start, batch.inputs, **options)
         y = np.asarray(fwd.positions[:, 1:], dtype=np.float64)
