@@ -430,7 +430,7 @@ def _estimate(run, readout: Readout, end_a: State, end_b: State, denom: float) -
 
 
 def _balanced_eps(system, pilot: _Estimate, forward_readout: Readout, final: State,
-                 n_steps: int, target: float, pilot_eps: float, dtype) -> float:
+                  n_steps: int, target: float, pilot_eps: float, dtype) -> float:
     """The smallest nudge whose predicted round-off is below ``target`` for every tensor.
 
     Parameters
