@@ -276,11 +276,8 @@ def _point_text(res, task: int) -> str:
     return ", ".join(parts + [f"seed {int(res.task_seed[task])}"])
 
 
-def _report_saturated(path: Path) -> None:
-    """Tell the user which finished points saturated (their values come from clipped data)."""
-    from .results import load_sweep  # noqa: PLC0415
-
-    res = load_sweep(path)
+def _report_saturated(res) -> None:
+    """Tell the user which finished points of a loaded sweep saturated (clipped data)."""
     tasks = np.nonzero(res.saturated)[0]
     if tasks.size:
         print(f"  {tasks.size} done task(s) saturated (values kept, computed on clipped data; "
@@ -358,15 +355,16 @@ def cli_sweep(argv: list[str] | None = None) -> int:
     print(f"results: {summary.path.resolve()}")
     print(f"  {summary.n_done} done, {summary.n_failed} failed, {summary.n_pending} pending "
           f"({summary.n_run} computed now on {summary.executor}, {summary.seconds:.1f} s)")
-    _report_saturated(summary.path)
+    from .results import load_sweep  # noqa: PLC0415
+
+    res = load_sweep(summary.path)
+    _report_saturated(res)
     if summary.interrupted:
         print("interrupted: finished points are saved; run the same command again to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if summary.n_failed:
-        from .results import load_sweep  # noqa: PLC0415
-
-        fails = load_sweep(summary.path).failures()
+        fails = res.failures()
         print(f"{len(fails)} task(s) failed; their errors are in the file. First:",
               file=sys.stderr)
         for task_id, err in fails[:3]:
