@@ -386,6 +386,11 @@ class CotangentSequence(Loss):
             raise ValueError(f"cotangents have batch size {self.sequence.shape[0]}, the run has "
                              f"{batch}")
 
+    def check_dof(self, n_dof: int) -> None:
+        if self.sequence.shape[2] != n_dof:
+            raise ValueError(f"cotangents have {self.sequence.shape[2]} positions per step, the "
+                             f"system has n_dof = {n_dof}")
+
     def value(self, positions, *, position_sum=None, final_positions=None) -> float:
         if positions is None:
             raise ValueError("the value of a CotangentSequence needs the trajectory")

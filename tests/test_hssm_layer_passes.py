@@ -130,9 +130,10 @@ def test_forward_without_what_the_estimate_needs_is_refused():
     run = physsim.rhel.prepare_run(system)
     batch = physsim.rhel.prepare_batch(run, np.zeros((2, system.n_dof)), None, x)
     bare = physsim.passes.forward_pass(run, batch.start, batch.inputs)  # no read-out
+    cotangents = CotangentSequence(g @ layer._readout())  # (2, L, P): dL/dq_k of the layer
     with pytest.raises(ValueError, match="readout=True"):
-        rhel_gradient(system, np.zeros((2, system.n_dof)), None, x, CotangentSequence(g[..., :P]),
+        rhel_gradient(system, np.zeros((2, system.n_dof)), None, x, cotangents,
                       forward=bare)
     with pytest.raises(ValueError, match="record_every=1"):
-        bptt_gradient(system, np.zeros((2, system.n_dof)), None, x, CotangentSequence(g[..., :P]),
+        bptt_gradient(system, np.zeros((2, system.n_dof)), None, x, cotangents,
                       forward=bare)

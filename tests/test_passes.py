@@ -22,8 +22,9 @@ from physsim.examples import (SIX_OSC_OUTPUT, six_oscillator_drive, six_oscillat
                               six_oscillators)
 from physsim.hardware import HardwareModel
 from physsim.insitu import NamedParameters, train_in_situ
-from physsim.losses import MSEReadout, recorded_cotangent
+from physsim.losses import CotangentSequence, MSEReadout, recorded_cotangent
 from physsim.passes import NudgeSource, echo_passes, flip, forward_pass, run_for_pass
+from physsim.rhel import rhel_gradient
 
 SYSTEMS = make_systems(np.random.default_rng(11))
 KINDS = ["coupled_dense", "linear_hru", "linear_hru_complex", "nonlinear_hru",
@@ -262,3 +263,13 @@ def test_named_parameters_floors_and_errors():
     with pytest.raises(ValueError, match="unknown training rule 'sgd'"):
         train_in_situ(param, param.initial(), np.zeros(2), None, np.ones((5, 1)),
                       MSEReadout(np.eye(2), np.zeros((1, 5, 2))), steps=1, lr=0.1, rule="sgd")
+
+
+def test_cotangent_sequence_of_another_width_is_refused_before_any_pass():
+    """A (B, L, n) sequence must match the system's n_dof (the echo loop reads n per step)."""
+    system, q0, p0, u = _task("linear_hru", length=30)
+    wrong = CotangentSequence(np.ones((3, 30, system.n_dof - 1)))
+    for gradient in (rhel_gradient, bptt_gradient):
+        with pytest.raises(ValueError, match=f"have {system.n_dof - 1} positions per step, "
+                                             f"the system has n_dof = {system.n_dof}"):
+            gradient(system, q0, p0, u, wrong)
