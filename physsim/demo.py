@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,17 +66,6 @@ class SpringParametrisation(Parametrisation):
                 "log_coupling": g_pairs * np.exp(theta["log_coupling"])}
 
 
-@dataclass
-class TrainingRun:
-    """Learning curve and final parameters of one demo training run."""
-
-    label: str
-    losses: list[float] = field(default_factory=list)
-    final_loss: float = float("nan")
-    seconds: float = 0.0
-    theta: dict[str, np.ndarray] = field(default_factory=dict)
-
-
 def _initial_theta(springs: dict[str, np.ndarray], pairs) -> dict[str, np.ndarray]:
     return {"log_masses": np.log(springs["masses"]),
             "log_ground": np.log(springs["ground_springs"]),
@@ -84,7 +73,7 @@ def _initial_theta(springs: dict[str, np.ndarray], pairs) -> dict[str, np.ndarra
 
 
 def _train(label, rule, parametrisation, theta0, u, loss, *, steps, lr, hardware=None, seed=0,
-           progress=True) -> TrainingRun:
+           progress=True) -> DemoTraining:
     """One demo training run (:func:`physsim.insitu.train_in_situ`) and its final loss.
 
     In situ, the chip's mismatch is drawn once from ``seed`` while the thermal
@@ -98,8 +87,8 @@ def _train(label, rule, parametrisation, theta0, u, loss, *, steps, lr, hardware
     # pass with a seed no training step used) when trained in situ
     final_loss = float(loss_of(result.system, np.zeros(6), None, u, loss, dt=DT,
                                hardware=result.chip, seed=steps))
-    return TrainingRun(label, losses=[float(x) for x in result.losses], final_loss=final_loss,
-                       seconds=time.perf_counter() - t0, theta=result.theta)
+    return DemoTraining(loss=np.asarray(result.losses, dtype=np.float64), final_loss=final_loss,
+                        seconds=time.perf_counter() - t0, theta=result.theta)
 
 
 def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
@@ -170,19 +159,22 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
     save_figure(plot_echo_trajectories(g_rhel.info["echo_positions"], dof=SIX_OSC_OUTPUT, dt=DT,
                                        time_unit="s"), files["echoes"])
 
-    runs = [_train("RHEL, ideal device", "rhel", param, theta0, u, loss, steps=train_steps,
-                   lr=lr, progress=progress)]
+    runs = {}  # label -> DemoTraining, in the order the runs ran
+    label = "RHEL, ideal device"
+    runs[label] = _train(label, "rhel", param, theta0, u, loss, steps=train_steps, lr=lr,
+                         progress=progress)
     preset = None
     if hardware is not None:
         preset = _resolve_preset(hardware)
         if preset is not None:
-            runs.append(_train(f"RHEL, {preset[0]}", "rhel", param, theta0, u, loss,
-                               steps=train_steps, lr=lr, hardware=preset[1], seed=seed,
-                               progress=progress))
-    runs.append(_train("BPTT, ideal device", "bptt", param, theta0, u, loss, steps=train_steps,
-                       lr=lr, progress=progress))
+            label = f"RHEL, {preset[0]}"
+            runs[label] = _train(label, "rhel", param, theta0, u, loss, steps=train_steps,
+                                 lr=lr, hardware=preset[1], seed=seed, progress=progress)
+    label = "BPTT, ideal device"
+    runs[label] = _train(label, "bptt", param, theta0, u, loss, steps=train_steps, lr=lr,
+                         progress=progress)
     files["learning_curves"] = out / "learning_curves.png"
-    save_figure(learning_curves_figure({r.label: r.losses for r in runs}),
+    save_figure(learning_curves_figure({label: r.loss for label, r in runs.items()}),
                 files["learning_curves"])
 
     # 3. run file
@@ -197,8 +189,7 @@ def run_demo(out_dir: str | Path = "physsim_output/demo", *, n_steps: int = 600,
                                "max_relative_error": a.max_relative_error}
                         for name, a in agreement.items()},
         echo_positions={key: arr[0] for key, arr in g_rhel.info["echo_positions"].items()},
-        training={r.label: DemoTraining(loss=np.array(r.losses), final_loss=r.final_loss,
-                                        seconds=r.seconds, theta=r.theta) for r in runs}))
+        training=runs))
 
     _print_summary(agreement, runs, files)
     return files
@@ -241,8 +232,8 @@ def _print_summary(agreement, runs, files) -> None:
         print(f"  {name:<14}{a.cosine:>14.10f}{a.norm_ratio:>14.10f}{a.max_relative_error:>14.2e}")
     print("\nTraining (oscillator 4 tracks the teacher device):")
     print(f"  {'run':<34}{'initial loss':>14}{'final loss':>14}{'time [s]':>10}")
-    for r in runs:
-        print(f"  {r.label:<34}{r.losses[0]:>14.4e}{r.final_loss:>14.4e}{r.seconds:>10.1f}")
+    for label, r in runs.items():
+        print(f"  {label:<34}{r.loss[0]:>14.4e}{r.final_loss:>14.4e}{r.seconds:>10.1f}")
     print("\nFiles:")
     for key, path in files.items():
         print(f"  {key:<16}{path.resolve()}")
