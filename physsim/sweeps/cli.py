@@ -27,7 +27,7 @@ def _sweep_figures(path: Path) -> dict:
     metrics = res.metrics
     if res.n_done == 0:
         raise ValueError(f"{path}: no finished task to plot yet ({res.n_failed} failed, "
-                         f"{int(np.count_nonzero(res.status == 0))} pending)")
+                         f"{int(np.count_nonzero(res.status == PENDING))} pending)")
     if res.axes:
         if "gradient_fidelity" in metrics:
             figs["gradient_cosine"] = pl.plot_sweep_overview(res, "cosine", lines="tensor",
