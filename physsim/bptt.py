@@ -70,6 +70,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     B, n = batch.start.q.shape
     loss.check_batch(B)
     loss.check_dof(n)
+    loss.check_steps(L)
     if hasattr(loss, "n_steps"):
         loss.n_steps = L
     if forward is None:

@@ -149,6 +149,9 @@ class Loss(abc.ABC):
     def check_dof(self, n_dof: int) -> None:
         """Raise ``ValueError`` if the loss does not fit a system of ``n_dof`` positions."""
 
+    def check_steps(self, n_steps: int) -> None:
+        """Raise ``ValueError`` if per-step loss data does not cover a run of ``n_steps``."""
+
     def scale_estimate(self, *, n_steps: int, position_sum, final_positions) -> float:
         """Typical accumulated nudge (see :func:`nudge_budget`), for the default nudge size."""
         if self.needs == "trajectory":
@@ -192,11 +195,14 @@ class MSEReadout(Loss):
     def check_dof(self, n_dof: int) -> None:
         _check_readout(self.readout, n_dof)
 
+    def check_steps(self, n_steps: int) -> None:
+        if self.targets.shape[1] != n_steps:
+            raise ValueError(f"targets have {self.targets.shape[1]} steps, the run has "
+                             f"{n_steps}")
+
     def _residual(self, positions):
         self.check_dof(positions.shape[-1])
-        if positions.shape[1] != self.targets.shape[1]:
-            raise ValueError(f"targets have {self.targets.shape[1]} steps, the run has "
-                             f"{positions.shape[1]}")
+        self.check_steps(positions.shape[1])
         return positions @ self.readout.T - self.targets
 
     def _norm(self, batch: int, n_steps: int) -> float:
@@ -390,6 +396,11 @@ class CotangentSequence(Loss):
         if self.sequence.shape[2] != n_dof:
             raise ValueError(f"cotangents have {self.sequence.shape[2]} positions per step, the "
                              f"system has n_dof = {n_dof}")
+
+    def check_steps(self, n_steps: int) -> None:
+        if self.sequence.shape[1] != n_steps:
+            raise ValueError(f"cotangents have {self.sequence.shape[1]} steps, the run has "
+                             f"{n_steps}")
 
     def value(self, positions, *, position_sum=None, final_positions=None) -> float:
         if positions is None:

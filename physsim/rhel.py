@@ -214,6 +214,7 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     u, L = batch.inputs.values, batch.inputs.n_steps
     loss.check_batch(batch.batch_size)
     loss.check_dof(system.n_dof)
+    loss.check_steps(L)
 
     # 1. forward (free) pass; for the one-sided estimator it is the reference echo
     options = forward_pass_options(run.system, loss.needs, eps=eps, relative_nudge=relative_nudge,

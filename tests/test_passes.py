@@ -273,3 +273,16 @@ def test_cotangent_sequence_of_another_width_is_refused_before_any_pass():
         with pytest.raises(ValueError, match=f"have {system.n_dof - 1} positions per step, "
                                              f"the system has n_dof = {system.n_dof}"):
             gradient(system, q0, p0, u, wrong)
+
+
+@pytest.mark.parametrize("n_rows", [20, 40])
+def test_per_step_loss_data_of_another_length_is_refused_before_any_pass(n_rows):
+    """Targets / cotangents must have one row per step (the echo loop reads row k-1 at k)."""
+    system, q0, p0, u = _task("linear_hru", length=30)
+    losses = [CotangentSequence(np.ones((3, n_rows, system.n_dof))),
+              MSEReadout(np.eye(system.n_dof)[:1], np.zeros((3, n_rows, 1)))]
+    for loss in losses:
+        for gradient, options in [(rhel_gradient, {"nudge": "online"}),
+                                  (rhel_gradient, {}), (bptt_gradient, {})]:
+            with pytest.raises(ValueError, match=f"have {n_rows} steps, the run has 30"):
+                gradient(system, q0, p0, u, loss, **options)
