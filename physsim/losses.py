@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
-from .validation import as_finite_array
+from .validation import as_finite_array, check_choice
 
 
 # --------------------------------------------------------- compiled cotangent sources
@@ -177,9 +177,7 @@ class MSEReadout(Loss):
     needs = "trajectory"
 
     def __init__(self, readout, targets, reduction: str = "mean") -> None:
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"unknown reduction {reduction!r}; valid names are: mean, sum")
-        self.reduction = reduction
+        self.reduction = check_choice(reduction, ("mean", "sum"), "reduction")
         self.readout = as_finite_array("readout", readout, ndim=2)
         t = as_finite_array("targets", targets, ndim=(2, 3))
         if t.shape[-1] != self.readout.shape[0]:

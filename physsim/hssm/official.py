@@ -46,7 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from .layers import HRULayer
+from ..validation import check_choice
+from .layers import STEP_PARAMETRIZATIONS, HRULayer
 from .model import HSSM, HSSMConfig
 
 #: Official parameter names of each layer kind.
@@ -109,9 +110,7 @@ def hru_arrays_from_official(kind: str, arrays: dict[str, Any], *, complex: bool
                          f"a negative confinement), got {alpha[0]}")
     if not step[0] > 0:
         raise ValueError(f"official NonlinHRU 'step' must be positive, got {step[0]}")
-    if step_parametrization not in ("log", "raw"):
-        raise ValueError(f"unknown step parametrization {step_parametrization!r}; valid "
-                         "names are: log, raw")
+    check_choice(step_parametrization, STEP_PARAMETRIZATIONS, "step parametrization")
     out = {"W": given["W_diag"], "b": given["b"], "c_raw": given["c"], "alpha_raw": alpha,
            "B": given["B"], "C": given["C"], "D": given["D"]}
     if step_parametrization == "log":
