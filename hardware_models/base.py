@@ -72,14 +72,6 @@ def check_bits(owner: str, name: str, value: int | None, maximum: int = 53) -> i
     return int(value)
 
 
-def check_choice(owner: str, name: str, value: str, allowed: tuple[str, ...]) -> str:
-    """A name from a fixed list."""
-    if value not in allowed:
-        raise ValueError(f"unknown {owner}.{name} {value!r}; valid names are: "
-                         f"{', '.join(allowed)}")
-    return value
-
-
 def as_spread_table(owner: str, name: str, value: Mapping[str, float] | None
                     ) -> tuple[tuple[str, float], ...]:
     """Per-parameter spreads as a sorted tuple of (name, value) pairs (hashable, frozen)."""

@@ -7,11 +7,12 @@ import math
 from typing import Any
 
 import numpy as np
+from physsim.validation import check_choice
 
 from . import _hooks
 from ._rng import STREAM_CONVERTER_ROUNDING, STREAM_STRIDE
-from .base import (DeviceModel, auto_full_scale, check_bits, check_choice, check_range,
-                   quantize_symmetric, replace_parameters, warn_saturation)
+from .base import (DeviceModel, auto_full_scale, check_bits, check_range, quantize_symmetric,
+                   replace_parameters, warn_saturation)
 
 ROUNDINGS = ("nearest", "stochastic", "reversible")
 CONVERTER_ROUNDINGS = ("nearest", "stochastic")
@@ -116,9 +117,9 @@ class FinitePrecision(DeviceModel):
         for name in ("nudge_range", "accumulator_range"):
             object.__setattr__(self, name, check_range(own, name, getattr(self, name),
                                                        allow_none=True))
-        check_choice(own, "rounding", self.rounding, ROUNDINGS)
-        check_choice(own, "converter_rounding", self.converter_rounding, CONVERTER_ROUNDINGS)
-        check_choice(own, "arithmetic", self.arithmetic, ARITHMETICS)
+        check_choice(self.rounding, ROUNDINGS, f"{own}.rounding")
+        check_choice(self.converter_rounding, CONVERTER_ROUNDINGS, f"{own}.converter_rounding")
+        check_choice(self.arithmetic, ARITHMETICS, f"{own}.arithmetic")
         if self.rounding == "reversible" and self.state_bits is None:
             raise ValueError(f"{own}: rounding='reversible' works on the fixed-point grid; "
                              "set state_bits")
