@@ -103,7 +103,7 @@ def test_reused_forward_pass_gives_the_same_bits(kind, rule, dtype):
     loss = CotangentSequence(g @ layer._readout())
     q0 = np.zeros((x.shape[0], system.n_dof))
     if rule == "rhel":
-        ref = rhel_gradient(system, q0, None, x, loss, relative_nudge=layer._relative_nudge(),
+        ref = rhel_gradient(system, q0, None, x, loss, relative_nudge=layer.relative_nudge,
                             dtype=dtype)
     else:
         ref = bptt_gradient(system, q0, None, x, loss, dtype=dtype)

@@ -314,19 +314,6 @@ class HRULayer(Layer):
                             alpha=max(float(p["alpha_raw"][0]), 0.0), step=self._step(),
                             B=p["B"])
 
-    def _relative_nudge(self) -> float | None:
-        """The relative nudge handed to RHEL (None: its default).
-
-        The one-sided estimator has an O(nudge) bias even for linear units (the half-step
-        dH/dtheta is quadratic in the state), so RHEL's linear default of 1 does not apply
-        to it: without an explicit nudge it gets 1e-4 (float64) or 1e-2 (float32).
-        """
-        if self.relative_nudge is not None or self.eps is not None:
-            return self.relative_nudge
-        if self.estimator == "one_sided":
-            return 1e-4 if np.dtype(self.dtype) == np.float64 else 1e-2
-        return None
-
     def _step(self) -> float:
         p = self.params
         if self.step_parametrization == "log":
@@ -371,7 +358,7 @@ class HRULayer(Layer):
         if self.rule == "rhel":
             options = {**forward_pass_options(run.system, CotangentSequence.needs,
                                               eps=self.eps,
-                                              relative_nudge=self._relative_nudge(),
+                                              relative_nudge=self.relative_nudge,
                                               estimator=self.estimator), **options}
         fwd = forward_pass(run, batch.start, batch.inputs, **options)
         y = np.asarray(fwd.positions[:, 1:], dtype=np.float64)
@@ -383,7 +370,7 @@ class HRULayer(Layer):
 
     def _backward_settings(self) -> tuple:
         """The settings a cached forward pass was recorded for (rule, estimator, eps, nudge)."""
-        return (self.rule, self.estimator, self.eps, self._relative_nudge())
+        return (self.rule, self.estimator, self.eps, self.relative_nudge)
 
     def backward(self, grad_out):
         """Gradients of all raw parameters (``self.grads``) and of the input.
@@ -404,7 +391,7 @@ class HRULayer(Layer):
         loss = CotangentSequence(cot_y)
         if self.rule == "rhel":
             res = rhel_gradient(system, q0, None, x, loss, eps=self.eps,
-                                relative_nudge=self._relative_nudge(), estimator=self.estimator,
+                                relative_nudge=self.relative_nudge, estimator=self.estimator,
                                 input_gradient=True, forward=forward, **kwargs)
         else:
             res = bptt_gradient(system, q0, None, x, loss, forward=forward, **kwargs)
