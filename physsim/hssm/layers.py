@@ -121,7 +121,7 @@ class HRULayer(Layer):
         :func:`physsim.rhel.default_relative_nudge`: 1 for the linear unit, exact at any
         size with the centred estimator; 1e-4 in float64 for the nonlinear unit and for
         the one-sided estimator, whose O(nudge) bias is there for linear units too).
-    estimator : {"centred", "one_sided"}, default "centred"
+    estimator : {"centred", "one_sided", "richardson"}, default "centred"
         RHEL estimator.
     hardware : HardwareModel or str, optional
         Hardware model or preset of the device (None: ideal).
@@ -146,7 +146,8 @@ class HRULayer(Layer):
                  step_parametrization: Literal["log", "raw"] = "log",
                  rule: Literal["rhel", "bptt"] = "bptt", eps: float | None = None,
                  relative_nudge: float | None = None,
-                 estimator: Literal["centred", "one_sided"] = "centred", hardware=None,
+                 estimator: Literal["centred", "one_sided", "richardson"] = "centred",
+                 hardware=None,
                  hardware_seed: int = 0, dtype=np.float64, integrator: str = "leapfrog") -> None:
         check_rng(rng, "HRULayer initialisation")
         self._configure(kind, n_channels, n_units, complex=complex,

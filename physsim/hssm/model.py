@@ -123,7 +123,7 @@ class HSSMConfig:
     relative_nudge : float or None
         RHEL nudge relative to the state scale (None: the default of
         :func:`physsim.rhel.default_relative_nudge`).
-    estimator : {"centred", "one_sided"}, default "centred"
+    estimator : {"centred", "one_sided", "richardson"}, default "centred"
     hardware : str or None
         Hardware preset of every HRU (None: ideal device).
     dtype : {"float64", "float32"}, default "float64"
@@ -147,7 +147,7 @@ class HSSMConfig:
     rule: Literal["rhel", "bptt"] = "bptt"
     eps: float | None = None
     relative_nudge: float | None = None
-    estimator: Literal["centred", "one_sided"] = "centred"
+    estimator: Literal["centred", "one_sided", "richardson"] = "centred"
     hardware: str | None = None
     dtype: Literal["float64", "float32"] = "float64"
     log_eps: float = 0.0
