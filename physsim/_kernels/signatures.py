@@ -28,6 +28,32 @@ name                          signature                       meaning
 ``drive_vjp_potential``       ``(q, d, theta, v, w, out)``    ``out += w * d/dd (v . dV/dq)``
 ============================  ==============================  ===================================
 
+Optional *pair callbacks* (all five or none; see :data:`PAIR_CALLBACKS`) let the
+paired echo loop (:mod:`physsim._kernels.paired`) carry two echoes in mean /
+half-difference coordinates ``xm = (x+ + x-)/2``, ``xd = (x+ - x-)/2``:
+
+==============================  ======================================  ==========================
+name                            signature                               meaning
+==============================  ======================================  ==========================
+``pair_grad_kinetic``           ``(pm, pd, theta, out_mean, out_half)``  mean and half-difference
+                                                                        of ``dT/dp(pm +- pd)``
+``pair_grad_potential``         ``(qm, qd, d, theta, out_mean,``        the same for
+                                ``out_half)``                           ``dV/dq(qm +- qd, d)``
+``pair_theta_grad_kinetic``     ``(pm, pd, theta, w, out)``             ``out += w [dT/dtheta(+)
+                                                                        - dT/dtheta(-)]``
+``pair_theta_grad_potential``   ``(qm, qd, d, theta, w, out)``          ``out += w [dV/dtheta(+)
+                                                                        - dV/dtheta(-)]``
+``pair_drive_grad_potential``   ``(qm, qd, d, theta, w, out)``          ``out += w [dV/dd(+)
+                                                                        - dV/dd(-)]``
+==============================  ======================================  ==========================
+
+``out_half`` and the three read-out differences (full differences, not halves)
+must be accurate to a few ulps relative to their own size (sums over units:
+relative to the sum of their terms' magnitudes) for any ``|qd|`` from the
+smallest normal number up to ``|qm|``: they are computed with formulas that do
+not cancel (e.g. ``tanh a - tanh b = sinh(a - b) / (cosh a cosh b)``), never as
+the difference of two evaluations.  ``out_mean`` needs ordinary accuracy.
+
 ``d`` is the *drive*: the input projected by the system's input matrix,
 ``d_k = B u_k``; the loops project it from the step's input row
 (:func:`physsim._kernels.steps.project_drive`), the callbacks only see ``d``.
@@ -59,8 +85,18 @@ ADJOINT_CALLBACKS = (
     "drive_vjp_potential",
 )
 ALL_CALLBACKS = SIMULATION_CALLBACKS + ADJOINT_CALLBACKS
+#: Optional callbacks of the paired echo loop (mean / half-difference coordinates);
+#: a system offers all five or none.
+PAIR_CALLBACKS = (
+    "pair_grad_kinetic",
+    "pair_grad_potential",
+    "pair_theta_grad_kinetic",
+    "pair_theta_grad_potential",
+    "pair_drive_grad_potential",
+)
 #: The callbacks of the kinetic energy T(p; theta); the others belong to V(q; theta, d).
-KINETIC_CALLBACKS = tuple(name for name in ALL_CALLBACKS if name.endswith("kinetic"))
+KINETIC_CALLBACKS = tuple(name for name in ALL_CALLBACKS + PAIR_CALLBACKS
+                          if name.endswith("kinetic"))
 
 
 def array(dtype, ndim: int) -> types.Array:
@@ -79,7 +115,8 @@ def callback_types(dtype) -> dict[str, types.FunctionType]:
     Returns
     -------
     dict of str to numba.types.FunctionType
-        Keys are the callback names of the module docstring plus ``hook``
+        Keys are the callback names of the module docstring (the pair
+        callbacks included) plus ``hook``
         (hardware per-step perturbation) and ``cotangent`` (loss gradient
         source of the echo passes).
     """
@@ -101,6 +138,11 @@ def callback_types(dtype) -> dict[str, types.FunctionType]:
         "theta_vjp_kinetic": ft(void(a1, a1, a1, s, a1)),
         "theta_vjp_potential": ft(void(a1, a1, a1, a1, s, a1)),
         "drive_vjp_potential": ft(void(a1, a1, a1, a1, s, a1)),
+        "pair_grad_kinetic": ft(void(a1, a1, a1, a1, a1)),
+        "pair_grad_potential": ft(void(a1, a1, a1, a1, a1, a1)),
+        "pair_theta_grad_kinetic": ft(void(a1, a1, a1, s, a1)),
+        "pair_theta_grad_potential": ft(void(a1, a1, a1, a1, s, a1)),
+        "pair_drive_grad_potential": ft(void(a1, a1, a1, a1, s, a1)),
         # hook(q, p, hw_params[float64], key[int64], trajectory, step)
         "hook": ft(void(a1, a1, array(types.float64, 1), array(types.int64, 1), types.int64,
                         types.int64)),

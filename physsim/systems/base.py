@@ -10,7 +10,8 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from .._kernels.signatures import (ADJOINT_CALLBACKS, ALL_CALLBACKS, KINETIC_CALLBACKS,
-                                   SIMULATION_CALLBACKS, callback_types, exact_callback)
+                                   PAIR_CALLBACKS, SIMULATION_CALLBACKS, callback_types,
+                                   exact_callback)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,27 @@ class SystemKernels:
     ``theta`` the packed parameters (n_theta,), all of the state dtype.  The
     last five are needed only by the BPTT reference; leave them ``None`` if a
     system cannot provide them.
+
+    Optional *pair callbacks* (all five or none) let centred RHEL on the ideal
+    device run its two echoes as one pair in mean / half-difference
+    coordinates ``xm = (x+ + x-)/2``, ``xd = (x+ - x-)/2`` (the paired echo
+    loop, :mod:`physsim._kernels.paired`), whose differences do not cancel:
+
+    - ``pair_grad_kinetic(pm, pd, theta, out_mean, out_half)``:
+      ``out_mean, out_half = [T'(pm+pd) +- T'(pm-pd)] / 2``
+    - ``pair_grad_potential(qm, qd, d, theta, out_mean, out_half)``: the same
+      for ``dV/dq(qm +- qd, d)``
+    - ``pair_theta_grad_kinetic(pm, pd, theta, w, out)``:
+      ``out += w [dT/dtheta(pm+pd) - dT/dtheta(pm-pd)]``
+    - ``pair_theta_grad_potential(qm, qd, d, theta, w, out)``:
+      ``out += w [dV/dtheta(qm+qd, d) - dV/dtheta(qm-qd, d)]``
+    - ``pair_drive_grad_potential(qm, qd, d, theta, w, out)``:
+      ``out += w [dV/dd(qm+qd, d) - dV/dd(qm-qd, d)]``
+
+    ``out_half`` and the three differences must be accurate relative to their
+    own size, not to the size of the two terms (see
+    :mod:`physsim._kernels.signatures`).  A system without them runs the
+    ordinary two-trajectory echo loop.
     """
 
     grad_kinetic: Callable
@@ -50,11 +72,21 @@ class SystemKernels:
     theta_vjp_kinetic: Callable | None = None
     theta_vjp_potential: Callable | None = None
     drive_vjp_potential: Callable | None = None
+    pair_grad_kinetic: Callable | None = None
+    pair_grad_potential: Callable | None = None
+    pair_theta_grad_kinetic: Callable | None = None
+    pair_theta_grad_potential: Callable | None = None
+    pair_drive_grad_potential: Callable | None = None
 
     def __post_init__(self) -> None:
         for name in SIMULATION_CALLBACKS:
             if getattr(self, name) is None:
                 raise ValueError(f"SystemKernels.{name} is required")
+        given = [name for name in PAIR_CALLBACKS if getattr(self, name) is not None]
+        if given and len(given) != len(PAIR_CALLBACKS):
+            missing = [name for name in PAIR_CALLBACKS if name not in given]
+            raise ValueError(f"SystemKernels: pair callbacks come all five or none; "
+                             f"{', '.join(given)} given, {', '.join(missing)} missing")
 
     @classmethod
     def from_module(cls, module: Any, prefix: str = "",
@@ -65,7 +97,9 @@ class SystemKernels:
         ----------
         module : module or any object with attributes
             Holds ``prefix + name`` for every callback name of this class
-            (e.g. ``lin_grad_kinetic`` with ``prefix="lin_"``).
+            (e.g. ``lin_grad_kinetic`` with ``prefix="lin_"``); the pair
+            callbacks are optional (e.g. ``nl_pair_grad_potential``,
+            ``diag_pair_grad_kinetic``) and taken when present.
         prefix : str
             Prefix of every callback name.
         kinetic_prefix : str, optional
@@ -75,16 +109,28 @@ class SystemKernels:
         Raises
         ------
         AttributeError
-            If the module lacks one of the callbacks (its full name is in the message).
+            If the module lacks one of the required callbacks (its full name is in the
+            message).
+        ValueError
+            If it defines some but not all of the pair callbacks.
         """
         kin = prefix if kinetic_prefix is None else kinetic_prefix
-        return cls(**{name: getattr(module, (kin if name in KINETIC_CALLBACKS else prefix) + name)
-                      for name in ALL_CALLBACKS})
+
+        def full_name(name: str) -> str:
+            return (kin if name in KINETIC_CALLBACKS else prefix) + name
+
+        return cls(**{name: getattr(module, full_name(name)) for name in ALL_CALLBACKS},
+                   **{name: getattr(module, full_name(name), None) for name in PAIR_CALLBACKS})
 
     @property
     def has_adjoint(self) -> bool:
         """True if every callback the BPTT reference needs is present."""
         return all(getattr(self, name) is not None for name in ADJOINT_CALLBACKS)
+
+    @property
+    def has_pairs(self) -> bool:
+        """True if the system offers the pair callbacks of the paired echo loop."""
+        return all(getattr(self, name) is not None for name in PAIR_CALLBACKS)
 
     def missing_adjoint(self) -> list[str]:
         """Names of the adjoint callbacks that are missing."""
@@ -118,7 +164,7 @@ def _typed_kernels(kernels: SystemKernels, dtype_str: str) -> SystemKernels:
 
     ftypes = callback_types(from_dtype(np.dtype(dtype_str)))
     bound = {}
-    for name in ALL_CALLBACKS:
+    for name in ALL_CALLBACKS + PAIR_CALLBACKS:
         kernel = getattr(kernels, name)
         bound[name] = None if kernel is None else exact_callback(kernel, ftypes[name], name)
     return SystemKernels(**bound)
