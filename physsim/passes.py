@@ -20,6 +20,10 @@ typed results:
     ``dH/dtheta``: the difference of the two (:class:`EchoMeasurement`).
     When the hardware model lets the device drift between passes, each echo
     runs on its own device instance (:func:`run_for_pass`), one after the other.
+    A centred pair ``(e, -e)`` on the ideal device of a system with pair
+    callbacks runs as one pair in mean / half-difference coordinates
+    (:mod:`physsim._kernels.paired`), whose difference carries no round-off
+    of the two echo states (:func:`paired_echo_unavailable` says when not).
 
 What the passes measure is physics; how a gradient is read from it (the
 nudge size, the sign and scale of the difference, the loss) is the learning
@@ -41,11 +45,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._kernels import loops
+from ._kernels import loops, paired
+from ._kernels.steps import START_KICK
 from ._memory import isolated_copy, isolated_zeros
 from .device_run import InputSequence, PreparedRun, State
 from .hardware import ECHO_MINUS_PASS, ECHO_PLUS_PASS, FORWARD_PASS
-from .losses import constant_cotangent
+from .losses import constant_cotangent, recorded_cotangent
 from .validation import available_memory, check_fits_in_memory
 
 #: Steps per compiled call.  The loops keep nothing per chunk, except the inputs a
@@ -132,11 +137,20 @@ class EchoMeasurement:
         What the hardware model's per-step hook counted: one report per
         compiled echo run (one for a single echo or for two echoes in
         lock-step, two when drift ran them one after the other).
+    final_difference : State or None
+        First echo's final state minus the second's, (batch, n_dof) float64,
+        for two echoes (None for one).  Paired echoes carry it exactly (twice
+        the half-difference), where ``final[0] - final[1]`` has lost it to the
+        rounding of the two states; otherwise it is that plain difference.
+    paired : bool
+        The two echoes ran as one pair in mean / half-difference coordinates.
     """
 
     readout: Readout
     final: tuple[State, ...]
     hardware_reports: tuple[dict[str, Any], ...] = ()
+    final_difference: State | None = None
+    paired: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,11 @@ class NudgeSource:
     cotangent: Callable
     data: np.ndarray
     shared: np.ndarray
+
+    @property
+    def fixed(self) -> bool:
+        """True if the cotangents do not depend on the echo's state (recorded or constant)."""
+        return self.cotangent in (recorded_cotangent, constant_cotangent)
 
     @classmethod
     def zero(cls, n_dof: int) -> NudgeSource:
@@ -327,12 +346,19 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
                 nudges: tuple[float, ...], nudge_source: NudgeSource | None = None,
                 keep_drive: bool = False, pass_indices: tuple[int, ...] | None = None,
                 chunk_size: int = DEFAULT_CHUNK, progress: bool = False,
-                on_chunk: Callable[[int, int, State], None] | None = None) -> EchoMeasurement:
+                on_chunk: Callable[[int, int, State], None] | None = None,
+                paired: bool | None = None) -> EchoMeasurement:
     """Run one or two nudged echoes over the reversed inputs from one start state.
 
     Two echoes run in lock-step on the same device; when the hardware model
     lets the device drift between passes, each runs on its own instance
-    (:func:`run_for_pass`), one after the other.
+    (:func:`run_for_pass`), one after the other.  A centred pair, nudges
+    ``(e, -e)``, runs as one pair in mean / half-difference coordinates when
+    :func:`paired_echo_unavailable` has no objection: the same two echoes in
+    exact arithmetic, but their difference (read-outs and end states) is
+    computed without cancellation, so it stays accurate for any ``e``.  With a
+    recorded or constant cotangent source the nudges are differenced exactly;
+    an online source's state dependence is differenced plainly.
 
     Parameters
     ----------
@@ -362,7 +388,11 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
         ``on_chunk(echo, n_done, state)`` after each chunk of each echo
         (``echo`` 0 or 1, ``n_done`` echo steps done, the echo's current
         state, which the next chunk overwrites); with ``chunk_size=1`` it
-        sees every step.
+        sees every step.  Paired echoes hand it ``qm + qd`` and ``qm - qd``.
+    paired : bool, optional
+        None: paired echoes whenever they can run; False: the two-trajectory
+        loop (e.g. to compare); True: paired echoes or a ValueError saying why
+        they cannot run.
 
     Returns
     -------
@@ -371,7 +401,8 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
     Raises
     ------
     ValueError
-        For a number of nudges other than 1 or 2, or nudges without a source.
+        For a number of nudges other than 1 or 2, nudges without a source, or
+        ``paired=True`` where paired echoes cannot run.
     FloatingPointError
         If an echo became NaN or infinite.
     """
@@ -388,12 +419,24 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
             raise ValueError("nudged echoes need a nudge_source")
         nudge_source = NudgeSource.zero(run.system.n_dof)
     _check_chunk_size(chunk_size)
+    if paired not in (None, True, False):
+        raise ValueError(f"paired must be None, True or False, got {paired!r}")
     runs = [run_for_pass(run, i) for i in pass_indices]
     options = dict(source=nudge_source, keep_drive=keep_drive, chunk_size=chunk_size,
                    progress=progress)
+    if paired is not False:
+        refusal = _centred_pair_refusal(nudges) or paired_echo_unavailable(run, pass_indices)
+        if refusal is None:
+            return _paired_echo_run(run, start, inputs, nudges[0], pass_indices[0],
+                                    on_chunk=on_chunk, **options)
+        if paired:
+            raise ValueError(f"paired=True, but paired echoes cannot run: {refusal}")
     if len(nudges) == 1 or all(r is run for r in runs):
-        return _echo_run(runs[0], start, len(nudges) == 2, inputs, nudges, pass_indices,
-                         on_chunk=on_chunk, **options)
+        measured = _echo_run(runs[0], start, len(nudges) == 2, inputs, nudges, pass_indices,
+                             on_chunk=on_chunk, **options)
+        if len(nudges) == 2:
+            measured.final_difference = _difference(*measured.final)
+        return measured
     # drift between passes: the echoes run on different devices, one at a time
     a = _echo_run(runs[0], start, False, inputs, nudges[:1], pass_indices[:1],
                   on_chunk=on_chunk, **options)
@@ -405,7 +448,117 @@ def echo_passes(run: PreparedRun, start: State, inputs: InputSequence, *,
                          input_matrix=a.readout.input_matrix - b.readout.input_matrix,
                          inputs=b.readout.inputs)
     return EchoMeasurement(readout=difference, final=a.final + b.final,
-                           hardware_reports=a.hardware_reports + b.hardware_reports)
+                           hardware_reports=a.hardware_reports + b.hardware_reports,
+                           final_difference=_difference(a.final[0], b.final[0]))
+
+
+def paired_echo_unavailable(run: PreparedRun,
+                            pass_indices: tuple[int, ...] = (ECHO_PLUS_PASS, ECHO_MINUS_PASS)
+                            ) -> str | None:
+    """Why a centred echo pair cannot run as paired echoes on ``run`` (None: it can).
+
+    Paired echoes (:mod:`physsim._kernels.paired`) need the ideal device (the
+    per-step hook, reversible rounding and drift act on each echo separately),
+    a system whose kernels offer the pair callbacks
+    (:attr:`~physsim.systems.SystemKernels.has_pairs`) and an integrator of
+    drifts and kicks only (no start kicks).  :func:`echo_passes` also needs the
+    nudges to be equal and opposite.
+
+    Parameters
+    ----------
+    run : PreparedRun
+        The prepared device.
+    pass_indices : tuple of int
+        The echo passes (the device must not drift into them).
+
+    Returns
+    -------
+    str or None
+        A one-line reason, or None.
+    """
+    if not run.hardware.is_ideal:
+        return f"the hardware model {type(run.hardware).__name__} is not the ideal device"
+    if any(run_for_pass(run, i) is not run for i in pass_indices):
+        return "the device drifts between passes"
+    if not run.kernels.has_pairs:
+        return (f"{type(run.system).__name__} offers no pair callbacks "
+                f"(SystemKernels.has_pairs is false)")
+    if np.any(run.kinds == START_KICK):
+        return f"the integrator {run.integrator.name!r} has start kicks"
+    return None
+
+
+def _centred_pair_refusal(nudges: tuple[float, ...]) -> str | None:
+    """Why ``nudges`` are not a centred pair ``(e, -e)`` (None: they are)."""
+    if len(nudges) != 2 or nudges[1] != -nudges[0]:
+        return f"the nudges must be a centred pair (e, -e), got {nudges}"
+    return None
+
+
+def _difference(a: State, b: State) -> State:
+    """``a - b`` in float64."""
+    return State(np.asarray(a.q, float) - np.asarray(b.q, float),
+                 np.asarray(a.p, float) - np.asarray(b.p, float))
+
+
+def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudge: float,
+                     pass_index: int, *, source: NudgeSource, keep_drive: bool,
+                     chunk_size: int, progress: bool,
+                     on_chunk: Callable | None) -> EchoMeasurement:
+    """The echoes nudged by ``+nudge`` and ``-nudge`` from ``start``, as one pair.
+
+    The pair is carried as its mean ``(qm, pm)`` and half-difference
+    ``(qd, pd)`` (:mod:`physsim._kernels.paired`); the read-out is echo + minus
+    echo -, the end difference ``2 (qd, pd)``.  The ideal device has no per-step
+    hook nor DAC, so ``pass_index`` only keys the (identity) input rows.
+    """
+    u, n_steps = inputs.values, inputs.n_steps
+    qm, pm = isolated_copy(start.q, dtype=run.dtype), isolated_copy(start.p, dtype=run.dtype)
+    qd, pd = isolated_zeros(qm.shape, qm.dtype), isolated_zeros(pm.shape, pm.dtype)
+    B = qm.shape[0]
+    _check_batch(u, B)
+    nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
+    g_acc = isolated_zeros((B, nt))
+    g_comp = isolated_zeros((B, nt))
+    g_input_t = isolated_zeros((B, m, nd))  # stays zero for an undriven run
+    keep_drive = keep_drive and u is not None
+    g_inputs = np.zeros((B, n_steps if keep_drive else 0, m))
+    u_read = u if u is not None else np.zeros((1, 0, m))
+    k = run.kernels
+    dt = run.dtype
+    aux = np.require(source.data, dtype=dt, requirements=["C", "W"])
+    aux_shared = isolated_copy(source.shared, dtype=dt)
+    bar = _progress(n_steps, progress, "echo pair")
+    rows = None
+    for j0 in range(0, n_steps, chunk_size):
+        del rows
+        j1 = min(n_steps, j0 + chunk_size)
+        rows = run.input_rows(u, n_steps - j1, n_steps - j0, B, pass_index)
+        paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
+                               k.pair_grad_potential, k.pair_theta_grad_kinetic,
+                               k.pair_theta_grad_potential, k.pair_drive_grad_potential,
+                               source.cotangent, source.fixed, run.theta, run.theta64, qm, qd,
+                               pm, pd, rows.rows, run.input_matrix_t, rows.driven, rows.offset,
+                               j0, j1 - j0, n_steps, dt(nudge), aux, aux_shared, g_acc, g_comp,
+                               u_read, g_input_t, keep_drive, g_inputs, run.input_matrix)
+        if bar is not None:
+            bar.update(j1 - j0)
+        if on_chunk is not None:
+            on_chunk(0, j1, State(qm + qd, pm + pd))
+            on_chunk(1, j1, State(qm - qd, pm - pd))
+    if bar is not None:
+        bar.close()
+    report = run.hardware.end_of_pass(run.hw_params, pass_index)
+    if not all(np.all(np.isfinite(x)) for x in (qm, qd, pm, pd)):
+        raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
+    measured = Readout(theta=g_acc + g_comp,
+                       input_matrix=np.ascontiguousarray(g_input_t.transpose(0, 2, 1)),
+                       inputs=g_inputs if keep_drive else None)
+    return EchoMeasurement(readout=measured,
+                           final=(State(qm + qd, pm + pd), State(qm - qd, pm - pd)),
+                           hardware_reports=(report,),
+                           final_difference=State(2.0 * qd.astype(float), 2.0 * pd.astype(float)),
+                           paired=True)
 
 
 def _echo_run(run: PreparedRun, start: State, two: bool, inputs: InputSequence,

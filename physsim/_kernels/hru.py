@@ -15,6 +15,9 @@ Nonlinear HRU (log-cosh potential, RHEL paper Eq. 18)::
     H = delta (|z|^2 / 2 + alpha |y|^2 / 2 + sum_i c_i log cosh(s_i) / W_i),
     s_i = W_i y_i + d_i + b_i
     theta = [W (P), b (P), c (P), alpha (1), delta (1)]
+
+The nonlinear HRU also offers the optional pair callbacks (``nl_pair_*``) of the
+paired echo loop (:mod:`physsim._kernels.paired`).
 """
 
 from __future__ import annotations
@@ -305,3 +308,132 @@ def nl_drive_vjp_potential(q, d, theta, v, w, out):
         s = W[i] * q[i] + d[i] + b[i]
         t = np.tanh(s)
         out[i] += w * v[i] * delta * c[i] * (1.0 - t * t)
+
+
+# ---------------------------------------------------------- nonlinear HRU pairs
+# Pair callbacks (physsim._kernels.signatures) of the nonlinear HRU: two states
+# q+- = qm +- qd (p+- = pm +- pd) at once, every difference by a formula that does
+# not cancel, so it is accurate relative to its own size however small qd is.  With
+# s+- = sm +- sd, sm = W qm + d + b and sd = W qd (the drive is common and cancels).
+# The arithmetic is float64 in every precision (float32 outputs are rounded once).
+@njit(cache=True, inline="always")
+def _tanh_pair(sm, sd):
+    """``tanh(sm + sd) + tanh(sm - sd)`` and ``tanh(sm + sd) - tanh(sm - sd)`` (float64).
+
+    The difference is ``4 e^{-2S} sinh(2 sd) / ((1 + e^{-2(S + sd)})(1 + e^{-2(S - sd)}))``
+    with ``S = |sm|`` (it is even in ``sm``), the identity
+    ``tanh a - tanh b = sinh(a - b) / (cosh a cosh b)`` with no exponential that can
+    overflow while ``|sd| <= S``; beyond ``S = 300`` ``e^{-2S} e^{2|sd|}`` is formed as
+    ``(e^{-S/2} e^{|sd|/2})^4`` so that it does not underflow before the product.  When
+    ``|sd| > S`` the two tanh have opposite signs and their plain difference does not cancel.
+    """
+    ta = np.tanh(sm + sd)
+    tb = np.tanh(sm - sd)
+    total = ta + tb
+    big = abs(sm)
+    small = abs(sd)
+    if small > big:
+        return total, ta - tb
+    den = (1.0 + np.exp(-2.0 * (big + sd))) * (1.0 + np.exp(-2.0 * (big - sd)))
+    if big <= 300.0:
+        return total, 4.0 * np.exp(-2.0 * big) * np.sinh(2.0 * sd) / den
+    t = np.exp(-0.5 * big) * np.exp(0.5 * small)
+    t2 = t * t
+    diff = 2.0 * (t2 * t2) * -np.expm1(-4.0 * small) / den
+    return total, diff if sd >= 0.0 else -diff
+
+
+@njit(cache=True, inline="always")
+def _logcosh_difference(sm, sd):
+    """``log cosh(sm + sd) - log cosh(sm - sd)`` without cancellation (float64).
+
+    With ``a, b = sm +- sd``: ``log1p((cosh a - cosh b) / cosh b)`` and
+    ``cosh a - cosh b = 2 sinh(sm) sinh(sd)``, the log1p argument kept non-negative
+    (cancellation-free) by swapping the roles of ``a`` and ``b``.  Overflow guard: when
+    both ``|a|, |b| > 20``, ``log cosh x = |x| - log 2`` to below an ulp of the
+    difference (the neglected terms differ by at most ``2 e^{-40}`` times it), so the
+    difference is ``|a| - |b| = 2 sign(sm) sign(sd) min(|sm|, |sd|)``, exact; when one is
+    below 20 and the other above 300, the difference is large and the plain one is exact
+    to an ulp.
+    """
+    a = sm + sd
+    b = sm - sd
+    if min(abs(a), abs(b)) > 20.0:
+        return 2.0 * np.sign(sm) * np.sign(sd) * min(abs(sm), abs(sd))
+    if max(abs(a), abs(b)) > 300.0:
+        return _logcosh(a) - _logcosh(b)
+    num = 2.0 * np.sinh(sm) * np.sinh(sd)  # cosh a - cosh b
+    if num >= 0.0:
+        return np.log1p(num / np.cosh(b))
+    return -np.log1p(-num / np.cosh(a))
+
+
+@njit(cache=True, inline="always")
+def _nl_pair_arguments(qm, qd, d, W, b, i):
+    """``sm = W_i qm_i + d_i + b_i`` and ``sd = W_i qd_i`` of unit ``i``, in float64."""
+    w = np.float64(W[i])
+    return w * np.float64(qm[i]) + np.float64(d[i]) + np.float64(b[i]), w * np.float64(qd[i])
+
+
+@njit(cache=True, inline="always")
+def _pair_dot(xm, xd):
+    """``sum_i xm_i xd_i`` in float64 (``(|x+|^2 - |x-|^2) / 4``)."""
+    s = 0.0
+    for i in range(xm.shape[0]):
+        s += np.float64(xm[i]) * np.float64(xd[i])
+    return s
+
+
+@njit(cache=True)
+def nl_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
+    _, _, _, _, _, delta = _nl_params(theta)
+    for i in range(pm.shape[0]):
+        out_mean[i] = delta * pm[i]
+        out_half[i] = delta * pd[i]
+
+
+@njit(cache=True)
+def nl_pair_theta_grad_kinetic(pm, pd, theta, w, out):
+    # delta |p+|^2 / 2 - delta |p-|^2 / 2 = 2 delta pm . pd
+    _, _, _, _, _, i_delta = _nl_blocks(out)
+    out[i_delta] += 2.0 * w * _pair_dot(pm, pd)
+
+
+@njit(cache=True)
+def nl_pair_grad_potential(qm, qd, d, theta, out_mean, out_half):
+    P, W, b, c, alpha, delta = _nl_params(theta)
+    for i in range(P):
+        sm, sd = _nl_pair_arguments(qm, qd, d, W, b, i)
+        t_sum, t_diff = _tanh_pair(sm, sd)
+        out_mean[i] = delta * (alpha * np.float64(qm[i]) + c[i] * (0.5 * t_sum))
+        out_half[i] = delta * (alpha * np.float64(qd[i]) + c[i] * (0.5 * t_diff))
+
+
+@njit(cache=True)
+def nl_pair_theta_grad_potential(qm, qd, d, theta, w, out):
+    P, W, b, c, alpha, delta = _nl_params(theta)
+    _, g_W, g_b, g_c, i_alpha, i_delta = _nl_blocks(out)
+    v_diff = 0.0  # sum_i c_i [log cosh s+ - log cosh s-] / W_i
+    for i in range(P):
+        sm, sd = _nl_pair_arguments(qm, qd, d, W, b, i)
+        t_sum, t_diff = _tanh_pair(sm, sd)
+        lc_diff = _logcosh_difference(sm, sd)
+        # t+ q+ - t- q- = (t+ - t-) qm + (t+ + t-) qd
+        tq_diff = t_diff * qm[i] + t_sum * qd[i]
+        g_W[i] += w * delta * c[i] * (tq_diff / W[i] - lc_diff / (W[i] * W[i]))
+        g_b[i] += w * delta * c[i] * t_diff / W[i]
+        g_c[i] += w * delta * lc_diff / W[i]
+        v_diff += c[i] * lc_diff / W[i]
+    # alpha |q+|^2 / 2 - alpha |q-|^2 / 2 = 2 alpha qm . qd
+    q_dot = _pair_dot(qm, qd)
+    out[i_alpha] += w * delta * 2.0 * q_dot
+    out[i_delta] += w * (2.0 * alpha * q_dot + v_diff)
+
+
+@njit(cache=True)
+def nl_pair_drive_grad_potential(qm, qd, d, theta, w, out):
+    P, W, b, c, _, delta = _nl_params(theta)
+    for i in range(P):
+        sm, sd = _nl_pair_arguments(qm, qd, d, W, b, i)
+        _, t_diff = _tanh_pair(sm, sd)
+        out[i] += w * delta * c[i] * t_diff / W[i]
