@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._blocks import DriveBlocks, plan
 from ._kernels import loops
 from ._memory import isolated_zeros
 from .gradients import GradientResult
@@ -76,11 +77,12 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     if forward is None:
         fwd = forward_pass(run, batch.start, batch.inputs, record_every=1, chunk_size=chunk_size,
                            progress=progress)
-    elif forward.record_every != 1 or forward.positions is None or forward.n_steps != L \
-            or forward.positions.shape[0] != B:
+    elif forward.record_every != 1 or forward.positions is None or forward.momenta is None \
+            or forward.n_steps != L or forward.positions.shape[0] != B:
         raise ValueError(f"forward: BPTT needs a forward pass of {L} steps and batch {B} run "
-                         f"with record_every=1; got {forward.n_steps} steps, record_every="
-                         f"{forward.record_every}")
+                         f"with record_every=1 and record_momenta=True; got {forward.n_steps} "
+                         f"steps, record_every={forward.record_every}, momenta "
+                         f"{'recorded' if forward.momenta is not None else 'not recorded'}")
     else:
         fwd = forward
     positions = np.asarray(fwd.positions[:, 1:], dtype=float)  # no copy in a float64 run
@@ -94,19 +96,17 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     g_theta = isolated_zeros((B, nt))
     g_input_t = isolated_zeros((B, m, nd))  # input-matrix gradient, transposed
     g_u = np.zeros((B, L if u is not None else 0, m))
-    u_read = u if u is not None else np.zeros((1, 0, m))
-    bt = run.input_matrix_t
-    rows = None
-    for start in reversed(range(0, L, chunk_size)):
-        del rows  # the previous chunk's written inputs, if any, before the next are made
-        stop = min(L, start + chunk_size)
-        rows = run.input_rows(u, start, stop, B, FORWARD_PASS)
-        loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic, kern.grad_potential,
-                          kern.hvp_kinetic, kern.hvp_potential, kern.theta_vjp_kinetic,
-                          kern.theta_vjp_potential, kern.drive_vjp_potential, run.theta,
-                          fwd.positions, fwd.momenta, rows.rows, bt, rows.driven, rows.offset,
-                          cot, start, stop - start, lam_q, lam_p, g_theta, u_read, g_input_t,
-                          run.input_matrix, u is not None, g_u)
+    drives = DriveBlocks(run, u, B, L, FORWARD_PASS, reads_out=True)
+    for block in plan(L, chunk_size, "adjoint"):
+        drive = drives.project(block)
+        for seg in block.segments:
+            loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic,
+                              kern.grad_potential, kern.hvp_kinetic, kern.hvp_potential,
+                              kern.theta_vjp_kinetic, kern.theta_vjp_potential,
+                              kern.drive_vjp_potential, run.theta, fwd.positions, fwd.momenta,
+                              drive, drives.driven, block.lo, cot, seg.lo, seg.hi - seg.lo,
+                              lam_q, lam_p, g_theta, drives.readout, block.lo)
+        drives.read_out(block, descending=True, matrix_readout_t=g_input_t, inputs_gradient=g_u)
     g_b = g_input_t.transpose(0, 2, 1)
     if u is None:
         g_u = None

@@ -29,13 +29,16 @@ What the passes measure is physics; how a gradient is read from it (the
 nudge size, the sign and scale of the difference, the loss) is the learning
 rule's business (:mod:`physsim.rhel`).
 
-The passes work chunk by chunk (``chunk_size`` steps per compiled call).  The
-drive of every step (``d = B u``) is projected inside the compiled loops from
-the step's input row, and the input-matrix read-out is accumulated there step
-by step, so no drive array is stored: memory is O(batch x state) plus what is
-asked for (recorded states, per-step drive read-outs for input gradients),
-and the inputs are read in place unless the hardware model writes them (then
-chunk by chunk).  The passes never write their start states.
+The passes work chunk by chunk (``chunk_size`` steps per compiled call), on a
+grid of blocks of steps fixed by the step indices (:mod:`physsim._blocks`):
+the drives ``d = B u`` of a block are projected before the compiled loops run
+through it, and its input-matrix read-out and per-step input gradients are
+formed after, by parallel kernels that keep the per-step order of every sum.
+No drive array of the sequence is stored: memory is O(batch x state) plus a
+block's buffers and what is asked for (recorded states, per-step drive
+read-outs for input gradients), and the inputs are read in place unless the
+hardware model writes them (then block by block).  The passes never write
+their start states.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._blocks import DriveBlocks, plan
 from ._kernels import loops, paired
 from ._kernels.steps import START_KICK
 from ._memory import isolated_copy, isolated_zeros
@@ -189,8 +193,9 @@ class NudgeSource:
 
 # ----------------------------------------------------------------------- passes
 def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
-                 record_every: int = 0, record_energy: bool = False,
-                 sum_positions: bool = False, readout: bool = False, keep_drive: bool = False,
+                 record_every: int = 0, record_momenta: bool = True,
+                 record_energy: bool = False, sum_positions: bool = False,
+                 readout: bool = False, keep_drive: bool = False,
                  pass_index: int = FORWARD_PASS, chunk_size: int = DEFAULT_CHUNK,
                  progress: bool = False) -> ForwardResult:
     """Run a batch freely through its input sequence.
@@ -206,6 +211,9 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     record_every : int
         Record every n-th state (including the initial one); 0 records nothing
         but the final state, so memory does not grow with L.
+    record_momenta : bool
+        Record the momenta with the positions (BPTT needs them, a read-out of
+        the positions does not: False halves the record).
     record_energy : bool
         Also record the total energy at the recorded states.
     sum_positions : bool
@@ -247,7 +255,8 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     _check_batch(u, B)
     n_rec = (L // record_every + 1) if record_every else 0
     if n_rec:
-        per_state = B * (2 * n + bool(record_energy)) * np.dtype(run.dtype).itemsize
+        per_state = (B * ((1 + bool(record_momenta)) * n + bool(record_energy))
+                     * np.dtype(run.dtype).itemsize)
         fitting = max(available_memory() or 0, per_state) // (2 * per_state)
         check_fits_in_memory(
             n_rec * per_state,
@@ -255,11 +264,12 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
             f"record fewer states: record_every >= {-(-L // max(fitting - 1, 1))} uses at most "
             f"half of it, record_every = 0 keeps only the final state")
     rec_q = np.zeros((B, n_rec, n), dtype=run.dtype)
-    rec_p = np.zeros((B, n_rec, n), dtype=run.dtype)
+    rec_p = np.zeros((B, n_rec if record_momenta else 0, n), dtype=run.dtype)
     rec_e = np.zeros((B, n_rec if record_energy else 0), dtype=run.dtype)
     if n_rec:
         rec_q[:, 0] = Q
-        rec_p[:, 0] = P
+        if record_momenta:
+            rec_p[:, 0] = P
     pos_sum = isolated_zeros((B, n if sum_positions else 0))  # written at every step
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
     g_acc = isolated_zeros((B, nt if readout else 0))
@@ -269,28 +279,29 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     g_input_t = isolated_zeros((B, m, nd) if readout else (B, 0, 0))
     keep_drive = readout and keep_drive and u is not None
     g_inputs = np.zeros((B, L if keep_drive else 0, m))
-    u_read = u if u is not None else np.zeros((1, 0, m))
+    drives = DriveBlocks(run, u, B, L, pass_index, reads_out=readout)
     bar = _progress(L, progress, f"forward pass {type(run.system).__name__}")
-    bt = run.input_matrix_t
     k = run.kernels
-    rows = None
-    for first in range(0, L, chunk_size):
-        del rows  # the previous chunk's written inputs, if any, before the next are made
-        stop = min(L, first + chunk_size)
-        rows = run.input_rows(u, first, stop, B, pass_index)
-        if first == 0 and record_energy:
+    for block in plan(L, chunk_size, "forward"):
+        drive = drives.project(block)
+        if block.lo == 0 and record_energy:
             for b in range(B):
-                d0 = run.drive(rows, 0, b)
+                d0 = run.drive(drives.rows, 0, b)
                 rec_e[b, 0] = k.kinetic(P[b], run.theta) + k.potential(Q[b], d0, run.theta)
-        loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential, k.kinetic,
-                       k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
-                       k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P, rows.rows,
-                       bt, rows.driven, rows.offset, first, stop - first, record_every, rec_q,
-                       rec_p, rec_e, record_energy, pos_sum, sum_positions, readout, g_acc,
-                       g_comp, u_read, g_input_t, keep_drive, g_inputs, run.input_matrix,
-                       run.hw_params, run.key(pass_index), run.q_quantum, run.p_quantum)
-        if bar is not None:
-            bar.update(stop - first)
+        for seg in block.segments:
+            loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
+                           k.kinetic, k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
+                           k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P,
+                           drive, drives.driven, block.lo, seg.lo, seg.hi - seg.lo,
+                           record_every, rec_q, rec_p, record_momenta, rec_e, record_energy,
+                           pos_sum, sum_positions, readout, g_acc, g_comp, drives.readout,
+                           block.lo, run.hw_params, run.key(pass_index), run.q_quantum,
+                           run.p_quantum)
+            if bar is not None:
+                bar.update(seg.hi - seg.lo)
+        if readout:
+            drives.read_out(block, descending=False, matrix_readout_t=g_input_t,
+                            inputs_gradient=g_inputs if keep_drive else None)
     if bar is not None:
         bar.close()
     report = run.hardware.end_of_pass(run.hw_params, pass_index)
@@ -304,7 +315,7 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
                            input_matrix=np.ascontiguousarray(g_input_t.transpose(0, 2, 1)),
                            inputs=g_inputs if keep_drive else None)
     return ForwardResult(final=State(Q, P), positions=rec_q if n_rec else None,
-                         momenta=rec_p if n_rec else None,
+                         momenta=rec_p if n_rec and record_momenta else None,
                          energy=rec_e if record_energy else None,
                          position_sum=pos_sum if sum_positions else None, readout=measured,
                          n_steps=L, record_every=int(record_every), hardware_report=report)
@@ -599,35 +610,34 @@ def _echo_run(run: PreparedRun, start: State, two: bool, inputs: InputSequence,
         inputs_all = subtract_drive_from
     else:
         inputs_all = np.zeros((B, n_steps if keep_drive else 0, m))
-    u_read = u if u is not None else np.zeros((1, 0, m))
+    drives = DriveBlocks(run, u, B, n_steps, pass_a, reads_out=True)
     k = run.kernels
     dt = run.dtype
     # writeable C arrays: the compiled signature does not accept read-only (broadcast) views
     aux = np.require(source.data, dtype=dt, requirements=["C", "W"])
     aux_shared = isolated_copy(source.shared, dtype=dt)  # read by every thread at every step
     bar = _progress(n_steps, progress, "echo")
-    bt = run.input_matrix_t
-    rows = None
-    for j0 in range(0, n_steps, chunk_size):
-        del rows  # the previous chunk's written inputs, if any, before the next are made
-        j1 = min(n_steps, j0 + chunk_size)
-        # echo steps j0+1..j1 consume forward steps L-j0-1 down to L-j1
-        fstart, fstop = n_steps - j1, n_steps - j0
-        rows = run.input_rows(u, fstart, fstop, B, pass_a)
-        loops.echo_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
-                       k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
-                       run.hook, source.cotangent, run.theta, run.theta64, qa, pa, qb, pb,
-                       rows.rows, bt, rows.driven, rows.offset, j0, j1 - j0, n_steps,
-                       dt(nudge_a), dt(nudge_b), two, aux, aux_shared, g_acc, g_comp, u_read,
-                       g_input_t, keep_drive, inputs_all, run.input_matrix, subtract_drive,
-                       run.hw_params, run.key(pass_a), run.key(pass_b), run.q_quantum,
-                       run.p_quantum)
-        if bar is not None:
-            bar.update(j1 - j0)
-        if on_chunk is not None:
-            on_chunk(0, j1, State(qa, pa))
-            if two:
-                on_chunk(1, j1, State(qb, pb))
+    for block in plan(n_steps, chunk_size, "echo"):
+        drive = drives.project(block)
+        for seg in block.segments:
+            # echo steps L-hi+1 .. L-lo consume forward steps hi-1 down to lo
+            loops.echo_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
+                           k.theta_grad_kinetic, k.theta_grad_potential,
+                           k.drive_grad_potential, run.hook, source.cotangent, run.theta,
+                           run.theta64, qa, pa, qb, pb, drive, drives.driven, block.lo,
+                           n_steps - seg.hi, seg.hi - seg.lo, n_steps, dt(nudge_a),
+                           dt(nudge_b), two, aux, aux_shared, g_acc, g_comp, drives.readout,
+                           block.lo, run.hw_params, run.key(pass_a), run.key(pass_b),
+                           run.q_quantum, run.p_quantum)
+            if bar is not None:
+                bar.update(seg.hi - seg.lo)
+            if on_chunk is not None and seg.closes_chunk:
+                on_chunk(0, n_steps - seg.lo, State(qa, pa))
+                if two:
+                    on_chunk(1, n_steps - seg.lo, State(qb, pb))
+        drives.read_out(block, descending=True, matrix_readout_t=g_input_t,
+                        inputs_gradient=inputs_all if keep_drive else None,
+                        subtract=subtract_drive)
     if bar is not None:
         bar.close()
     report = run.hardware.end_of_pass(run.hw_params, pass_a)

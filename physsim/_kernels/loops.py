@@ -1,32 +1,29 @@
 """Compiled time loops: free run, paired echo run, and the discrete adjoint.
 
 All loops work on a range of steps (a *chunk*) of the sequence: the caller
-(``physsim.simulate``, ``physsim.rhel``, ``physsim.bptt``) calls the loop and
-carries the state to the next chunk.  The drive of every step, ``d = B u``, is
-projected inside the loop from the step's input row into a small buffer that
-is reused (:func:`physsim._kernels.steps.project_drive`), and the
-input-matrix read-out ``sum_k dH/dd_k u_k^T`` is accumulated step by step, so
-nothing of length L is stored unless asked for (recorded states, per-step
-drive gradients for input gradients): memory is O(batch x state), and no BLAS
-call runs between chunks.
+(``physsim.passes``, ``physsim.bptt``) calls the loop and carries the state to
+the next chunk.  The steps are grouped in *blocks* of a grid fixed by the step
+indices (:mod:`physsim._blocks`); a chunk never crosses a block boundary.  The
+drives of a block, ``d_k = B u_k``, are projected before the loop runs
+(:func:`physsim._kernels.blocks.project_block`) and the loop reads its step's
+row; the per-step drive read-out ``(h dH/dd)_k`` (float64) is written to a row
+of the block's read-out buffer, from which the input-matrix read-out and the
+input gradient are formed after the block (:mod:`physsim._kernels.blocks`).
+So the loops do no O(nd x m) work per step, and nothing of length L is stored
+unless asked for (recorded states, per-step input gradients).
 
-Layouts (``B`` batch, ``C`` chunk steps, ``n`` degrees of freedom, ``nd``
-drive channels, ``m`` input channels, ``nt`` packed parameters):
+Layouts (``B`` batch, ``n`` degrees of freedom, ``nd`` drive channels, ``nt``
+packed parameters):
 
 - ``Q, P``: (B, n) positions and momenta, advanced in place.
-- ``inputs``: (B or 1, Lu, m) float64 input rows; a leading 1 means shared by
-  the batch.  Row ``r`` holds the input of forward step ``u_offset + r``: the
-  whole sequence (``u_offset = 0``) or just the chunk the hardware model wrote.
-  ``driven=False`` means an undriven run (zero drive; ``inputs`` unused).
-- ``bt``: (m, nd) float64, the transposed input matrix ``B^T``.
-- ``u_read``: (B or 1, L, m) float64, the nominal input sequence the
-  input-matrix read-out multiplies (the hardware model may have written other
-  values into ``inputs``); indexed by forward step.
+- ``drive``: (B or 1, rows, nd) drives of the block, state dtype; a leading 1
+  means shared by the batch.  Row ``r`` holds the drive of forward step
+  ``d_offset + r``.  ``driven=False`` means an undriven run (zero drive;
+  ``drive`` unused).
+- ``readout_drive``: (B, rows, nd) float64, row ``r`` receives the drive
+  read-out of forward step ``r_offset + r`` (only in driven runs that read out).
 - ``theta``: (nt,) packed system parameters (state dtype).
-- gradient accumulators are float64; ``g_input_t`` (B, m, nd) is the
-  transposed input-matrix gradient, ``g_inputs`` (B, L, m) the per-step drive
-  gradient projected onto the inputs, ``B^T dH/dd``, indexed by forward step
-  (or (B, 0, m) when not kept); ``input_matrix`` (nd, m) is ``B``.
+- gradient accumulators are float64.
 
 Each loop is a :class:`TimeLoop`: nothing is compiled when physsim is imported.
 The first run that needs a loop compiles it for that run's state dtype only
@@ -47,9 +44,8 @@ from numba import njit, prange, types
 from numba.core import event
 
 from .signatures import array, callback_types
-from .linalg import add_outer, combine_rows
-from .precision import copy_between, work_array
-from .steps import drive_buffers, kahan_add, project_drive, step, step_measured
+from .precision import work_array
+from .steps import drive_buffers, kahan_add, load_drive, step, step_measured
 
 i64 = types.int64
 f64 = types.float64
@@ -176,13 +172,12 @@ def _free_run_signature(dt):
         cb["hook"],
         array(dt, 1), array(f64, 1),                            # theta, theta64
         array(dt, 2), array(dt, 2),                             # Q, P
-        array(f64, 3), array(f64, 2), b1, i64,                  # inputs, bt, driven, u_offset
+        array(dt, 3), b1, i64,                                  # drive, driven, d_offset
         i64, i64, i64,                                          # k0, n_steps, record_every
-        array(dt, 3), array(dt, 3), array(dt, 2), b1,           # rec_q, rec_p, rec_e, want_e
-        array(f64, 2), b1,                                      # position sums, want them
+        array(dt, 3), array(dt, 3), b1, array(dt, 2), b1,       # rec_q, rec_p, want_p, rec_e,
+        array(f64, 2), b1,                                      # want_e; position sums, want
         b1, array(f64, 2), array(f64, 2),                       # measure, g_acc, g_comp
-        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, keep
-        array(f64, 3), array(f64, 2),                           # g_inputs, input_matrix
+        array(f64, 3), i64,                                     # readout_drive, r_offset
         array(f64, 1), array(i64, 1), dt, dt,                   # hw, key, q_quantum, p_quantum
     )
 
@@ -191,28 +186,25 @@ def _free_run_signature(dt):
                  typical_seconds=8)
 def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
              theta_grad_kinetic, theta_grad_potential, drive_grad_potential, hook,
-             theta, theta64, Q, P, inputs, bt, driven, u_offset, k0, n_steps, record_every,
-             rec_q, rec_p, rec_e, want_energy, pos_sum, want_pos_sum, measure, g_acc, g_comp,
-             u_read, g_input_t, keep_drive, g_inputs, input_matrix, hw, key, q_quantum,
-             p_quantum):
+             theta, theta64, Q, P, drive, driven, d_offset, k0, n_steps, record_every,
+             rec_q, rec_p, want_momenta, rec_e, want_energy, pos_sum, want_pos_sum, measure,
+             g_acc, g_comp, readout_drive, r_offset, hw, key, q_quantum, p_quantum):
     """Advance a batch through forward steps ``k0 .. k0 + n_steps - 1``.
 
-    Global step index of chunk step ``j`` is ``k0 + j``; its drive is projected
-    from input row ``k0 + j - u_offset``.  After it, the state is
-    state number ``k0 + j + 1`` and is recorded at row ``(k0 + j + 1) //
-    record_every`` when ``record_every > 0`` divides that number.  With
-    ``measure`` the half-step Hamiltonian gradients are accumulated (one-sided
-    RHEL uses the free pass as its reference echo): the parameter part into
-    ``g_acc``/``g_comp``, the input-matrix part into ``g_input_t`` (when
-    driven), and the drive part of step k, projected onto the inputs, into
-    ``g_inputs[b, k]`` when ``keep_drive``.
+    Global step index of chunk step ``j`` is ``k0 + j``; its drive is row
+    ``k0 + j - d_offset`` of ``drive``.  After it, the state is state number
+    ``k0 + j + 1`` and is recorded at row ``(k0 + j + 1) // record_every`` when
+    ``record_every > 0`` divides that number (the momenta only with
+    ``want_momenta``).  With ``measure`` the half-step Hamiltonian gradients
+    are accumulated (one-sided RHEL uses the free pass as its reference
+    echo): the parameter part into ``g_acc``/``g_comp``, and the drive part of
+    step k into row ``k - r_offset`` of ``readout_drive`` (when driven).
     """
     n_batch = Q.shape[0]
     n = Q.shape[1]
     nt = theta.shape[0]
-    nd = bt.shape[1]
-    shared = inputs.shape[0] == 1
-    shared_read = u_read.shape[0] == 1
+    nd = drive.shape[2]
+    shared = drive.shape[0] == 1
     for b in prange(n_batch):
         q = Q[b]
         p = P[b]
@@ -223,11 +215,10 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
         gt = np.zeros(nt)
         gd = np.zeros(nd)
         bu = np.int64(0) if shared else np.int64(b)
-        br = np.int64(0) if shared_read else np.int64(b)
         for j in range(n_steps):
             kglob = k0 + j
             if driven:
-                project_drive(inputs[bu, kglob - u_offset], bt, d64, d)
+                load_drive(drive[bu, kglob - d_offset], d64, d)
             if measure:
                 gt[:] = 0.0
                 gd[:] = 0.0
@@ -236,9 +227,7 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
                               buf, theta64, q64, p64, d64, gt, gd, q_quantum, p_quantum)
                 kahan_add(g_acc[b], g_comp[b], gt)
                 if driven:
-                    add_outer(g_input_t[b], u_read[br, kglob], gd)
-                if keep_drive:
-                    combine_rows(input_matrix, gd, g_inputs[b, kglob])
+                    readout_drive[b, kglob - r_offset, :] = gd
             else:
                 step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf,
                      q_quantum, p_quantum)
@@ -251,7 +240,8 @@ def free_run(kinds, coefs, h, grad_kinetic, grad_potential, kinetic, potential,
                 if idx % record_every == 0:
                     r = idx // record_every
                     rec_q[b, r, :] = q
-                    rec_p[b, r, :] = p
+                    if want_momenta:
+                        rec_p[b, r, :] = p
                     if want_energy:
                         rec_e[b, r] = kinetic(p, theta) + potential(q, d, theta)
 
@@ -266,12 +256,11 @@ def _echo_signature(dt):
         cb["hook"], cb["cotangent"],
         array(dt, 1), array(f64, 1),                            # theta, theta64
         array(dt, 2), array(dt, 2), array(dt, 2), array(dt, 2),  # Qa, Pa, Qb, Pb
-        array(f64, 3), array(f64, 2), b1, i64,                  # inputs, bt, driven, u_offset
+        array(dt, 3), b1, i64,                                  # drive, driven, d_offset
         i64, i64, i64, dt, dt, b1,                              # j0, n_steps, L, nudges, two
         array(dt, 3), array(dt, 2),                             # aux, aux_shared
         array(f64, 2), array(f64, 2),                           # g_acc, g_comp
-        array(f64, 3), array(f64, 3), b1,                       # u_read, g_input_t, keep
-        array(f64, 3), array(f64, 2), b1,                       # g_inputs, input_matrix, subtract
+        array(f64, 3), i64,                                     # readout_drive, r_offset
         array(f64, 1), array(i64, 1), array(i64, 1), dt, dt,    # hw, key_a, key_b, quanta
     )
 
@@ -288,31 +277,27 @@ def _nudge(q, p, k, scale, cotangent, aux, aux_shared, cot):
                  typical_seconds=10)
 def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
              theta_grad_potential, drive_grad_potential, hook, cotangent, theta, theta64,
-             Qa, Pa, Qb, Pb, inputs, bt, driven, u_offset, j0, n_steps, n_total, nudge_a, nudge_b,
-             two, aux, aux_shared, g_acc, g_comp, u_read, g_input_t, keep_drive, g_inputs,
-             input_matrix, subtract_drive, hw, key_a, key_b, q_quantum, p_quantum):
+             Qa, Pa, Qb, Pb, drive, driven, d_offset, j0, n_steps, n_total, nudge_a, nudge_b,
+             two, aux, aux_shared, g_acc, g_comp, readout_drive, r_offset, hw, key_a, key_b,
+             q_quantum, p_quantum):
     """Run one or two nudged echoes in lock-step through echo steps ``j0 + 1 .. j0 + n_steps``.
 
     Echo step ``j`` (1-based, global ``j0 + jj + 1``) consumes the drive of
-    forward step ``k = n_total - j`` (input row ``k - u_offset``; both echoes
-    use the same drive) and reconstructs forward state ``k``; after it the
+    forward step ``k = n_total - j`` (row ``k - d_offset`` of ``drive``; both
+    echoes use the same drive) and reconstructs forward state ``k``; after it the
     momentum is nudged by ``nudge * dL/dq_k`` when ``k >= 1``.  Before the very
     first step (``j0 == 0``) the flipped final state is nudged with ``dL/dq_L``.
 
     Per step the difference of the two echoes' half-step gradients (echo a
     minus echo b, or echo a alone when ``two`` is false) is added to
-    ``g_acc``/``g_comp`` with compensated summation; its drive part times the
-    nominal input ``u_read[k]`` is added to ``g_input_t`` (when driven) and,
-    with ``keep_drive``, projected onto the inputs (``B^T``) and stored in
-    ``g_inputs[b, k]`` (subtracted from it with ``subtract_drive``: the second
-    of two echoes run one after the other).
+    ``g_acc``/``g_comp`` with compensated summation; its drive part is written
+    to row ``k - r_offset`` of ``readout_drive`` (when driven).
     """
     n_batch = Qa.shape[0]
     n = Qa.shape[1]
     nt = theta.shape[0]
-    nd = bt.shape[1]
-    shared = inputs.shape[0] == 1
-    shared_read = u_read.shape[0] == 1
+    nd = drive.shape[2]
+    shared = drive.shape[0] == 1
     aux_shared_b = aux.shape[0] == 1
     for b in prange(n_batch):
         qa = Qa[b]
@@ -330,9 +315,7 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
         gtb = np.zeros(nt)
         gda = np.zeros(nd)
         gdb = np.zeros(nd)
-        gu = np.zeros(g_inputs.shape[2])
         bu = np.int64(0) if shared else np.int64(b)
-        br = np.int64(0) if shared_read else np.int64(b)
         ab = aux[0] if aux_shared_b else aux[np.int64(b)]
         if j0 == 0:
             _nudge(qa, pa, n_total, nudge_a, cotangent, ab, aux_shared, cot)
@@ -342,7 +325,7 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
             jglob = j0 + jj + 1
             k = n_total - jglob
             if driven:
-                project_drive(inputs[bu, k - u_offset], bt, d64, d)
+                load_drive(drive[bu, k - d_offset], d64, d)
             gta[:] = 0.0
             gda[:] = 0.0
             step_measured(kinds, coefs, h, qa, pa, d, theta, grad_kinetic, grad_potential,
@@ -363,14 +346,7 @@ def echo_run(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
                     gda[i] -= gdb[i]
             kahan_add(g_acc[b], g_comp[b], gta)
             if driven:
-                add_outer(g_input_t[b], u_read[br, k], gda)
-            if keep_drive:
-                if subtract_drive:
-                    combine_rows(input_matrix, gda, gu)
-                    for j in range(gu.shape[0]):
-                        g_inputs[b, k, j] -= gu[j]
-                else:
-                    combine_rows(input_matrix, gda, g_inputs[b, k])
+                readout_drive[b, k - r_offset, :] = gda
             if k >= 1:
                 _nudge(qa, pa, k, nudge_a, cotangent, ab, aux_shared, cot)
                 if two:
@@ -386,13 +362,12 @@ def _adjoint_signature(dt):
         cb["theta_vjp_kinetic"], cb["theta_vjp_potential"], cb["drive_vjp_potential"],
         array(dt, 1),                                 # theta
         array(dt, 3), array(dt, 3),                   # recorded states q, p: (B, L+1, n)
-        array(f64, 3), array(f64, 2), b1, i64,        # inputs, bt, driven, u_offset
+        array(dt, 3), b1, i64,                        # drive, driven, d_offset
         array(dt, 3),                                 # cotangents (B|1, L, n)
         i64, i64,                                     # k0, n_steps of the chunk
         array(dt, 2), array(dt, 2),                   # lam_q, lam_p (B, n)
         array(f64, 2),                                # g_theta (B, nt)
-        array(f64, 3), array(f64, 3),                 # u_read, g_input_t (B, m, nd)
-        array(f64, 2), b1, array(f64, 3),             # input matrix (nd, m), want g_u, g_u
+        array(f64, 3), i64,                           # readout_drive, r_offset
     )
 
 
@@ -400,26 +375,25 @@ def _adjoint_signature(dt):
                  typical_seconds=6)
 def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_potential,
                 theta_vjp_kinetic, theta_vjp_potential, drive_vjp_potential, theta,
-                states_q, states_p, inputs, bt, driven, u_offset, cots, k0, n_steps,
-                lam_q, lam_p, g_theta, u_read, g_input_t, input_matrix, want_g_u, g_u):
+                states_q, states_p, drive, driven, d_offset, cots, k0, n_steps,
+                lam_q, lam_p, g_theta, readout_drive, r_offset):
     """Discrete adjoint (reverse-mode) of forward steps ``k0 .. k0 + n_steps - 1``.
 
     ``states_q[b, k]`` is the state before forward step ``k`` (the recorded
     trajectory).  ``cots[b, k]`` is dL/dq of the state after step ``k``; it is
     added to ``lam_q`` before back-propagating through that step.  The drive of
-    step ``k`` is projected from input row ``k - u_offset`` exactly as in the
-    forward run.  Its gradient ``g`` (n_drive,) gives the input-matrix gradient
-    ``g u_read[k]^T`` (added to ``g_input_t``, transposed) and, with
-    ``want_g_u``, the input gradient ``g_u[b, k] = input_matrix^T g``.  On
-    return ``lam_q, lam_p`` hold the adjoint of the state before step ``k0``.
+    step ``k`` is row ``k - d_offset`` of ``drive``, the same as in the forward
+    run.  Its gradient ``g`` (n_drive,), in float64, is written to row
+    ``k - r_offset`` of ``readout_drive`` (when driven): the input-matrix and
+    input gradients follow from it.  On return ``lam_q, lam_p`` hold the
+    adjoint of the state before step ``k0``.
     """
     n_batch = states_q.shape[0]
     n = states_q.shape[2]
     n_ops = kinds.shape[0]
     nt = theta.shape[0]
-    nd = bt.shape[1]
-    shared = inputs.shape[0] == 1
-    shared_read = u_read.shape[0] == 1
+    nd = drive.shape[2]
+    shared = drive.shape[0] == 1
     shared_cot = cots.shape[0] == 1
     for b in prange(n_batch):
         lq = lam_q[b]
@@ -431,19 +405,17 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
         p = np.empty(n, dtype=lam_q.dtype)
         gt = np.zeros(nt, dtype=lam_q.dtype)
         gd = np.zeros(nd, dtype=lam_q.dtype)
-        gd64 = work_array(gd, np.float64)
         d64, d = drive_buffers(nd, buf)
         lq_start = np.zeros(n, dtype=lam_q.dtype)  # adjoint of start kicks' position
         has_start_kick = False
         for o in range(n_ops):
             has_start_kick = has_start_kick or kinds[o] == 2
         bu = np.int64(0) if shared else np.int64(b)
-        br = np.int64(0) if shared_read else np.int64(b)
         bc = np.int64(0) if shared_cot else np.int64(b)
         for j in range(n_steps - 1, -1, -1):
             k = k0 + j
             if driven:
-                project_drive(inputs[bu, k - u_offset], bt, d64, d)
+                load_drive(drive[bu, k - d_offset], d64, d)
             for i in range(n):
                 lq[i] += cots[bc, k, i]
             # recompute the sub-step states of this step from its start state
@@ -494,7 +466,4 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
             for i in range(nt):
                 g_theta[b, i] += gt[i]
             if driven:
-                copy_between(gd, gd64)
-                add_outer(g_input_t[b], u_read[br, k], gd64)
-                if want_g_u:
-                    combine_rows(input_matrix, gd64, g_u[b, k])
+                readout_drive[b, k - r_offset, :] = gd

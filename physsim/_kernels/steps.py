@@ -14,9 +14,10 @@ added.  Rounding is odd (``round(-x) = -round(x)``), so a step followed by a
 momentum flip, the same step and another flip lands exactly back on the
 grid point it started from (Levesque & Verlet, J. Stat. Phys. 72, 519, 1993).
 
-The drive of each step is projected here too (:func:`project_drive`), from
-the step's input row, inside the time loops: no drive array of the sequence
-is ever stored.
+The drive of a step is projected by :func:`project_drive` from its input row,
+for a block of steps at a time (:func:`physsim._kernels.blocks.project_block`),
+and the time loops read it with :func:`load_drive`: no drive array of the
+whole sequence is ever stored.
 
 No ``fastmath`` anywhere: reassociation would break bitwise reversibility.
 """
@@ -55,11 +56,22 @@ def project_drive(u, bt, d64, d):
     ``d`` (from :func:`drive_buffers`) receives it in the state dtype, and
     ``d64`` is then reset to exactly that rounded value, so the float64
     read-outs see the drive the dynamics used.  In float64 ``d`` is ``d64``.
-    Every loop (free run, echoes, adjoint) projects with this one function, so
-    they all see bit-identical drives.
+    Every drive of every pass (free run, echoes, adjoint) is projected by this
+    one function, so they all see bit-identical drives.
     """
     combine_rows(bt, u, d64)
     copy_between(d64, d)
+    copy_between(d, d64)
+
+
+@njit(cache=True, inline="always")
+def load_drive(row, d64, d):
+    """Load a projected drive ``row`` (n_drive,) of the state dtype into the buffers.
+
+    ``d`` (state dtype) receives ``row``, ``d64`` its float64 value, as
+    :func:`project_drive` leaves them (in float64 ``d`` is ``d64``).
+    """
+    d[:] = row
     copy_between(d, d64)
 
 

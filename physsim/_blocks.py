@@ -1,0 +1,194 @@
+"""Blocks of steps: the fixed grid on which the passes project drives and form read-outs.
+
+The compiled time loops (:mod:`physsim._kernels.loops`) do only O(n_dof) work
+per step.  The O(n_drive x n_inputs) work of a step, the drive projection
+``d_k = B u_k`` before it and, after it, the input-matrix read-out
+``sum_k u_k (h dH/dd)_k^T`` and the per-step input gradient ``B^T (h dH/dd)_k``,
+is done for a whole block of steps at a time by the parallel kernels of
+:mod:`physsim._kernels.blocks`, between loop calls.
+
+The blocks are ``[i * DRIVE_BLOCK, (i + 1) * DRIVE_BLOCK)`` in forward step
+indices, whatever the pass (forward, echoes, adjoint) and whatever its
+``chunk_size``: a chunk is cut where it crosses a block boundary.  Since the
+block kernels also keep the per-step order of every sum, the results do not
+depend on the chunk size, the block size or the number of threads, and every
+pass reads bit-identical drives.
+
+Memory: a block's drives (batch x DRIVE_BLOCK x n_drive, state dtype) and its
+per-step drive read-outs (the same, float64), whatever L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import blocks
+from .device_run import InputRows, PreparedRun
+
+#: Steps per block.  Large enough that a block's kernel calls cost nothing next to its
+#: steps, small enough that the block buffers stay in cache (B x 2048 x n_drive).
+DRIVE_BLOCK = 2048
+
+#: The orders in which the passes walk their steps.
+ORDERS = ("forward", "echo", "adjoint")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Forward steps ``lo .. hi - 1`` of one block, run by one compiled loop call.
+
+    Attributes
+    ----------
+    lo, hi : int
+        Forward step range (``hi`` excluded).
+    closes_chunk : bool
+        The segment ends one of the caller's chunks (or the pass).
+    """
+
+    lo: int
+    hi: int
+    closes_chunk: bool
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of the grid (clipped to the sequence) and its segments, in the order run.
+
+    Attributes
+    ----------
+    lo, hi : int
+        Forward step range of the block.
+    segments : tuple of Segment
+    """
+
+    lo: int
+    hi: int
+    segments: tuple[Segment, ...]
+
+
+def plan(n_steps: int, chunk_size: int, order: str) -> list[Block]:
+    """The blocks and loop segments of a pass of ``n_steps`` steps, in the order they run.
+
+    Parameters
+    ----------
+    n_steps : int
+        Steps L of the pass.
+    chunk_size : int
+        The caller's steps per chunk.  ``"forward"`` and ``"adjoint"`` chunks
+        start at multiples of it in forward steps, ``"echo"`` chunks in echo
+        steps (``L - k``).
+    order : {"forward", "echo", "adjoint"}
+        ``"forward"`` walks the steps first to last, the others last to first.
+
+    Returns
+    -------
+    list of Block
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if order == "echo":
+        chunk_cuts = {n_steps - j for j in range(0, n_steps, chunk_size)}
+    else:
+        chunk_cuts = set(range(0, n_steps, chunk_size))
+    chunk_cuts.update((0, n_steps))
+    cuts = sorted(chunk_cuts | set(range(0, n_steps, DRIVE_BLOCK)) | {n_steps})
+    by_block: dict[int, list[Segment]] = {}
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        closes = hi in chunk_cuts if order == "forward" else lo in chunk_cuts
+        by_block.setdefault(lo // DRIVE_BLOCK, []).append(Segment(lo, hi, closes))
+    result = [Block(i * DRIVE_BLOCK, min(n_steps, (i + 1) * DRIVE_BLOCK), tuple(segs))
+              for i, segs in sorted(by_block.items())]
+    if order != "forward":
+        result = [Block(b.lo, b.hi, b.segments[::-1]) for b in result[::-1]]
+    return result
+
+
+class DriveBlocks:
+    """A pass's block buffers: the projected drives and the per-step drive read-outs.
+
+    Parameters
+    ----------
+    run : PreparedRun
+        The device (input matrix, dtype, hardware model's DAC).
+    inputs : ndarray, shape (B|1, L, n_inputs), float64, or None
+        The nominal input sequence (None: undriven).
+    batch : int
+        Batch size B of the pass.
+    n_steps : int
+        Steps L of the pass.
+    pass_index : int
+        Pass handed to the hardware model when it writes the inputs.
+    reads_out : bool
+        The pass writes per-step drive read-outs (:attr:`readout`).
+
+    Attributes
+    ----------
+    driven : bool
+        The run has inputs.
+    readout : ndarray, shape (B, rows, n_drive), float64
+        Row ``k - block.lo`` receives the drive read-out of step ``k`` (no rows
+        unless driven and ``reads_out``).
+    rows : InputRows or None
+        The input rows of the current block (as the hardware model wrote them).
+    """
+
+    def __init__(self, run: PreparedRun, inputs: np.ndarray | None, batch: int, n_steps: int,
+                 pass_index: int, *, reads_out: bool) -> None:
+        self.run = run
+        self.inputs = inputs
+        self.batch = batch
+        self.pass_index = pass_index
+        self.driven = inputs is not None
+        self._rows_cap = max(1, min(DRIVE_BLOCK, n_steps))
+        nd = run.system.n_drive
+        self._drive = np.zeros((1, 0, nd), dtype=run.dtype)  # undriven: never read
+        self.readout = np.zeros((batch, self._rows_cap if reads_out and self.driven else 0, nd))
+        self.rows: InputRows | None = None
+
+    def project(self, block: Block) -> np.ndarray:
+        """The drives of ``block``'s steps, (B|1, rows, n_drive) of the state dtype.
+
+        Row ``k - block.lo`` is the drive of step ``k`` (nothing is projected
+        for an undriven run).
+        """
+        self.rows = None  # the previous block's written inputs, if any, before the next
+        self.rows = self.run.input_rows(self.inputs, block.lo, block.hi, self.batch,
+                                        self.pass_index)
+        if not self.rows.driven:
+            return self._drive
+        source = self.rows.rows
+        if self._drive.shape[0] != source.shape[0] or self._drive.shape[1] == 0:
+            self._drive = np.empty((source.shape[0], self._rows_cap, self.run.system.n_drive),
+                                   dtype=self.run.dtype)
+        blocks.project_block(source, block.lo - self.rows.offset, block.hi - block.lo,
+                             self.run.input_matrix_t, self._drive)
+        return self._drive
+
+    def read_out(self, block: Block, *, descending: bool, matrix_readout_t: np.ndarray,
+                 inputs_gradient: np.ndarray | None = None, subtract: bool = False) -> None:
+        """Add the block's input-matrix read-out; write (or subtract) its input gradients.
+
+        Parameters
+        ----------
+        block : Block
+            The block just run, whose read-outs are in :attr:`readout`.
+        descending : bool
+            The pass took the block's steps last to first (the sums keep that order).
+        matrix_readout_t : ndarray, shape (B, n_inputs, n_drive), float64
+            The transposed input-matrix read-out ``sum_k u_k (h dH/dd)_k^T``,
+            accumulated into.
+        inputs_gradient : ndarray, shape (B, L, n_inputs), float64, optional
+            Rows of the block's steps receive ``B^T (h dH/dd)_k``.
+        subtract : bool
+            Subtract them from the rows instead.
+        """
+        if not self.driven:
+            return
+        n_rows = block.hi - block.lo
+        blocks.add_input_matrix_readout(self.inputs, block.lo, n_rows, self.readout,
+                                        descending, matrix_readout_t)
+        if inputs_gradient is not None:
+            blocks.project_readout(self.readout, n_rows, self.run.input_matrix, block.lo,
+                                   subtract, inputs_gradient)
