@@ -534,29 +534,29 @@ def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudg
     g_input_t = isolated_zeros((B, m, nd))  # stays zero for an undriven run
     keep_drive = keep_drive and u is not None
     g_inputs = np.zeros((B, n_steps if keep_drive else 0, m))
-    u_read = u if u is not None else np.zeros((1, 0, m))
+    drives = DriveBlocks(run, u, B, n_steps, pass_index, reads_out=True)
     k = run.kernels
     dt = run.dtype
     aux = np.require(source.data, dtype=dt, requirements=["C", "W"])
     aux_shared = isolated_copy(source.shared, dtype=dt)
     bar = _progress(n_steps, progress, "echo pair")
-    rows = None
-    for j0 in range(0, n_steps, chunk_size):
-        del rows
-        j1 = min(n_steps, j0 + chunk_size)
-        rows = run.input_rows(u, n_steps - j1, n_steps - j0, B, pass_index)
-        paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
-                               k.pair_grad_potential, k.pair_theta_grad_kinetic,
-                               k.pair_theta_grad_potential, k.pair_drive_grad_potential,
-                               source.cotangent, source.fixed, run.theta, run.theta64, qm, qd,
-                               pm, pd, rows.rows, run.input_matrix_t, rows.driven, rows.offset,
-                               j0, j1 - j0, n_steps, dt(nudge), aux, aux_shared, g_acc, g_comp,
-                               u_read, g_input_t, keep_drive, g_inputs, run.input_matrix)
-        if bar is not None:
-            bar.update(j1 - j0)
-        if on_chunk is not None:
-            on_chunk(0, j1, State(qm + qd, pm + pd))
-            on_chunk(1, j1, State(qm - qd, pm - pd))
+    for block in plan(n_steps, chunk_size, "echo"):
+        drive = drives.project(block)
+        for seg in block.segments:
+            paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
+                                   k.pair_grad_potential, k.pair_theta_grad_kinetic,
+                                   k.pair_theta_grad_potential, k.pair_drive_grad_potential,
+                                   source.cotangent, source.fixed, run.theta, run.theta64, qm,
+                                   qd, pm, pd, drive, drives.driven, block.lo, n_steps - seg.hi,
+                                   seg.hi - seg.lo, n_steps, dt(nudge), aux, aux_shared, g_acc,
+                                   g_comp, drives.readout, block.lo)
+            if bar is not None:
+                bar.update(seg.hi - seg.lo)
+            if on_chunk is not None and seg.closes_chunk:
+                on_chunk(0, n_steps - seg.lo, State(qm + qd, pm + pd))
+                on_chunk(1, n_steps - seg.lo, State(qm - qd, pm - pd))
+        drives.read_out(block, descending=True, matrix_readout_t=g_input_t,
+                        inputs_gradient=g_inputs if keep_drive else None)
     if bar is not None:
         bar.close()
     report = run.hardware.end_of_pass(run.hw_params, pass_index)

@@ -122,7 +122,7 @@ def add_input_matrix_readout(u_read, first_step, n_rows, readout, descending, g_
 
 @njit(cache=True, parallel=True)
 def project_readout(readout, n_rows, input_matrix, first_step, subtract, g_inputs):
-    """Per-step drive read-outs onto the inputs: ``g_inputs[b, first_step + r] = B^T readout[b, r]``.
+    """Drive read-outs onto the inputs: ``g_inputs[b, first_step + r] = B^T readout[b, r]``.
 
     Each row by :func:`combine_rows` (``rows = B``); with ``subtract`` the
     projection is subtracted from the row instead of written to it.

@@ -17,10 +17,9 @@ integrator): only the arithmetic differs.  Ideal device only: the per-step
 hardware hook and reversible rounding act on each echo separately, so noisy or
 quantised devices keep the two-trajectory loop.
 
-Step indexing, the drive (projected by
-:func:`physsim._kernels.steps.project_drive` from the same input rows, so it has
-the same bits as in the forward pass), the nudge times and the read-out
-accumulators are those of :func:`~physsim._kernels.loops.echo_run` (see
+Step indexing, the drive (the block of drives projected for every pass, see
+:mod:`physsim._blocks`, so it has the same bits as in the forward pass), the
+nudge times and the read-out accumulators are those of :func:`~physsim._kernels.loops.echo_run` (see
 :mod:`physsim._kernels.loops` for the layouts).  The nudge of the pair
 ``(+eps, -eps)`` moves only ``pd`` by ``eps * dL/dq_k`` when the cotangent does
 not depend on the state (recorded or constant cotangents; ``fixed_cotangent``):
@@ -34,11 +33,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, types
 
-from .linalg import add_outer, combine_rows
 from .loops import TimeLoop
 from .precision import copy_between, work_array
 from .signatures import array, callback_types
-from .steps import DRIFT, drive_buffers, kahan_add, project_drive
+from .steps import DRIFT, drive_buffers, kahan_add, load_drive
 
 i64 = types.int64
 f64 = types.float64
@@ -122,12 +120,11 @@ def _paired_signature(dt):
         cb["cotangent"], b1,                                     # cotangent, fixed_cotangent
         array(dt, 1), array(f64, 1),                             # theta, theta64
         array(dt, 2), array(dt, 2), array(dt, 2), array(dt, 2),  # Qm, Qd, Pm, Pd
-        array(f64, 3), array(f64, 2), b1, i64,                   # inputs, bt, driven, u_offset
+        array(dt, 3), b1, i64,                                   # drive, driven, d_offset
         i64, i64, i64, dt,                                       # j0, n_steps, L, nudge
         array(dt, 3), array(dt, 2),                              # aux, aux_shared
         array(f64, 2), array(f64, 2),                            # g_acc, g_comp
-        array(f64, 3), array(f64, 3), b1,                        # u_read, g_input_t, keep
-        array(f64, 3), array(f64, 2),                            # g_inputs, input_matrix
+        array(f64, 3), i64,                                      # readout_drive, r_offset
     )
 
 
@@ -135,28 +132,27 @@ def _paired_signature(dt):
                  typical_seconds=12)
 def paired_echo_run(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
                     pair_theta_grad_kinetic, pair_theta_grad_potential, pair_drive_grad_potential,
-                    cotangent, fixed_cotangent, theta, theta64, Qm, Qd, Pm, Pd, inputs, bt,
-                    driven, u_offset, j0, n_steps, n_total, nudge, aux, aux_shared, g_acc,
-                    g_comp, u_read, g_input_t, keep_drive, g_inputs, input_matrix):
+                    cotangent, fixed_cotangent, theta, theta64, Qm, Qd, Pm, Pd, drive,
+                    driven, d_offset, j0, n_steps, n_total, nudge, aux, aux_shared, g_acc,
+                    g_comp, readout_drive, r_offset):
     """Run the echo pair ``(+nudge, -nudge)`` through echo steps ``j0 + 1 .. j0 + n_steps``.
 
     ``Qm, Pm`` hold the pair's mean and ``Qd, Pd`` its half-difference, (B, n),
     advanced in place (at the start of the echoes: the flipped state and
     zeros).  Echo step ``j`` (global ``j0 + jj + 1``) consumes the drive of
-    forward step ``k = n_total - j`` (input row ``k - u_offset``) and
+    forward step ``k = n_total - j`` (row ``k - d_offset`` of ``drive``) and
     reconstructs forward state ``k``; after it the pair is nudged with
     ``dL/dq_k`` when ``k >= 1``, and before the very first step (``j0 == 0``)
     with ``dL/dq_L``.  Per step the read-out difference (echo + minus echo -)
-    is added to ``g_acc``/``g_comp`` with compensated summation, its drive
-    part times ``u_read[k]`` to ``g_input_t`` (when driven) and, with
-    ``keep_drive``, projected onto the inputs into ``g_inputs[b, k]``.
+    is added to ``g_acc``/``g_comp`` with compensated summation, and its drive
+    part is written to row ``k - r_offset`` of ``readout_drive`` (when driven;
+    see :mod:`physsim._kernels.loops` for the block layouts).
     """
     n_batch = Qm.shape[0]
     n = Qm.shape[1]
     nt = theta.shape[0]
-    nd = bt.shape[1]
-    shared = inputs.shape[0] == 1
-    shared_read = u_read.shape[0] == 1
+    nd = drive.shape[2]
+    shared = drive.shape[0] == 1
     aux_shared_b = aux.shape[0] == 1
     for b in prange(n_batch):
         qm = Qm[b]
@@ -176,7 +172,6 @@ def paired_echo_run(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
         gt = np.zeros(nt)
         gd = np.zeros(nd)
         bu = np.int64(0) if shared else np.int64(b)
-        br = np.int64(0) if shared_read else np.int64(b)
         ab = aux[0] if aux_shared_b else aux[np.int64(b)]
         if j0 == 0:
             _pair_nudge(qm, qd, pm, pd, n_total, nudge, cotangent, fixed_cotangent, ab,
@@ -184,7 +179,7 @@ def paired_echo_run(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
         for jj in range(n_steps):
             k = n_total - (j0 + jj + 1)
             if driven:
-                project_drive(inputs[bu, k - u_offset], bt, d64, d)
+                load_drive(drive[bu, k - d_offset], d64, d)
             gt[:] = 0.0
             gd[:] = 0.0
             pair_step_measured(kinds, coefs, h, qm, qd, pm, pd, d, theta, pair_grad_kinetic,
@@ -193,9 +188,7 @@ def paired_echo_run(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
                                buf_half, theta64, qm64, qd64, pm64, pd64, d64, gt, gd)
             kahan_add(g_acc[b], g_comp[b], gt)
             if driven:
-                add_outer(g_input_t[b], u_read[br, k], gd)
-            if keep_drive:
-                combine_rows(input_matrix, gd, g_inputs[b, k])
+                readout_drive[b, k - r_offset, :] = gd
             if k >= 1:
                 _pair_nudge(qm, qd, pm, pd, k, nudge, cotangent, fixed_cotangent, ab,
                             aux_shared, cot, cot_minus, q_echo)
