@@ -98,8 +98,10 @@ def test_two_echoes_in_lock_step_read_the_difference_of_two_single_echoes():
     batch = prepare_batch(run, q0, p0, u)
     start = flip(run, forward_pass(run, batch.start, batch.inputs).final)
     source = _nudge_source(run, 200, np.random.default_rng(3))
+    # paired=False: the two-trajectory loop (a centred pair would run as paired echoes,
+    # tests/test_paired_echoes.py)
     pair = echo_passes(run, start, batch.inputs, nudges=(1e-3, -1e-3), nudge_source=source,
-                       keep_drive=True)
+                       keep_drive=True, paired=False)
     plus = echo_passes(run, start, batch.inputs, nudges=(1e-3,), nudge_source=source,
                        keep_drive=True)
     minus = echo_passes(run, start, batch.inputs, nudges=(-1e-3,), nudge_source=source,
