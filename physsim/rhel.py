@@ -22,16 +22,42 @@ Choice of ``eps``
 -----------------
 The centred estimator is exact for any ``eps`` when the potential is
 quadratic and the cotangents are fixed (linear systems), and otherwise has a
-bias ``beta eps^2`` (odd terms cancel between the two echoes).  A small
-``eps`` loses the echo difference in round-off: an error ``rho / eps``.  The
-two constants differ by orders of magnitude from device to device (measured,
-float64, L = 1000, worst tensor: ``beta`` from 2e-5 on the Josephson example
-to 5 on a NonlinearHRU at step 0.1; ``rho`` from 2e-14 to 2e-9, the largest
-for the NonlinearHRU's ``W`` at step 1e-4, whose read-out carries a large,
-state-independent ``log cosh(Bu)/W^2`` term that cancels between the echoes),
-so no fixed nudge, absolute or relative to the state, serves every device.
+bias ``beta eps^2`` (odd terms cancel between the two echoes).  How small
+``eps`` may be is a question of arithmetic, and physsim answers it in two ways.
 
-Default, nonlinear systems on the ideal device: the *balanced* nudge (``eps=None``
+**Paired echoes** (the default wherever they run: the ideal device, a system
+whose kernels offer pair callbacks (the NonlinearHRU, the circuit systems, the
+built-in linear ones, and any user system that adds them, see
+``docs/user_systems.md``) and an integrator of drifts and kicks;
+:func:`physsim.passes.paired_echo_unavailable` says why not).  The two echoes
+run in mean / half-difference coordinates (:mod:`physsim._kernels.paired`)
+and every difference is evaluated without cancellation, so the round-off of
+the estimate is relative to the gradient itself, whatever ``eps``.  The
+default nudge is then tiny, :data:`PAIRED_RELATIVE_NUDGE` (1e-12 of the state
+scale, scaled rule below), which puts the ``eps^2`` bias far below round-off
+even on an exploding device: 3 passes (forward and one pair), no pilot.  The
+echoes are still the two echoes of the ideal device with that nudge; only the
+arithmetic is better.  Measured worst-tensor relative error against BPTT,
+float64, L = 1000 and 10,000 (``benchmarks/bench_rhel.py``): 1e-14 to 3e-12 on
+the NonlinearHRU at steps 1e-4, 1e-2 and 0.1, except the step-0.1 unit at
+L = 10,000 (5e-8 at every nudge from 1e-10 to 1e-20 and with Richardson alike).
+That unit's dynamics amplify rounding by ~1e8 over the run: the unnudged echo
+misses the start by 3e-8, so the echoes cannot retrace the forward pass more
+closely than that in float64, and even BPTT is 6e-10 away from the gradient
+computed in 80-bit arithmetic (``tests/test_rhel_nonlinear.py``).
+
+**Two separate echoes** (a non-ideal hardware model, or a system without pair
+callbacks).  Each echo state carries a rounding of ``u |x|`` per step, so a
+small ``eps`` loses the echo difference in round-off: an error ``rho / eps``.
+The two constants ``beta`` and ``rho`` differ by orders of magnitude from
+device to device (measured, float64, L = 1000, worst tensor: ``beta`` from
+2e-5 on the Josephson example to 5 on a NonlinearHRU at step 0.1; ``rho`` from
+2e-14 to 2e-9, the largest for the NonlinearHRU's ``W`` at step 1e-4, whose
+read-out carries a large, state-independent ``log cosh(Bu)/W^2`` term that
+cancels between the echoes), so no fixed nudge, absolute or relative to the
+state, serves every device.
+
+On the ideal device the default is then the *balanced* nudge (``eps=None``
 and ``relative_nudge=None``).  The round-off constant is measured on the run, the
 bias is not (that needs a second nudge size), so the rule is: take the
 *smallest* nudge whose predicted round-off is below the tolerance
@@ -53,18 +79,19 @@ The scales ``g`` and ``lambda_0`` come from a *pilot* pair of echoes at the
 scaled nudge of the older rule (``relative_nudge`` of 1e-4 or 1e-2, below).
 If the balanced nudge is within a factor 2 of the pilot's, the pilot is the
 result (1 forward pass + 2 echoes); otherwise one more pair of echoes runs at
-the balanced nudge (1 + 4 passes).  ``info["passes"]`` counts them and
-``info["eps"]`` is the nudge used.  Measured worst-tensor relative error
-against BPTT, float64, L = 1000 and 10,000: below 1e-6 on the NonlinearHRU at
-steps 1e-4, 1e-2 and 0.1, the Josephson example and the FPU chain of
-``docs/user_systems.md`` (``benchmarks/bench_rhel.py``).
+the balanced nudge (1 + 4 passes).  ``info["passes"]`` counts them,
+``info["eps"]`` is the nudge used and ``info["paired_echoes"]`` says which
+arithmetic ran.
 
 Higher order, ``estimator="richardson"``: two centred pairs at ``eps`` and
 ``eps/2`` combined as ``(4 g(eps/2) - g(eps)) / 3``, which cancels the
-``eps^2`` term (bias ``O(eps^4)``) and multiplies round-off by about 3; the
-nudge is the balanced one for the tolerance ``RICHARDSON_ROUNDOFF_TARGET``
-(float64: 1e-9).  Cost: 1 forward pass + 4 echoes, plus the pilot pair when
-its nudge is not already balanced (up to 1 + 6).
+``eps^2`` term (bias ``O(eps^4)``) and multiplies round-off by about 3.  With
+separate echoes the nudge is the balanced one for the tolerance
+``RICHARDSON_ROUNDOFF_TARGET`` (float64: 1e-9); cost 1 forward pass + 4
+echoes, plus the pilot pair when its nudge is not already balanced (up to
+1 + 6).  With paired echoes it brings nothing at the default nudge (the bias
+is already below round-off) and costs 1 + 4 passes; it is for a fixed, larger
+``eps`` such as a device would use.
 
 On a non-ideal hardware model the default stays the scaled rule below: the model
 above sees round-off, not the device's noise, and it picks the smallest nudge round-off
@@ -83,11 +110,15 @@ quadratic in the state), so its default is 1e-4 (float64) or 1e-2 (float32) ever
 
 What a hardware user should pick: every pass costs a run of the device, and
 on hardware the round-off is the device's noise and its ADC resolution, which
-the model above does not see.  Measure the gradient once against a digital
-twin (BPTT of the simulator) at two or three fixed ``eps`` values around the
-balanced one the simulator reports, then train with a fixed ``eps`` (3
-passes per gradient); use Richardson only where the measured ``eps^2`` bias
-dominates and the device's noise leaves room (5 passes).
+the model above does not see, and a real device has no paired arithmetic: its nudge
+must stand above its noise.  Simulate the device with its hardware model (a
+:mod:`physsim.hardware` model or preset) at two or three fixed ``eps`` values
+(start from the balanced nudge the simulator reports for separate echoes,
+``rhel_gradient(..., paired=False).info["eps"]``, or from the scaled rule's 1e-4),
+compare with the digital twin's exact gradient (BPTT, or paired RHEL on the ideal
+device), then train with a fixed ``eps`` (3 passes per
+gradient); use Richardson only where the measured ``eps^2`` bias dominates and the
+device's noise leaves room (5 passes).
 """
 
 from __future__ import annotations
@@ -102,7 +133,7 @@ from .gradients import GradientResult
 from .hardware import ECHO_PLUS_PASS, FORWARD_PASS
 from .losses import Loss, constant_cotangent, nudge_budget, recorded_cotangent
 from .passes import (DEFAULT_CHUNK, ForwardResult, NudgeSource, Readout, echo_passes, flip,
-                     forward_pass)
+                     forward_pass, paired_echo_unavailable)
 from .validation import check_choice
 
 ESTIMATORS = ("centred", "one_sided", "richardson")
@@ -115,9 +146,12 @@ RICHARDSON_ROUNDOFF_TARGET = {"float64": 1e-9, "float32": 1e-5}
 #: (calibrated on the built-in nonlinear systems and the FPU chain, module docstring).
 STATE_ROUNDOFF_FACTOR = 1000.0
 NUDGES = ("recorded", "online")
+#: Default nudge of paired echoes, as a fraction of the state scale (module docstring).
+PAIRED_RELATIVE_NUDGE = 1e-12
 
 
-def default_relative_nudge(system, dtype, estimator: str = "centred") -> float:
+def default_relative_nudge(system, dtype, estimator: str = "centred",
+                           paired: bool = False) -> float:
     """Default echo separation as a fraction of the state scale (see module docstring).
 
     Parameters
@@ -128,15 +162,22 @@ def default_relative_nudge(system, dtype, estimator: str = "centred") -> float:
         State precision.
     estimator : {"centred", "one_sided", "richardson"}
         The estimate; the one-sided one is biased by ``O(nudge)`` on every device.
+    paired : bool
+        Whether the echo pair runs in paired coordinates
+        (:func:`physsim.passes.paired_echo_unavailable`), whose round-off does not grow
+        as the nudge shrinks.
 
     Returns
     -------
     float
-        1 for a linear system with a centred or Richardson estimate, else 1e-4 (float64)
-        or 1e-2 (float32).
+        1 for a linear system with a centred or Richardson estimate;
+        :data:`PAIRED_RELATIVE_NUDGE` for paired echoes; else 1e-4 (float64) or 1e-2
+        (float32).
     """
     if getattr(system, "is_linear", False) and estimator != "one_sided":
         return 1.0
+    if paired and estimator != "one_sided":
+        return PAIRED_RELATIVE_NUDGE
     return 1e-4 if np.dtype(dtype) == np.float64 else 1e-2
 
 
@@ -149,7 +190,8 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                   dtype=np.float64, input_gradient: bool = True,
                   chunk_size: int = DEFAULT_CHUNK,
                   progress: bool = False, record_echoes: bool = False,
-                  forward: ForwardResult | None = None) -> GradientResult:
+                  forward: ForwardResult | None = None,
+                  paired: bool | None = None) -> GradientResult:
     """Gradient of ``loss`` by Recurrent Hamiltonian Echo Learning.
 
     Parameters
@@ -205,6 +247,11 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         least what :func:`forward_pass_options` asks for (e.g. an HSSM layer's
         own forward pass); it is used instead of running it again, which
         gives the same bits.  None: run it here.
+    paired : bool, optional
+        Run the centred echo pairs in paired coordinates (module docstring).  None:
+        wherever they can run (:func:`physsim.passes.paired_echo_unavailable`); False:
+        two separate echoes (the arithmetic of a device, with the balanced nudge on the
+        ideal one); True: raise if they cannot run.
 
     Returns
     -------
@@ -214,8 +261,9 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     Raises
     ------
     ValueError
-        For a non-reversible integrator, unknown estimator or nudge names, or
-        loss data that does not fit the run.
+        For a non-reversible integrator, unknown estimator or nudge names, loss
+        data that does not fit the run, or ``paired=True`` where paired echoes
+        cannot run.
     """
     if loss is None or not isinstance(loss, Loss):
         raise TypeError(f"loss must be a physsim.losses.Loss, got {type(loss).__name__}")
@@ -236,8 +284,9 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     loss.check_steps(L)
 
     # 1. forward (free) pass; for the one-sided estimator it is the reference echo
-    options = forward_pass_options(run.system, loss.needs, eps=eps, relative_nudge=relative_nudge,
-                                   estimator=estimator, nudge=nudge,
+    paired = _use_paired_echoes(run, estimator, paired)
+    options = forward_pass_options(run, loss.needs, eps=eps, relative_nudge=relative_nudge,
+                                   estimator=estimator, nudge=nudge, paired=paired,
                                    input_gradient=input_gradient, record_echoes=record_echoes)
     record = options["record_every"] == 1
     if forward is None:
@@ -273,13 +322,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         written = run.hardware.write_nudges(np.asarray(source.data, float), run.seed,
                                             ECHO_PLUS_PASS)
         source = NudgeSource(source.cotangent, written, source.shared)
-    # the balanced nudge models round-off; on a noisy device noise sets the floor and a
-    # larger nudge is better, so non-ideal hardware keeps the scaled rule
-    balanced = _wants_balanced_nudge(run.system, eps, relative_nudge, estimator) \
-        and run.hardware.is_ideal
+    balanced = _wants_balanced_nudge(run, eps, relative_nudge, estimator, paired)
     if eps is None:
         rel = float(relative_nudge) if relative_nudge is not None \
-            else default_relative_nudge(run.system, run.dtype, estimator)
+            else default_relative_nudge(run.system, run.dtype, estimator, paired)
         # the nudge is a momentum kick: measure it against the momenta of the final state
         # (in the system's own units; SI circuits have charges ~1e-19 C)
         scale = float(np.max(np.abs(fwd.final.p)))
@@ -300,11 +346,12 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     def measure(size: float, centred_pair: bool = True, record: bool = False) -> _Estimate:
         echo = echo_passes(run, start, batch.inputs,
                            nudges=(size, -size) if centred_pair else (size,),
+                           paired=paired if centred_pair else None,
                            nudge_source=source, keep_drive=input_gradient,
                            chunk_size=1 if record else chunk_size, progress=progress,
                            on_chunk=record_chunk if record else None)
         if centred_pair:
-            return _estimate(run, echo.readout, echo.final[0], echo.final[1], 2.0 * size)
+            return _estimate(run, echo.readout, echo.final_difference, 2.0 * size)
         reference = fwd.readout  # the time-reversed forward pass is the reference echo
         g_inputs = None
         if input_gradient and u is not None:
@@ -314,7 +361,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                              input_matrix=echo.readout.input_matrix - reference.input_matrix,
                              inputs=g_inputs)
         # the reference "echo" ends at the flipped start
-        return _estimate(run, difference, echo.final[0], State(batch.start.q, -batch.start.p),
+        end = echo.final[0]
+        return _estimate(run, difference,
+                         State(np.asarray(end.q, float) - np.asarray(batch.start.q, float),
+                               np.asarray(end.p, float) + np.asarray(batch.start.p, float)),
                          size)
 
     passes = 1
@@ -349,24 +399,25 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
         initial_position_gradient=result.position, initial_momentum_gradient=result.momentum,
         loss=loss_value, method=f"rhel-{estimator}",
         info={"eps": eps, "estimator": estimator, "nudge": nudge, "passes": passes,
-              "balanced_nudge": balanced,
+              "balanced_nudge": balanced, "paired_echoes": paired,
               "integrator": run.integrator.name, "dtype": np.dtype(run.dtype).name,
               "seed": run.seed, "n_steps": L, "hardware": run.hardware.describe(), **info_extra})
 
 
-def forward_pass_options(system, loss_needs: str, *, eps: float | None = None,
+def forward_pass_options(run, loss_needs: str, *, eps: float | None = None,
                          relative_nudge: float | None = None, estimator: str = "centred",
                          nudge: str = "recorded", input_gradient: bool = True,
-                         record_echoes: bool = False) -> dict:
+                         record_echoes: bool = False, paired: bool | None = None) -> dict:
     """What :func:`rhel_gradient` needs of its forward pass, as :func:`forward_pass` options.
 
     Parameters
     ----------
-    system : HamiltonianSystem
-        The device (linear systems need no forward read-out with a centred estimate).
+    run : PreparedRun
+        The prepared device (:func:`physsim.device_run.prepare_run`): linear systems and
+        paired echoes need no forward read-out with a centred estimate.
     loss_needs : {"trajectory", "position_sum", "final"}
         What the loss needs of the forward pass (:attr:`physsim.losses.Loss.needs`).
-    eps, relative_nudge, estimator, nudge, input_gradient, record_echoes
+    eps, relative_nudge, estimator, nudge, input_gradient, record_echoes, paired
         As in :func:`rhel_gradient`.
 
     Returns
@@ -377,18 +428,37 @@ def forward_pass_options(system, loss_needs: str, *, eps: float | None = None,
         measures round-off with) and ``keep_drive``.
     """
     record = (nudge == "recorded" and loss_needs == "trajectory") or record_echoes
-    balanced = _wants_balanced_nudge(system, eps, relative_nudge, estimator)
+    balanced = _wants_balanced_nudge(run, eps, relative_nudge, estimator,
+                                     _use_paired_echoes(run, estimator, paired))
     return {"record_every": 1 if record else 0,
             "sum_positions": loss_needs == "position_sum",
             "readout": estimator != "centred" or balanced,
             "keep_drive": input_gradient and estimator == "one_sided"}
 
 
-def _wants_balanced_nudge(system, eps: float | None, relative_nudge: float | None,
-                          estimator: str) -> bool:
-    """Whether the nudge is chosen by :func:`_balanced_eps` (before the hardware's say)."""
+def _use_paired_echoes(run, estimator: str, paired: bool | None) -> bool:
+    """Whether the centred pairs run paired (``paired`` as in :func:`rhel_gradient`)."""
+    if paired is not None and not isinstance(paired, (bool, np.bool_)):
+        raise TypeError(f"paired must be True, False or None, got {paired!r}")
+    reason = "the one-sided estimator runs one echo" if estimator == "one_sided" \
+        else paired_echo_unavailable(run)
+    if paired and reason is not None:
+        raise ValueError(f"paired=True, but paired echoes cannot run: {reason}")
+    return paired is not False and reason is None
+
+
+def _wants_balanced_nudge(run, eps: float | None, relative_nudge: float | None,
+                          estimator: str, paired: bool) -> bool:
+    """Whether the nudge is chosen by :func:`_balanced_eps`.
+
+    Only for a nonlinear device on ideal hardware whose echoes cannot run paired: the
+    balanced nudge models round-off, while on a noisy device noise sets the floor and a
+    larger nudge is better (non-ideal hardware keeps the scaled rule), and paired echoes
+    have no round-off that grows as the nudge shrinks.
+    """
     return eps is None and relative_nudge is None and estimator != "one_sided" \
-        and not getattr(system, "is_linear", False)
+        and not getattr(run.system, "is_linear", False) and run.hardware.is_ideal \
+        and not paired
 
 
 def _check_forward(forward: ForwardResult, options: dict, n_steps: int,
@@ -433,8 +503,8 @@ class _Estimate:
                                      "momentum")))
 
 
-def _estimate(run, readout: Readout, end_a: State, end_b: State, denom: float) -> _Estimate:
-    """Gradients from a read-out difference (first echo minus reference) and the two ends."""
+def _estimate(run, readout: Readout, end_difference: State, denom: float) -> _Estimate:
+    """Gradients from a read-out difference (first echo minus reference) and end difference."""
     g_theta = run.hardware.read_accumulators(readout.theta, run.seed, ECHO_PLUS_PASS)
     g_u = None
     if readout.inputs is not None:
@@ -442,8 +512,8 @@ def _estimate(run, readout: Readout, end_a: State, end_b: State, denom: float) -
         g_u = readout.inputs
         g_u /= -denom
     # initial state: Sigma_x of the echoes' end difference (q <-> p), RHEL paper Cor. A.7
-    dq = (np.asarray(end_a.q, float) - np.asarray(end_b.q, float)) / denom
-    dp = (np.asarray(end_a.p, float) - np.asarray(end_b.p, float)) / denom
+    dq = np.asarray(end_difference.q, float) / denom
+    dp = np.asarray(end_difference.p, float) / denom
     return _Estimate(theta=-np.sum(g_theta, axis=0) / denom,
                      input_matrix=-np.sum(readout.input_matrix, axis=0) / denom,
                      inputs=g_u, position=dp, momentum=dq)

@@ -132,8 +132,9 @@ def test_forward_without_what_the_estimate_needs_is_refused():
     bare = physsim.passes.forward_pass(run, batch.start, batch.inputs)  # no read-out
     cotangents = CotangentSequence(g @ layer._readout())  # (2, L, P): dL/dq_k of the layer
     with pytest.raises(ValueError, match="readout=True"):
+        # separate echoes: the balanced nudge reads the forward pass's read-out
         rhel_gradient(system, np.zeros((2, system.n_dof)), None, x, cotangents,
-                      forward=bare)
+                      forward=bare, paired=False)
     with pytest.raises(ValueError, match="record_every=1"):
         bptt_gradient(system, np.zeros((2, system.n_dof)), None, x, cotangents,
                       forward=bare)

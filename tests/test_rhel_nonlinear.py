@@ -87,10 +87,17 @@ def test_default_rhel_matches_bptt(name, fpu_chain):
     assert got.info["passes"] in (3, 5)
 
 
-@pytest.mark.parametrize("name", ["hru_1e-2", "hru_0.1", "josephson", "fpu"])
+@pytest.mark.parametrize("name", ["hru_1e-4", "hru_0.1"])
+def test_default_rhel_matches_bptt_at_ten_thousand_steps(name):
+    system, q0, u, loss, dt = nonlinear_problem(name, 10_000)
+    ref = bptt_gradient(system, q0, None, u, loss, dt=dt)
+    got = rhel_gradient(system, q0, None, u, loss, dt=dt)
+    worst, err = max_rel_error(got, ref)
+    assert err <= DEFAULT_TOL, f"{name}: {worst} off by {err:.2e} (eps {got.info['eps']:.2e})"
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
 def test_richardson_matches_bptt(name, fpu_chain):
-    # hru_1e-4 is left out: its W read-out has a round-off floor near 1e-9 (module docs
-    # of physsim.rhel) and Richardson reaches 4e-10 to 1e-6 there depending on L.
     system, q0, u, loss, dt = nonlinear_problem(name, 1000, fpu_chain)
     ref = bptt_gradient(system, q0, None, u, loss, dt=dt)
     got = rhel_gradient(system, q0, None, u, loss, dt=dt, estimator="richardson")
@@ -125,6 +132,86 @@ def test_float32_long_run_matches_float64_bptt():
         cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
         assert cos >= 0.9999, (name, cos)
         assert abs(np.linalg.norm(a) / np.linalg.norm(b) - 1) <= 1e-3, name
+
+
+# ------------------------------------------------ paired echoes and an 80-bit reference
+def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
+    """Gradient of ``0.5 sum_k |C q_k - y_k|^2 / L`` in 80-bit arithmetic (``np.longdouble``).
+
+    An independent transcription of the NonlinearHRU leapfrog (drift 1/2, kick at the
+    half-step position, drift 1/2; step ``delta`` inside H) from rest, batch 1, and its
+    adjoint derived by hand; no physsim kernel is used.
+    """
+    LD = np.longdouble
+    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
+    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
+    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
+    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
+    L, n = U.shape[0], W.size
+    drive = U @ Bm.T
+    qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
+    for k in range(L):
+        q1 = qs[k] + half * delta * ps[k]
+        ps[k + 1] = ps[k] - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
+        qs[k + 1] = q1 + half * delta * ps[k + 1]
+    lq, lp = np.zeros(n, LD), np.zeros(n, LD)
+    g = {name: np.zeros(n, LD) for name in ("W", "b", "c")}
+    g_alpha, g_delta, g_B = LD(0), LD(0), np.zeros_like(Bm)
+    for k in range(L - 1, -1, -1):
+        lq = lq + ((C @ qs[k + 1] - y[k]) @ C) / LD(L)
+        q1 = qs[k] + half * delta * ps[k]
+        # q' = q1 + delta/2 p'
+        g_delta += half * (ps[k + 1] @ lq)
+        lp = lp + half * delta * lq
+        # p' = p - delta (alpha q1 + c tanh(s)),  s = W q1 + d + b
+        t = np.tanh(W * q1 + drive[k] + b)
+        sech2 = 1 - t * t
+        g_delta -= (alpha * q1 + c * t) @ lp
+        g["W"] -= delta * c * sech2 * q1 * lp
+        g["b"] -= delta * c * sech2 * lp
+        g["c"] -= delta * t * lp
+        g_alpha -= delta * (q1 @ lp)
+        g_B += np.outer(-delta * c * sech2 * lp, U[k])
+        lq = lq - delta * (alpha + c * W * sech2) * lp
+        # q1 = q + delta/2 p
+        g_delta += half * (ps[k] @ lq)
+        lp = lp + half * delta * lq
+    return {**g, "alpha": np.array([g_alpha]), "step": np.array([g_delta]), "B": g_B}
+
+
+@pytest.mark.parametrize("step", [1e-4, 0.1])
+def test_paired_rhel_and_bptt_match_an_80_bit_gradient(step):
+    rng = np.random.default_rng(3)
+    system = NonlinearHRU.random(8, 3, step=step, rng=rng)
+    L = 300
+    u = rng.standard_normal((1, L, 3))
+    loss = MSEReadout(rng.standard_normal((2, 8)) / np.sqrt(8),
+                      0.3 * rng.standard_normal((1, L, 2)))
+    truth = nonlinear_hru_gradient_longdouble(system, u, loss.readout, loss.targets)
+    q0 = np.zeros(8)
+    rhel = rhel_gradient(system, q0, None, u, loss)
+    assert rhel.info["paired_echoes"] and rhel.info["passes"] == 3
+    for method, tol in ((bptt_gradient(system, q0, None, u, loss), 1e-13), (rhel, 1e-10)):
+        for name, ref in truth.items():
+            ref = np.asarray(ref, float)
+            err = np.max(np.abs(method.params[name].reshape(ref.shape) - ref)) / np.max(np.abs(ref))
+            assert err <= tol, (method.method, name, err)
+
+
+def test_separate_echoes_on_request_and_paired_refusals():
+    from hardware_models import NoisyAnalog
+    system, q0, u, loss, dt = nonlinear_problem("hru_0.1", 300)
+    ref = bptt_gradient(system, q0, None, u, loss)
+    separate = rhel_gradient(system, q0, None, u, loss, paired=False)
+    assert not separate.info["paired_echoes"] and separate.info["balanced_nudge"]
+    assert max_rel_error(separate, ref)[1] <= DEFAULT_TOL
+    with pytest.raises(ValueError, match="paired=True.*not the ideal device"):
+        rhel_gradient(system, q0, None, u, loss, paired=True,
+                      hardware=NoisyAnalog(momentum_noise=1e-6))
+    with pytest.raises(ValueError, match="paired=True.*one-sided"):
+        rhel_gradient(system, q0, None, u, loss, paired=True, estimator="one_sided")
+    with pytest.raises(TypeError, match="paired must be"):
+        rhel_gradient(system, q0, None, u, loss, paired="yes")
 
 
 def test_fixed_nudge_skips_the_pilot():

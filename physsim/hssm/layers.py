@@ -87,10 +87,41 @@ HRU_KINDS = ("linear", "nonlinear")
 STEP_PARAMETRIZATIONS = ("log", "raw")
 
 
+#: Rows (batch x steps) per BLAS call of the read-out products: a float32 record is
+#: widened to float64 one block at a time, never as a whole (L x n_dof float64) copy.
+ROW_BLOCK = 8192
+
+
 def _matmul_last(a: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``a @ m`` on the last axis of a 3-D array, as one 2-D BLAS call (numpy's stacked
-    matmul is several times slower here)."""
-    return (a.reshape(-1, a.shape[-1]) @ m).reshape(a.shape[:-1] + (m.shape[1],))
+    """``a @ m`` on the last axis of a 3-D array, (B, L, k) x (k, j) -> (B, L, j) float64.
+
+    2-D BLAS calls (numpy's stacked matmul is several times slower here) on
+    blocks of :data:`ROW_BLOCK` rows, so a float32 ``a`` is widened a block at
+    a time.
+    """
+    rows = a.reshape(-1, a.shape[-1])
+    out = np.empty((rows.shape[0], m.shape[1]))
+    for start in range(0, rows.shape[0], ROW_BLOCK):
+        block = rows[start:start + ROW_BLOCK].astype(np.float64, copy=False)
+        np.matmul(block, m, out=out[start:start + ROW_BLOCK])
+    return out.reshape(a.shape[:-1] + (m.shape[1],))
+
+
+def _sum_outer_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_(batch, k) a[., k] outer b[., k]``: (B, L, i) and (B, L, j) -> (i, j) float64.
+
+    Summed over blocks of :data:`ROW_BLOCK` rows in a fixed order (one BLAS
+    call per block): a float32 ``b`` is widened a block at a time, and no BLAS
+    call reduces over the whole sequence at once (with several BLAS threads
+    such a call stalls on a busy machine, see ``benchmarks/bench_layer.py``).
+    """
+    a2 = a.reshape(-1, a.shape[-1])
+    b2 = b.reshape(-1, b.shape[-1])
+    total = np.zeros((a2.shape[1], b2.shape[1]))
+    for start in range(0, a2.shape[0], ROW_BLOCK):
+        stop = start + ROW_BLOCK
+        total += a2[start:stop].T @ b2[start:stop].astype(np.float64, copy=False)
+    return total
 
 
 class HRULayer(Layer):
@@ -355,19 +386,22 @@ class HRULayer(Layer):
         batch = prepare_batch(run, np.zeros((x.shape[0], system.n_dof)), None, x)
         # record what the backward pass's rule needs, so that it need not run this pass again
         settings = self._backward_settings()
-        options = {"record_every": 1}
+        # the adjoint needs the momenta, RHEL and the read-out only the positions
+        options = {"record_every": 1, "record_momenta": self.rule == "bptt"}
         if self.rule == "rhel":
-            options = {**forward_pass_options(run.system, CotangentSequence.needs,
+            options = {**forward_pass_options(run, CotangentSequence.needs,
                                               eps=self.eps,
                                               relative_nudge=self.relative_nudge,
                                               estimator=self.estimator), **options}
         fwd = forward_pass(run, batch.start, batch.inputs, **options)
-        y = np.asarray(fwd.positions[:, 1:], dtype=np.float64)
+        y = fwd.positions[:, 1:]  # the record itself (run dtype), not a float64 copy
         c = self._readout()
         if self.rule == "rhel":  # RHEL reads the final state and read-outs, not the record
             fwd = dataclasses.replace(fwd, positions=None, momenta=None, record_every=0)
         self._cache = (x, y, system, c, fwd, settings)
-        return _matmul_last(y, c.T) + self.params["D"] * x
+        out = _matmul_last(y, c.T)
+        out += self.params["D"] * x
+        return out
 
     def _backward_settings(self) -> tuple:
         """The settings a cached forward pass was recorded for (rule, estimator, eps, nudge)."""
@@ -385,7 +419,7 @@ class HRULayer(Layer):
             raise ValueError(f"grad_out has shape {g.shape}, the output has {x.shape}")
         B = x.shape[0]
         cot_y = _matmul_last(g, c)  # dL/dy_k, (B, L, n_dof)
-        g_c = g.reshape(-1, self.n_channels).T @ y.reshape(-1, y.shape[2])  # (H, n_dof)
+        g_c = _sum_outer_rows(g, y)  # (H, n_dof)
         kwargs = dict(hardware=self.hardware, seed=self.hardware_seed, dtype=self.dtype,
                       integrator=self.integrator)
         q0 = np.zeros((B, system.n_dof))
@@ -423,5 +457,7 @@ class HRULayer(Layer):
                 out["step"] = np.reshape(gp["step"], (1,))
             out["B"] = gp["B"]
             out["C"] = g_c
-        out["D"] = (g * x).sum(axis=(0, 1))
-        return res.input_gradient + p["D"] * g
+        out["D"] = np.einsum("blh,blh->h", g, x)
+        grad_x = res.input_gradient
+        grad_x += p["D"] * g
+        return grad_x
