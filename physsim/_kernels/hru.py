@@ -321,26 +321,36 @@ def _tanh_pair(sm, sd):
     """``tanh(sm + sd) + tanh(sm - sd)`` and ``tanh(sm + sd) - tanh(sm - sd)`` (float64).
 
     The difference is ``4 e^{-2S} sinh(2 sd) / ((1 + e^{-2(S + sd)})(1 + e^{-2(S - sd)}))``
-    with ``S = |sm|`` (it is even in ``sm``), the identity
+    with ``S = |sm|`` (it is even in ``sm`` and odd in ``sd``), the identity
     ``tanh a - tanh b = sinh(a - b) / (cosh a cosh b)`` with no exponential that can
-    overflow while ``|sd| <= S``; beyond ``S = 300`` ``e^{-2S} e^{2|sd|}`` is formed as
-    ``(e^{-S/2} e^{|sd|/2})^4`` so that it does not underflow before the product.  When
-    ``|sd| > S`` the two tanh have opposite signs and their plain difference does not cancel.
+    overflow while ``|sd| <= S``.  Two exponentials serve both outputs:
+    ``x = e^{-2S}`` and ``E = expm1(2|sd|)``, with ``e^{-2(S +- |sd|)} = x / (1 + E),
+    x (1 + E)`` and ``sinh(2|sd|) = E (E + 2) / (2 (1 + E))``; the sum is
+    ``sign(sm)`` times that of ``(1 - y) / (1 + y)`` over those two ``y``.  Beyond
+    ``S = 300`` (where ``x`` would underflow) ``e^{-2S} e^{2|sd|}`` is formed as
+    ``(e^{-S/2} e^{|sd|/2})^4``.  When ``|sd| > S`` the two tanh have opposite signs
+    and their plain difference does not cancel.
     """
-    ta = np.tanh(sm + sd)
-    tb = np.tanh(sm - sd)
-    total = ta + tb
     big = abs(sm)
     small = abs(sd)
     if small > big:
-        return total, ta - tb
-    den = (1.0 + np.exp(-2.0 * (big + sd))) * (1.0 + np.exp(-2.0 * (big - sd)))
+        ta = np.tanh(sm + sd)
+        tb = np.tanh(sm - sd)
+        return ta + tb, ta - tb
     if big <= 300.0:
-        return total, 4.0 * np.exp(-2.0 * big) * np.sinh(2.0 * sd) / den
-    t = np.exp(-0.5 * big) * np.exp(0.5 * small)
-    t2 = t * t
-    diff = 2.0 * (t2 * t2) * -np.expm1(-4.0 * small) / den
-    return total, diff if sd >= 0.0 else -diff
+        x = np.exp(-2.0 * big)
+        e = np.expm1(2.0 * small)
+        y_plus = x / (1.0 + e)   # e^{-2(S + |sd|)}
+        y_minus = x * (1.0 + e)  # e^{-2(S - |sd|)} <= 1
+        total = (1.0 - y_plus) / (1.0 + y_plus) + (1.0 - y_minus) / (1.0 + y_minus)
+        diff = 2.0 * x * e * ((e + 2.0) / (1.0 + e)) / ((1.0 + y_plus) * (1.0 + y_minus))
+    else:
+        total = np.tanh(big + small) + np.tanh(big - small)
+        t = np.exp(-0.5 * big) * np.exp(0.5 * small)
+        t2 = t * t
+        den = (1.0 + np.exp(-2.0 * (big + small))) * (1.0 + np.exp(-2.0 * (big - small)))
+        diff = 2.0 * (t2 * t2) * -np.expm1(-4.0 * small) / den
+    return (total if sm >= 0.0 else -total), (diff if sd >= 0.0 else -diff)
 
 
 @njit(cache=True, inline="always")
