@@ -29,16 +29,21 @@
     every parameter tensor and the input gradient (the initial-state
     gradients are printed too, outside the target).
 
-(d) **nonlinear devices** (issue 14): RHEL with default settings (balanced
-    nudge) and with ``estimator="richardson"`` against BPTT, float64, MSE
-    read-out, on NonlinearHRU.random(64, 64, step=...) at steps 1e-4, 1e-2
-    and 0.1, the Josephson example (physsim.examples) and the FPU chain of
-    docs/user_systems.md, at L = 1,000 and 10,000.  Error of a tensor:
+(d) **nonlinear devices** (issue 14): RHEL with default settings (paired
+    echoes where the system has pair kernels, else the balanced nudge) and
+    with ``estimator="richardson"`` against BPTT, float64, MSE read-out, on
+    NonlinearHRU.random(64, 64, step=...) at steps 1e-4, 1e-2 and 0.1, the
+    Josephson example (physsim.examples) and the FPU chain of docs/user_systems.md,
+    at L = 1,000 and 10,000.  Error of a tensor:
     ``max|g_rhel - g_bptt| / max|g_bptt|`` (every parameter tensor, the
     input gradient and the initial-state gradients); the figure is the worst
     over tensors, systems and lengths.  Targets 1e-6 (default) and 1e-9
     (Richardson).  float32, L = 50,000, NonlinearHRU step 1e-4: smallest
     per-tensor cosine against float64 BPTT (target >= 0.9999, norm within 0.1%).
+    For the NonlinearHRU rows, BPTT and default RHEL are also compared with the
+    gradient computed in 80-bit arithmetic
+    (:func:`physsim.systems.hru_reference.nonlinear_hru_gradient_longdouble`): how
+    close float64 itself can come on that device.
 
 Targets are printed, never asserted.
 
@@ -50,7 +55,9 @@ JSON keys: ``rhel_mem_growth_1k_to_100k``, ``bptt_mem_growth_1k_to_100k`` (ratio
 the memory increase at the longest length to that at the shortest),
 ``rhel_over_bptt_time``, ``f32_min_cosine``, ``f32_max_norm_ratio_error``
 (largest ``|norm ratio - 1|``), ``nonlinear_default_max_rel_err_f64``,
-``nonlinear_richardson_max_rel_err_f64``, ``nonlinear_f32_min_cosine``.  With
+``nonlinear_richardson_max_rel_err_f64``, ``nonlinear_f32_min_cosine``,
+``nonlinear_hru_bptt_vs_80bit_max_rel_err_f64``,
+``nonlinear_hru_default_vs_80bit_max_rel_err_f64``.  With
 ``--quick`` the lengths are smaller (1k, 3k, 10k for memory; P = 32 and L = 2,000
 for (b) and (c); P = 16, L = 1,000 for (d), float32 L = 2,000) but the keys keep
 their names.
@@ -78,10 +85,11 @@ import numpy as np
 import physsim
 from physsim import LinearHRU, NonlinearHRU
 from physsim.bptt import bptt_gradient
-from physsim.gradients import compare
 from physsim.examples import three_node_josephson_circuit
+from physsim.gradients import compare
 from physsim.losses import MSEReadout, PooledCrossEntropy
 from physsim.rhel import rhel_gradient
+from physsim.systems.hru_reference import nonlinear_hru_gradient_longdouble
 
 from _common import (benchmark_parser, current_rss_bytes, peak_rss_bytes, release_free_heap,
                      reset_peak_rss, run_benchmark)
@@ -286,6 +294,12 @@ def _max_rel_error(result, reference) -> float:
                if k in ra and np.max(np.abs(rb[k])) > 0)
 
 
+def _max_rel_error_to(params: dict, truth: dict) -> float:
+    """Worst ``max|a - b| / max|b|`` of float64 parameter gradients against an 80-bit set."""
+    return max(float(np.max(np.abs(np.asarray(params[k], np.longdouble).reshape(t.shape) - t))
+                     / np.max(np.abs(t))) for k, t in truth.items())
+
+
 def measure_nonlinear(sizes: Sizes, log=print) -> dict:
     """(d): worst relative errors of default and Richardson RHEL; float32 cosine."""
     rows = []
@@ -298,9 +312,19 @@ def measure_nonlinear(sizes: Sizes, log=print) -> dict:
                 got = rhel_gradient(system, q0, None, u, loss, dt=dt, estimator=est)
                 row[est] = _max_rel_error(got, ref)
                 row[est + "_passes"] = got.info["passes"]
+                row["paired"] = got.info["paired_echoes"]
+                if est == "centred" and name.startswith("hru"):
+                    # how far float64 itself is from the gradient: an 80-bit reference
+                    truth = nonlinear_hru_gradient_longdouble(system, u, loss.readout,
+                                                              loss.targets)
+                    row["bptt_vs_80bit"] = _max_rel_error_to(ref.params, truth)
+                    row["default_vs_80bit"] = _max_rel_error_to(got.params, truth)
+            floor = (f"; against 80-bit: BPTT {row['bptt_vs_80bit']:.1e}, default "
+                     f"{row['default_vs_80bit']:.1e}" if "bptt_vs_80bit" in row else "")
             log(f"  (d) {name:>9} L={n_steps:>6}: default {row['centred']:.1e} "
                 f"({row['centred_passes']} passes), Richardson {row['richardson']:.1e} "
-                f"({row['richardson_passes']} passes)")
+                f"({row['richardson_passes']} passes), "
+                f"{'paired' if row['paired'] else 'separate'} echoes{floor}")
             rows.append(row)
     system, q0, u, loss, dt = _nonlinear_problem("hru_1e-4", sizes.nonlinear_units,
                                                  sizes.nonlinear_f32_steps)
@@ -312,6 +336,9 @@ def measure_nonlinear(sizes: Sizes, log=print) -> dict:
     return dict(rows=rows, f32=agreements,
                 default=max(r["centred"] for r in rows),
                 richardson=max(r["richardson"] for r in rows),
+                bptt_vs_80bit=max(r["bptt_vs_80bit"] for r in rows if "bptt_vs_80bit" in r),
+                default_vs_80bit=max(r["default_vs_80bit"] for r in rows
+                                     if "default_vs_80bit" in r),
                 f32_min_cosine=min(a.cosine for a in agreements.values()),
                 f32_max_norm_ratio_error=max(abs(a.norm_ratio - 1) for a in agreements.values()))
 
@@ -348,6 +375,8 @@ def run(sizes: Sizes, log=print) -> dict:
     figures = {
         "nonlinear_default_max_rel_err_f64": nonlinear["default"],
         "nonlinear_richardson_max_rel_err_f64": nonlinear["richardson"],
+        "nonlinear_hru_bptt_vs_80bit_max_rel_err_f64": nonlinear["bptt_vs_80bit"],
+        "nonlinear_hru_default_vs_80bit_max_rel_err_f64": nonlinear["default_vs_80bit"],
         "nonlinear_f32_min_cosine": nonlinear["f32_min_cosine"],
         "rhel_mem_growth_1k_to_100k": growth("rhel"),
         "bptt_mem_growth_1k_to_100k": growth("bptt"),
@@ -423,7 +452,10 @@ def format_table(result: dict, sizes: Sizes) -> str:
               f"float32 min cosine {f['nonlinear_f32_min_cosine']:.6f} (>= 0.9999), max |norm "
               f"ratio - 1| {d['f32_max_norm_ratio_error']:.1e} (<= 1e-3): "
               + verdict(f["nonlinear_f32_min_cosine"] >= 0.9999
-                        and d["f32_max_norm_ratio_error"] <= 1e-3)]
+                        and d["f32_max_norm_ratio_error"] <= 1e-3),
+              "NonlinearHRU against its 80-bit gradient (how close float64 can come): BPTT "
+              f"{f['nonlinear_hru_bptt_vs_80bit_max_rel_err_f64']:.1e}, default RHEL "
+              f"{f['nonlinear_hru_default_vs_80bit_max_rel_err_f64']:.1e}"]
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from physsim.bptt import bptt_gradient
 from physsim.examples import three_node_josephson_circuit
 from physsim.losses import MSEReadout
 from physsim.rhel import rhel_gradient
+from physsim.systems.hru_reference import nonlinear_hru_gradient_longdouble
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "user_systems.md"
 #: issue 14 targets (float64, default settings / Richardson)
@@ -135,50 +136,6 @@ def test_float32_long_run_matches_float64_bptt():
 
 
 # ------------------------------------------------ paired echoes and an 80-bit reference
-def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
-    """Gradient of ``0.5 sum_k |C q_k - y_k|^2 / L`` in 80-bit arithmetic (``np.longdouble``).
-
-    An independent transcription of the NonlinearHRU leapfrog (drift 1/2, kick at the
-    half-step position, drift 1/2; step ``delta`` inside H) from rest, batch 1, and its
-    adjoint derived by hand; no physsim kernel is used.
-    """
-    LD = np.longdouble
-    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
-    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
-    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
-    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
-    L, n = U.shape[0], W.size
-    drive = U @ Bm.T
-    qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
-    for k in range(L):
-        q1 = qs[k] + half * delta * ps[k]
-        ps[k + 1] = ps[k] - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
-        qs[k + 1] = q1 + half * delta * ps[k + 1]
-    lq, lp = np.zeros(n, LD), np.zeros(n, LD)
-    g = {name: np.zeros(n, LD) for name in ("W", "b", "c")}
-    g_alpha, g_delta, g_B = LD(0), LD(0), np.zeros_like(Bm)
-    for k in range(L - 1, -1, -1):
-        lq = lq + ((C @ qs[k + 1] - y[k]) @ C) / LD(L)
-        q1 = qs[k] + half * delta * ps[k]
-        # q' = q1 + delta/2 p'
-        g_delta += half * (ps[k + 1] @ lq)
-        lp = lp + half * delta * lq
-        # p' = p - delta (alpha q1 + c tanh(s)),  s = W q1 + d + b
-        t = np.tanh(W * q1 + drive[k] + b)
-        sech2 = 1 - t * t
-        g_delta -= (alpha * q1 + c * t) @ lp
-        g["W"] -= delta * c * sech2 * q1 * lp
-        g["b"] -= delta * c * sech2 * lp
-        g["c"] -= delta * t * lp
-        g_alpha -= delta * (q1 @ lp)
-        g_B += np.outer(-delta * c * sech2 * lp, U[k])
-        lq = lq - delta * (alpha + c * W * sech2) * lp
-        # q1 = q + delta/2 p
-        g_delta += half * (ps[k] @ lq)
-        lp = lp + half * delta * lq
-    return {**g, "alpha": np.array([g_alpha]), "step": np.array([g_delta]), "B": g_B}
-
-
 @pytest.mark.parametrize("step", [1e-4, 0.1])
 def test_paired_rhel_and_bptt_match_an_80_bit_gradient(step):
     rng = np.random.default_rng(3)

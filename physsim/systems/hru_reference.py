@@ -1,0 +1,74 @@
+"""An extended-precision reference gradient of the NonlinearHRU (for checks, not for speed).
+
+Used by the tests and by ``benchmarks/bench_rhel.py`` to measure how close BPTT and RHEL
+in float64 come to the gradient itself, independently of physsim's kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
+    """Gradient of ``0.5 sum_k |C q_k - y_k|^2 / L`` in extended precision (``np.longdouble``).
+
+    An independent transcription, in plain numpy, of the NonlinearHRU's leapfrog
+    (drift 1/2, kick at the half-step position, drift 1/2; the step ``delta`` inside H,
+    unit time step) from rest, batch 1, and of its adjoint, derived by hand.  No physsim
+    kernel is used: it checks the compiled loops, BPTT and RHEL, and measures how far
+    float64 itself is from the gradient (on x86-64 ``np.longdouble`` is the 80-bit
+    format, unit round-off 5e-20; elsewhere it may be float64 and the check weaker).
+    Slow (a Python loop over steps): for L up to ~1e4.
+
+    Parameters
+    ----------
+    system : NonlinearHRU
+        The device (``W, b, c`` (P,), ``alpha``, ``step``, ``input_matrix`` (P, m)).
+    inputs : array_like, shape (1, L, m)
+        Inputs (system units), zero-order hold per step.
+    readout : array_like, shape (k, P)
+        Read-out matrix ``C`` of the positions.
+    targets : array_like, shape (1, L, k)
+        Targets ``y_k`` of the read-out after step k = 1..L.
+
+    Returns
+    -------
+    dict of str to ndarray of np.longdouble
+        ``W, b, c`` (P,), ``alpha`` (1,), ``step`` (1,), ``B`` (P, m): the gradient
+        of the loss with the ``reduction="mean"`` of :class:`physsim.losses.MSEReadout`.
+    """
+    LD = np.longdouble
+    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
+    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
+    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
+    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
+    L, n = U.shape[0], W.size
+    drive = U @ Bm.T
+    qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
+    for k in range(L):
+        q1 = qs[k] + half * delta * ps[k]
+        ps[k + 1] = ps[k] - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
+        qs[k + 1] = q1 + half * delta * ps[k + 1]
+    lq, lp = np.zeros(n, LD), np.zeros(n, LD)
+    g = {name: np.zeros(n, LD) for name in ("W", "b", "c")}
+    g_alpha, g_delta, g_B = LD(0), LD(0), np.zeros_like(Bm)
+    for k in range(L - 1, -1, -1):
+        lq = lq + ((C @ qs[k + 1] - y[k]) @ C) / LD(L)
+        q1 = qs[k] + half * delta * ps[k]
+        # q' = q1 + delta/2 p'
+        g_delta += half * (ps[k + 1] @ lq)
+        lp = lp + half * delta * lq
+        # p' = p - delta (alpha q1 + c tanh(s)),  s = W q1 + d + b
+        t = np.tanh(W * q1 + drive[k] + b)
+        sech2 = 1 - t * t
+        g_delta -= (alpha * q1 + c * t) @ lp
+        g["W"] -= delta * c * sech2 * q1 * lp
+        g["b"] -= delta * c * sech2 * lp
+        g["c"] -= delta * t * lp
+        g_alpha -= delta * (q1 @ lp)
+        g_B += np.outer(-delta * c * sech2 * lp, U[k])
+        lq = lq - delta * (alpha + c * W * sech2) * lp
+        # q1 = q + delta/2 p
+        g_delta += half * (ps[k] @ lq)
+        lp = lp + half * delta * lq
+    return {**g, "alpha": np.array([g_alpha]), "step": np.array([g_delta]), "B": g_B}
