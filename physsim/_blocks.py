@@ -146,6 +146,7 @@ class DriveBlocks:
         self._drive = np.zeros((1, 0, nd), dtype=run.dtype)  # undriven: never read
         self.readout = np.zeros((batch, self._rows_cap if reads_out and self.driven else 0, nd))
         self.rows: InputRows | None = None
+        self._no_inputs = np.zeros((batch, 0, run.system.n_inputs))
 
     def project(self, block: Block) -> np.ndarray:
         """The drives of ``block``'s steps, (B|1, rows, n_drive) of the state dtype.
@@ -186,9 +187,7 @@ class DriveBlocks:
         """
         if not self.driven:
             return
-        n_rows = block.hi - block.lo
-        blocks.add_input_matrix_readout(self.inputs, block.lo, n_rows, self.readout,
-                                        descending, matrix_readout_t)
-        if inputs_gradient is not None:
-            blocks.project_readout(self.readout, n_rows, self.run.input_matrix, block.lo,
-                                   subtract, inputs_gradient)
+        want_inputs = inputs_gradient is not None
+        blocks.finish_block(self.inputs, block.lo, block.hi - block.lo, self.readout, descending,
+                            matrix_readout_t, self.run.input_matrix, want_inputs, subtract,
+                            inputs_gradient if want_inputs else self._no_inputs)

@@ -74,15 +74,19 @@ def test_project_block_is_project_drive_of_every_row(rng, dtype):
     assert np.all(np.isnan(drive[:, 37:]))  # rows past n_rows untouched
 
 
+@pytest.mark.parametrize("want_inputs", [False, True])
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("m", [3, 4, 9])
-def test_input_matrix_readout_is_the_ordered_sum_of_outer_products(rng, descending, m):
-    B, L, nd, first, n_rows = 2, 60, 6, 11, 29
+def test_input_matrix_readout_is_the_ordered_sum_of_outer_products(rng, descending, m,
+                                                                   want_inputs):
+    B, L, nd, first, n_rows = 2, 200, 6, 11, 150
     u = rng.standard_normal((1, L, m))  # shared by the batch
-    readout = rng.standard_normal((B, 32, nd))
+    readout = rng.standard_normal((B, 160, nd))
     start = rng.standard_normal((B, m, nd))
     got = start.copy()
-    blocks.add_input_matrix_readout(u, first, n_rows, readout, descending, got)
+    g_inputs = np.zeros((B, L if want_inputs else 0, m))
+    blocks.finish_block(u, first, n_rows, readout, descending, got,
+                        rng.standard_normal((nd, m)), want_inputs, False, g_inputs)
     rows = range(n_rows - 1, -1, -1) if descending else range(n_rows)
     for b in range(B):
         ref = start[b].copy()
@@ -94,24 +98,26 @@ def test_input_matrix_readout_is_the_ordered_sum_of_outer_products(rng, descendi
 
 
 @pytest.mark.parametrize("subtract", [False, True])
-def test_project_readout_is_combine_rows_of_every_row(rng, subtract):
-    B, L, nd, m = 2, 40, 6, 5
-    readout = rng.standard_normal((B, 20, nd))
+def test_input_gradient_is_combine_rows_of_every_row(rng, subtract):
+    B, L, nd, m, first, n_rows = 2, 200, 6, 5, 8, 150  # more rows than one tile
+    readout = rng.standard_normal((B, 160, nd))
     input_matrix = rng.standard_normal((nd, m))
     start = rng.standard_normal((B, L, m))
     got = start.copy()
-    blocks.project_readout(readout, 17, input_matrix, 8, subtract, got)
+    blocks.finish_block(rng.standard_normal((B, L, m)), first, n_rows, readout, True,
+                        np.zeros((B, m, nd)), input_matrix, True, subtract, got)
+    rows = slice(first, first + n_rows)
     for b in range(B):
-        for r in range(17):
+        for r in range(n_rows):
             row = np.empty(m)
             combine_rows(input_matrix, readout[b, r], row)
-            expected = start[b, 8 + r] - row if subtract else row
-            np.testing.assert_array_equal(got[b, 8 + r], expected)
-        np.testing.assert_allclose(got[b, 8:25], (start[b, 8:25] if subtract else 0.0)
-                                   + (-1 if subtract else 1) * readout[b, :17] @ input_matrix,
+            expected = start[b, first + r] - row if subtract else row
+            np.testing.assert_array_equal(got[b, first + r], expected)
+        np.testing.assert_allclose(got[b, rows], (start[b, rows] if subtract else 0.0)
+                                   + (-1 if subtract else 1) * readout[b, :n_rows] @ input_matrix,
                                    rtol=1e-12, atol=1e-12)
     untouched = np.ones(L, bool)
-    untouched[8:25] = False
+    untouched[rows] = False
     np.testing.assert_array_equal(got[:, untouched], start[:, untouched])
 
 

@@ -3,10 +3,10 @@
 The time loops (:mod:`physsim._kernels.loops`) leave the O(n_drive x n_inputs)
 work of every step to these kernels, which run once per block of steps between
 loop calls (:mod:`physsim._blocks`): the drive projection before a block
-(:func:`project_block`), the input-matrix read-out (:func:`add_input_matrix_readout`)
-and the per-step input gradient (:func:`project_readout`) after it.  Each is
-parallel over (trajectory, tile) pairs of a partition fixed by the array
-shapes, never by the thread count, and computes every output element in the
+(:func:`project_block`), and after it the input-matrix read-out and the
+per-step input gradient (:func:`finish_block`), one parallel region each.
+Each is parallel over (trajectory, tile) pairs of a partition fixed by the
+array shapes, never by the thread count, and computes every output element in the
 same order as a per-step loop would, so results are bit-identical for any
 number of threads, any block or chunk size, and to the per-step form.
 """
@@ -58,14 +58,69 @@ def project_block(inputs, first_row, n_rows, bt, drive):
             drive[b, r, :] = d
 
 
-@njit(cache=True, parallel=True)
-def add_input_matrix_readout(u_read, first_step, n_rows, readout, descending, g_input_t):
-    """``g_input_t[b, j, i] += sum_r u_read[b, first_step + r, j] * readout[b, r, i]``.
+@njit(cache=True, inline="always")
+def _add_matrix_tile(u, first_step, n_rows, readout, descending, g, j0):
+    """Rows ``j0 .. j0 + 3`` (or to the end) of one trajectory's input-matrix read-out."""
+    m = g.shape[0]
+    nd = g.shape[1]
+    for s in range(n_rows):
+        r = n_rows - 1 - s if descending else s
+        k = first_step + r
+        row = readout[r]
+        if j0 + 4 <= m:
+            # four rows of g per pass over the read-out row; each entry still gets
+            # exactly one product added per step
+            u0 = u[k, j0]
+            u1 = u[k, j0 + 1]
+            u2 = u[k, j0 + 2]
+            u3 = u[k, j0 + 3]
+            g0 = g[j0]
+            g1 = g[j0 + 1]
+            g2 = g[j0 + 2]
+            g3 = g[j0 + 3]
+            for i in range(nd):
+                x = row[i]
+                g0[i] += u0 * x
+                g1[i] += u1 * x
+                g2[i] += u2 * x
+                g3[i] += u3 * x
+        else:
+            for j in range(j0, m):
+                uj = u[k, j]
+                gj = g[j]
+                for i in range(nd):
+                    gj[i] += uj * row[i]
 
-    The sum over the block's rows runs in the order the steps were taken
+
+@njit(cache=True, inline="always")
+def _project_rows(readout, r0, r1, input_matrix, first_step, subtract, g_inputs, gu):
+    """Rows ``r0 .. r1 - 1`` of one trajectory's input gradient (``gu``: (m,) work array)."""
+    m = gu.shape[0]
+    for r in range(r0, r1):
+        out = g_inputs[first_step + r]
+        if subtract:
+            combine_rows(input_matrix, readout[r], gu)
+            for j in range(m):
+                out[j] -= gu[j]
+        else:
+            combine_rows(input_matrix, readout[r], out)
+
+
+@njit(cache=True, parallel=True)
+def finish_block(u_read, first_step, n_rows, readout, descending, g_input_t, input_matrix,
+                 want_inputs, subtract, g_inputs):
+    """The read-outs of a block of steps, in one parallel region.
+
+    Input-matrix read-out: ``g_input_t[b, j, i] += sum_r u_read[b, first_step + r, j]
+    * readout[b, r, i]``, the rows ``r`` added in the order the steps were taken
     (``descending``: last row first, as in the echoes and the adjoint), one
-    rounded product added at a time: the same bits as adding the rank-one
-    update ``u_k outer g_k`` after every step (:func:`add_outer`).
+    rounded product at a time: the same bits as adding the rank-one update
+    ``u_k outer g_k`` after every step (:func:`physsim._kernels.linalg.add_outer`).
+
+    With ``want_inputs``, the input gradient of every step:
+    ``g_inputs[b, first_step + r] = B^T readout[b, r]`` by
+    :func:`physsim._kernels.linalg.combine_rows` (subtracted from the row with
+    ``subtract``).
 
     Parameters
     ----------
@@ -76,79 +131,28 @@ def add_input_matrix_readout(u_read, first_step, n_rows, readout, descending, g_
     readout : ndarray, shape (B, >= n_rows, n_drive), float64
         Per-step drive read-outs ``(h dH/dd)_k``.
     descending : bool
-        Add the rows from last to first.
+        The steps were taken last to first.
     g_input_t : ndarray, shape (B, m, n_drive), float64
         Transposed input-matrix read-out, accumulated into.
+    input_matrix : ndarray, shape (n_drive, m), float64
+        ``B``.
+    want_inputs, subtract : bool
+    g_inputs : ndarray, shape (B, L, m), float64
+        Rows ``first_step .. first_step + n_rows - 1`` are written (with ``want_inputs``).
     """
     n_batch = g_input_t.shape[0]
     m = g_input_t.shape[1]
-    nd = g_input_t.shape[2]
     shared = u_read.shape[0] == 1
-    n_tiles = _tiles(m, 4)
-    for t in prange(n_batch * n_tiles):
-        b = t // n_tiles
-        j0 = (t % n_tiles) * 4
-        bu = 0 if shared else b
-        u = u_read[bu]
-        g = g_input_t[b]
-        for s in range(n_rows):
-            r = n_rows - 1 - s if descending else s
-            k = first_step + r
-            row = readout[b, r]
-            if j0 + 4 <= m:
-                # four rows of g per pass over the read-out row; each entry still gets
-                # exactly one product added per step
-                u0 = u[k, j0]
-                u1 = u[k, j0 + 1]
-                u2 = u[k, j0 + 2]
-                u3 = u[k, j0 + 3]
-                g0 = g[j0]
-                g1 = g[j0 + 1]
-                g2 = g[j0 + 2]
-                g3 = g[j0 + 3]
-                for i in range(nd):
-                    x = row[i]
-                    g0[i] += u0 * x
-                    g1[i] += u1 * x
-                    g2[i] += u2 * x
-                    g3[i] += u3 * x
-            else:
-                for j in range(j0, m):
-                    uj = u[k, j]
-                    gj = g[j]
-                    for i in range(nd):
-                        gj[i] += uj * row[i]
-
-
-@njit(cache=True, parallel=True)
-def project_readout(readout, n_rows, input_matrix, first_step, subtract, g_inputs):
-    """Drive read-outs onto the inputs: ``g_inputs[b, first_step + r] = B^T readout[b, r]``.
-
-    Each row by :func:`combine_rows` (``rows = B``); with ``subtract`` the
-    projection is subtracted from the row instead of written to it.
-
-    Parameters
-    ----------
-    readout : ndarray, shape (B, >= n_rows, n_drive), float64
-    n_rows, first_step : int
-    input_matrix : ndarray, shape (n_drive, m), float64
-        ``B``.
-    subtract : bool
-    g_inputs : ndarray, shape (B, L, m), float64
-        Rows ``first_step .. first_step + n_rows - 1`` are written.
-    """
-    n_batch = g_inputs.shape[0]
-    m = g_inputs.shape[2]
-    n_tiles = _tiles(n_rows, ROW_TILE)
-    for t in prange(n_batch * n_tiles):
-        b = t // n_tiles
-        r0 = (t % n_tiles) * ROW_TILE
-        gu = np.empty(m)
-        for r in range(r0, min(n_rows, r0 + ROW_TILE)):
-            out = g_inputs[b, first_step + r]
-            if subtract:
-                combine_rows(input_matrix, readout[b, r], gu)
-                for j in range(m):
-                    out[j] -= gu[j]
-            else:
-                combine_rows(input_matrix, readout[b, r], out)
+    matrix_tiles = _tiles(m, 4)
+    row_tiles = _tiles(n_rows, ROW_TILE) if want_inputs else 0
+    per_trajectory = matrix_tiles + row_tiles
+    for t in prange(n_batch * per_trajectory):
+        b = t // per_trajectory
+        item = t % per_trajectory
+        if item < matrix_tiles:
+            _add_matrix_tile(u_read[0 if shared else b], first_step, n_rows, readout[b],
+                             descending, g_input_t[b], 4 * item)
+        else:
+            r0 = (item - matrix_tiles) * ROW_TILE
+            _project_rows(readout[b], r0, min(n_rows, r0 + ROW_TILE), input_matrix, first_step,
+                          subtract, g_inputs[b], np.empty(m))
