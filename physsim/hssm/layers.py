@@ -430,8 +430,9 @@ class HRULayer(Layer):
                                 input_gradient=True, forward=forward, **kwargs)
         else:
             res = bptt_gradient(system, q0, None, x, loss, forward=forward, **kwargs)
-        self.last_backward_info = {"method": res.method, **{k: v for k, v in res.info.items()
-                                                            if k in ("eps", "estimator", "passes")}}
+        self.last_backward_info = {"method": res.method, **{
+            k: v for k, v in res.info.items()
+            if k in ("eps", "estimator", "passes", "paired_echoes")}}
         gp = res.params
         p, out = self.params, self.grads
         P = self.n_units
