@@ -86,7 +86,8 @@ def nudge_budget(cotangents: np.ndarray, n_steps: int | None = None) -> float:
     a random walk, not coherently.  A sequence stored with one row stands for
     ``n_steps`` equal rows (time-constant cotangents).
     """
-    per_step = np.max(np.abs(cotangents), axis=2)
+    # max |x| as max(max x, -min x): the same values, without an |x| copy of the sequence
+    per_step = np.maximum(np.max(cotangents, axis=2), -np.min(cotangents, axis=2))
     total = np.sum(per_step**2, axis=1)
     if cotangents.shape[1] == 1 and n_steps:
         total = total * n_steps
@@ -403,7 +404,9 @@ class CotangentSequence(Loss):
     def value(self, positions, *, position_sum=None, final_positions=None) -> float:
         if positions is None:
             raise ValueError("the value of a CotangentSequence needs the trajectory")
-        return float(np.sum(np.broadcast_to(self.sequence, positions.shape) * positions))
+        # one pass over both, no (B, L, n) product array
+        return float(np.einsum("blk,blk->", np.broadcast_to(self.sequence, positions.shape),
+                               positions))
 
     def cotangents(self, positions, *, position_sum=None, final_positions=None) -> np.ndarray:
         return self.sequence
