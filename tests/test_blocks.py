@@ -4,7 +4,7 @@
   blocks on the fixed grid, chunks closed where the caller's chunks end;
 - the block kernels against per-step references, bit for bit: the drive of
   every row is ``project_drive`` of its input row; the input-matrix read-out is
-  the per-step sum of rank-one updates ``add_outer`` in the order the steps were
+  the per-step sum of rank-one updates ``u_k outer r_k`` in the order the steps were
   taken; the input gradient of every row is ``combine_rows``; and all three
   against plain numpy sums (to rounding);
 - whole passes (forward read-out, two echoes, paired echoes, the adjoint) give
@@ -20,7 +20,7 @@ import pytest
 from physsim import LinearHRU, NonlinearHRU, _blocks
 from physsim._blocks import DRIVE_BLOCK, plan
 from physsim._kernels import blocks
-from physsim._kernels.linalg import add_outer, combine_rows
+from physsim._kernels.linalg import combine_rows
 from physsim._kernels.steps import project_drive
 from physsim.bptt import bptt_gradient
 from physsim.device_run import prepare_batch, prepare_run
@@ -91,7 +91,7 @@ def test_input_matrix_readout_is_the_ordered_sum_of_outer_products(rng, descendi
     for b in range(B):
         ref = start[b].copy()
         for r in rows:
-            add_outer(ref, u[0, first + r], readout[b, r])
+            ref += np.outer(u[0, first + r], readout[b, r])  # one rounded product each
         np.testing.assert_array_equal(got[b], ref)
         np.testing.assert_allclose(got[b], start[b] + u[0, first:first + n_rows].T
                                    @ readout[b, :n_rows], rtol=1e-12, atol=1e-12)

@@ -19,8 +19,11 @@ from numba import njit, prange
 from .linalg import combine_rows
 from .steps import drive_buffers, project_drive
 
-#: Rows (steps) per parallel work item.
+#: Rows (steps) per parallel work item (and per cache-sized chunk of the read-out sums).
 ROW_TILE = 64
+#: Work items of an input-matrix read-out (groups of four of its rows): fixed, so the
+#: partition does not depend on the number of threads.
+MATRIX_GROUPS = 4
 
 
 @njit(cache=True, inline="always")
@@ -59,11 +62,15 @@ def project_block(inputs, first_row, n_rows, bt, drive):
 
 
 @njit(cache=True, inline="always")
-def _add_matrix_tile(u, first_step, n_rows, readout, descending, g, j0):
-    """Rows ``j0 .. j0 + 3`` (or to the end) of one trajectory's input-matrix read-out."""
+def _add_matrix_tile(u, first_step, n_rows, s0, s1, readout, descending, g, j0):
+    """Rows ``j0 .. j0 + 3`` (or to the end) of one trajectory's input-matrix read-out.
+
+    Adds the read-out rows taken at positions ``s0 .. s1 - 1`` of the step order
+    (row ``n_rows - 1 - s`` when ``descending``, else row ``s``).
+    """
     m = g.shape[0]
     nd = g.shape[1]
-    for s in range(n_rows):
+    for s in range(s0, s1):
         r = n_rows - 1 - s if descending else s
         k = first_step + r
         row = readout[r]
@@ -106,6 +113,22 @@ def _project_rows(readout, r0, r1, input_matrix, first_step, subtract, g_inputs,
             combine_rows(input_matrix, readout[r], out)
 
 
+@njit(cache=True, inline="always")
+def _interleaved(position, n_first, n_second):
+    """Item at ``position`` when the ``n_first`` items are spread evenly among the others.
+
+    Items ``0 .. n_first - 1`` (the heavier kind) take evenly spaced positions
+    (a Bresenham spread), so that the contiguous ranges of positions numba
+    gives each thread hold about as many of them.  A permutation of
+    ``0 .. n_first + n_second - 1``.
+    """
+    total = n_first + n_second
+    before = (position * n_first) // total  # first-kind items at positions < position
+    if ((position + 1) * n_first) // total > before:
+        return before
+    return n_first + position - before
+
+
 @njit(cache=True, parallel=True)
 def finish_block(u_read, first_step, n_rows, readout, descending, g_input_t, input_matrix,
                  want_inputs, subtract, g_inputs):
@@ -115,7 +138,7 @@ def finish_block(u_read, first_step, n_rows, readout, descending, g_input_t, inp
     * readout[b, r, i]``, the rows ``r`` added in the order the steps were taken
     (``descending``: last row first, as in the echoes and the adjoint), one
     rounded product at a time: the same bits as adding the rank-one update
-    ``u_k outer g_k`` after every step (:func:`physsim._kernels.linalg.add_outer`).
+    ``u_k outer g_k`` after every step.
 
     With ``want_inputs``, the input gradient of every step:
     ``g_inputs[b, first_step + r] = B^T readout[b, r]`` by
@@ -143,16 +166,25 @@ def finish_block(u_read, first_step, n_rows, readout, descending, g_input_t, inp
     n_batch = g_input_t.shape[0]
     m = g_input_t.shape[1]
     shared = u_read.shape[0] == 1
-    matrix_tiles = _tiles(m, 4)
+    tiles = _tiles(m, 4)
+    groups = min(tiles, MATRIX_GROUPS)
+    per_group = _tiles(tiles, groups)
     row_tiles = _tiles(n_rows, ROW_TILE) if want_inputs else 0
-    per_trajectory = matrix_tiles + row_tiles
+    per_trajectory = groups + row_tiles
     for t in prange(n_batch * per_trajectory):
         b = t // per_trajectory
-        item = t % per_trajectory
-        if item < matrix_tiles:
-            _add_matrix_tile(u_read[0 if shared else b], first_step, n_rows, readout[b],
-                             descending, g_input_t[b], 4 * item)
+        item = _interleaved(t % per_trajectory, groups, row_tiles)
+        if item < groups:
+            # the group's tiles take the read-out rows a chunk at a time, so that a chunk
+            # is read from memory once, not once per tile; every entry still gets its
+            # products in step order
+            u = u_read[0 if shared else b]
+            for s0 in range(0, n_rows, ROW_TILE):
+                s1 = min(n_rows, s0 + ROW_TILE)
+                for tile in range(item * per_group, min(tiles, (item + 1) * per_group)):
+                    _add_matrix_tile(u, first_step, n_rows, s0, s1, readout[b], descending,
+                                     g_input_t[b], 4 * tile)
         else:
-            r0 = (item - matrix_tiles) * ROW_TILE
+            r0 = (item - groups) * ROW_TILE
             _project_rows(readout[b], r0, min(n_rows, r0 + ROW_TILE), input_matrix, first_step,
                           subtract, g_inputs[b], np.empty(m))

@@ -58,18 +58,3 @@ def combine_rows(rows, x, out):
         for i in range(n):
             acc[i] += rj[i] * xj
     copy_between(acc, out)
-
-
-@njit(cache=True, inline="always")
-def add_outer(acc, x, y):
-    """Rank-one update ``acc[j, i] += x[j] * y[i]`` (acc (m, n), x (m,), y (n,)).
-
-    One contiguous ``acc[j] += x_j y`` per row, which vectorises; every entry
-    gets one rounded product added, so a sum of updates over steps has the same
-    value however the steps are split into calls.
-    """
-    for j in range(x.shape[0]):
-        xj = x[j]
-        row = acc[j]
-        for i in range(y.shape[0]):
-            row[i] += xj * y[i]
