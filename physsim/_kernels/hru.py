@@ -16,8 +16,8 @@ Nonlinear HRU (log-cosh potential, RHEL paper Eq. 18)::
     s_i = W_i y_i + d_i + b_i
     theta = [W (P), b (P), c (P), alpha (1), delta (1)]
 
-The nonlinear HRU also offers the optional pair callbacks (``nl_pair_*``) of the
-paired echo loop (:mod:`physsim._kernels.paired`).
+Both units also offer the optional pair callbacks (``lin_pair_*``, ``nl_pair_*``)
+of the paired echo loop (:mod:`physsim._kernels.paired`).
 """
 
 from __future__ import annotations
@@ -156,6 +156,73 @@ def lin_theta_vjp_potential(q, d, theta, v, w, out):
 def lin_drive_vjp_potential(q, d, theta, v, w, out):
     # dV/dd = -delta * q is linear in q: d/dd (v . dV/dq) = -delta * v = dV/dd at q = v
     lin_drive_grad_potential(v, d, theta, w, out)
+
+
+# ------------------------------------------------------------- linear HRU pairs
+# Pair callbacks (physsim._kernels.signatures) of the linear HRU: H is quadratic in
+# the state, so the half-difference of a gradient is the gradient at (pd, qd) with
+# the drive dropped, and the read-out differences follow from
+# x+^2 - x-^2 = 4 xm xd and q+ - q- = 2 qd: no difference of two evaluations.
+@njit(cache=True)
+def lin_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
+    P, _, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, pm.shape[0], P):
+        pmb = pm[b0:b0 + P]
+        pdb = pd[b0:b0 + P]
+        omb = out_mean[b0:b0 + P]
+        ohb = out_half[b0:b0 + P]
+        for k in range(P):
+            omb[k] = delta[k] * pmb[k]
+            ohb[k] = delta[k] * pdb[k]
+
+
+@njit(cache=True)
+def lin_pair_theta_grad_kinetic(pm, pd, theta, w, out):
+    # delta (p+^2 - p-^2) / 2 = 2 delta pm pd
+    P, _, _, _, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, pm.shape[0], P):
+        pmb = pm[b0:b0 + P]
+        pdb = pd[b0:b0 + P]
+        for k in range(P):
+            g_delta[k] += 2.0 * w * pmb[k] * pdb[k]
+
+
+@njit(cache=True)
+def lin_pair_grad_potential(qm, qd, d, theta, out_mean, out_half):
+    P, a, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, qm.shape[0], P):
+        qmb = qm[b0:b0 + P]
+        qdb = qd[b0:b0 + P]
+        db = d[b0:b0 + P]
+        omb = out_mean[b0:b0 + P]
+        ohb = out_half[b0:b0 + P]
+        for k in range(P):
+            omb[k] = delta[k] * (a[k] * qmb[k] - db[k])
+            ohb[k] = delta[k] * (a[k] * qdb[k])
+
+
+@njit(cache=True)
+def lin_pair_theta_grad_potential(qm, qd, d, theta, w, out):
+    # A (q+^2 - q-^2) / 2 - d (q+ - q-) = 2 qd (A qm - d)
+    P, a, delta, g_a, g_delta = _lin_blocks(theta, out)
+    for b0 in range(0, qm.shape[0], P):
+        qmb = qm[b0:b0 + P]
+        qdb = qd[b0:b0 + P]
+        db = d[b0:b0 + P]
+        for k in range(P):
+            g_a[k] += 2.0 * w * delta[k] * qmb[k] * qdb[k]
+            g_delta[k] += 2.0 * w * qdb[k] * (a[k] * qmb[k] - db[k])
+
+
+@njit(cache=True)
+def lin_pair_drive_grad_potential(qm, qd, d, theta, w, out):
+    # dV/dd = -delta q: the difference is -2 delta qd
+    P, _, delta, _, _ = _lin_blocks(theta, theta)
+    for b0 in range(0, qm.shape[0], P):
+        qdb = qd[b0:b0 + P]
+        ob = out[b0:b0 + P]
+        for k in range(P):
+            ob[k] -= 2.0 * w * delta[k] * qdb[k]
 
 
 # --------------------------------------------------------------- nonlinear HRU

@@ -8,6 +8,14 @@ entries (the system's input matrix maps inputs onto every degree of freedom).
 The potential callbacks carry the plain callback names; the kinetic ones exist for
 both mass layouts as ``diag_<callback>`` and ``dense_<callback>``.
 
+Pair callbacks (``pair_*``, ``diag_pair_*``, ``dense_pair_*``; see
+:mod:`physsim._kernels.signatures`) of the paired echo loop take two states
+``x+- = xm +- xd`` at once.  The gradients are linear, so the half-difference of
+``dV/dq`` is ``K qd`` (the drive cancels) and that of ``dT/dp`` is ``Minv pd``;
+the read-out differences of the quadratic forms follow from
+``x+ x+^T - x- x-^T = 2 (xm xd^T + xd xm^T)`` and the drive read-out's from
+``q+ - q- = 2 qd``: no term is a difference of two evaluations.
+
 Matrix entries are treated as independent parameters of a *symmetric* matrix,
 so the VJPs return the symmetrised outer products; this matches the RHEL
 estimator, whose dH/dK = q q^T / 2 is symmetric by construction.
@@ -113,6 +121,27 @@ def drive_vjp_potential(q, d, theta, v, w, out):
         out[i] -= w * v[i]
 
 
+# ----------------------------------------------------------- potential pairs (shared)
+@njit(cache=True)
+def pair_grad_potential(qm, qd, d, theta, out_mean, out_half):
+    k_off = _k_offset(theta, qm.shape[0])
+    grad_potential(qm, d, theta, out_mean)      # K qm - d: the mean of K q+- - d
+    sym_matvec(theta, k_off, qd, out_half)     # K qd: the drive cancels
+
+
+@njit(cache=True)
+def pair_theta_grad_potential(qm, qd, d, theta, w, out):
+    # dV/dK = q q^T / 2 (symmetrised): the difference is qm qd^T + qd qm^T
+    add_outer_sym(out, _k_offset(theta, qm.shape[0]), qm, qd, 2.0 * w)
+
+
+@njit(cache=True)
+def pair_drive_grad_potential(qm, qd, d, theta, w, out):
+    # dV/dd = -q: the difference is -(q+ - q-) = -2 qd
+    for i in range(qm.shape[0]):
+        out[i] -= 2.0 * w * qd[i]
+
+
 # ------------------------------------------------------------ kinetic, diagonal mass
 @njit(cache=True)
 def diag_grad_kinetic(p, theta, out):
@@ -146,6 +175,20 @@ def diag_theta_vjp_kinetic(p, theta, v, w, out):
         out[i] += w * v[i] * p[i]
 
 
+@njit(cache=True)
+def diag_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
+    for i in range(pm.shape[0]):
+        out_mean[i] = theta[i] * pm[i]
+        out_half[i] = theta[i] * pd[i]
+
+
+@njit(cache=True)
+def diag_pair_theta_grad_kinetic(pm, pd, theta, w, out):
+    # (p+^2 - p-^2) / 2 = 2 pm pd
+    for i in range(pm.shape[0]):
+        out[i] += 2.0 * w * pm[i] * pd[i]
+
+
 # --------------------------------------------------------------- kinetic, dense mass
 @njit(cache=True)
 def dense_grad_kinetic(p, theta, out):
@@ -170,3 +213,15 @@ def dense_hvp_kinetic(p, theta, v, out):
 @njit(cache=True)
 def dense_theta_vjp_kinetic(p, theta, v, w, out):
     add_outer_sym(out, _MINV_OFFSET, v, p, w)
+
+
+@njit(cache=True)
+def dense_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
+    sym_matvec(theta, _MINV_OFFSET, pm, out_mean)
+    sym_matvec(theta, _MINV_OFFSET, pd, out_half)
+
+
+@njit(cache=True)
+def dense_pair_theta_grad_kinetic(pm, pd, theta, w, out):
+    # dT/dMinv = p p^T / 2 (symmetrised): the difference is pm pd^T + pd pm^T
+    add_outer_sym(out, _MINV_OFFSET, pm, pd, 2.0 * w)
