@@ -12,8 +12,9 @@ the wall time was waiting).
 
 The two rules do different physical work per HRU layer: the layer's forward simulation
 is shared and reused by the rule (its final state, and for BPTT its recorded states):
-RHEL then runs two nudged echoes in lock-step (two pairs when the balanced nudge of a
-nonlinear layer needs a second one), while BPTT runs the discrete adjoint.
+RHEL then runs its two nudged echoes as one pair (paired echoes, where the system has
+pair kernels; else two echoes in lock-step, and a second pair when the balanced nudge
+of a nonlinear layer needs one), while BPTT runs the discrete adjoint.
 
 Usage::
 
