@@ -8,9 +8,17 @@ NonlinHRU SCP1 config), float64, seed 1234, training mode (batch statistics; dro
 masks drawn from the same seed for both rules).  The gradient of the cross-entropy is
 computed once with every HRU layer under BPTT and once under RHEL (chained through the
 digital layers); for every block and every parameter tensor we report the cosine
-similarity and the norm ratio |RHEL| / |BPTT|.  The nudge is the default scaled one
-(:func:`physsim.rhel.default_relative_nudge`); a second table sweeps it for the
-nonlinear model, where RHEL has an O(nudge^2) bias, to show where the agreement degrades.
+similarity and the norm ratio |RHEL| / |BPTT|.  RHEL runs with its defaults
+(:func:`physsim.rhel.default_relative_nudge`, module docstring of :mod:`physsim.rhel`):
+the linear model with the scaled nudge of relative size 1 (exact at any nudge for linear
+units); the nonlinear one, on the ideal device, with *paired echoes* (the two echoes in
+mean / half-difference coordinates, no cancellation in the echo difference) at the
+fixed relative nudge :data:`physsim.rhel.PAIRED_RELATIVE_NUDGE` (1e-12), 3 passes per
+layer.  The nudge, pass count and echo arithmetic each layer used are read back from
+``HRULayer.last_backward_info`` and written into the tables.  A second table sweeps
+fixed relative nudges for the nonlinear model, still with paired echoes, so that it
+shows RHEL's O(nudge^2) bias where the nudge is large and the round-off floor where it
+is small; the third panel repeats the per-layer table at relative nudge 1e-2.
 
 Writes ``fig4_gradient_alignment.md`` and ``fig4_gradient_alignment.png`` into ``--out``
 (default ``experiments/results/hssm``).
@@ -32,6 +40,7 @@ import numpy as np
 
 from physsim.gradients import agreement
 from physsim.hssm import HSSM, HSSMConfig
+from physsim.rhel import PAIRED_RELATIVE_NUDGE, default_relative_nudge
 from physsim.storage import git_commit
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "hssm"
@@ -43,6 +52,8 @@ HAMILTONIAN = {
 }
 #: A larger nudge for the nonlinear model (second panel and table).
 SECOND_NUDGE = 1e-2
+#: Fixed relative nudges of the nonlinear sweep (the default, PAIRED_RELATIVE_NUDGE, first).
+SWEEP_NUDGES = (PAIRED_RELATIVE_NUDGE, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1, 1.0)
 PANELS = ("linear", "nonlinear", "nonlinear_nudge")
 
 
@@ -72,6 +83,42 @@ def gradients(model: HSSM, x, y, rule: str, seed: int, **nudge) -> dict[str, np.
     return {k: v.copy() for k, v in g.items()}
 
 
+def backward_settings(model: HSSM) -> dict:
+    """What RHEL ran in each HRU layer's last backward pass, one entry per layer.
+
+    Returns
+    -------
+    dict
+        ``eps`` (raw nudge multipliers), ``passes`` (device runs per layer),
+        ``paired`` (whether the echo pair ran in paired coordinates) and ``relative``
+        (the relative nudge: the layer's fixed one, else rhel's default for that
+        device and arithmetic), each a list over the layers.
+    """
+    out: dict = {"eps": [], "passes": [], "paired": [], "relative": []}
+    for layer in model.hru_layers:
+        info = layer.last_backward_info
+        paired = bool(info.get("paired_echoes", False))
+        rel = layer.relative_nudge if layer.relative_nudge is not None else \
+            default_relative_nudge(layer.system(), layer.dtype, info["estimator"], paired)
+        out["eps"].append(info["eps"])
+        out["passes"].append(info["passes"])
+        out["paired"].append(paired)
+        out["relative"].append(rel)
+    return out
+
+
+def describe_settings(settings: dict) -> str:
+    """One phrase for a model's RHEL settings, e.g. 'paired echoes, relative nudge 1e-12,
+    3 passes' (per-layer values listed where the layers differ)."""
+    def one(values, fmt):
+        texts = [fmt(v) for v in values]
+        return texts[0] if len(set(texts)) == 1 else "/".join(texts)
+
+    arithmetic = one(settings["paired"], lambda v: "paired echoes" if v else "separate echoes")
+    return (f"{arithmetic}, relative nudge {one(settings['relative'], lambda v: f'{v:g}')}, "
+            f"{one(settings['passes'], str)} passes")
+
+
 def per_layer_table(model: HSSM, g_rhel, g_bptt) -> list[tuple[int, str, float, float]]:
     """Rows (block, parameter, cosine, norm ratio) for every HRU and GLU tensor."""
     rows = []
@@ -84,6 +131,12 @@ def per_layer_table(model: HSSM, g_rhel, g_bptt) -> list[tuple[int, str, float, 
         a = agreement(g_rhel[name], g_bptt[name])
         rows.append((-1, name, a.cosine, a.norm_ratio))
     return rows
+
+
+def tensor_label(row: tuple) -> str:
+    """``blocks.<i>.<name>`` (or the digital tensor's name) of a :func:`per_layer_table` row."""
+    block, name = row[0], row[1]
+    return f"`{name}`" if block < 0 else f"`blocks.{block}.{name}`"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -117,11 +170,13 @@ def plot(results: dict, path: Path) -> None:
             ax.set_xticks(range(n_blocks), [f"block {i}" for i in range(n_blocks)])
             ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
-        axes[0, col].set_title(f"{hru} HSSM ({n_blocks} blocks), relative nudge "
-                               f"{results[panel]['nudge']}", fontsize=10)
+        axes[0, col].set_title(f"{hru} HSSM ({n_blocks} blocks)\n"
+                               f"{describe_settings(results[panel]['settings'])}",
+                               fontsize=9)
         axes[0, col].legend(fontsize=8, ncol=3)
     fig.suptitle("RHEL vs BPTT on one smartwatch sample (float64); dashed: test thresholds "
-                 "(cos >= 1 - 1e-5, ratio within 1e-4); bars at 1e-17 are exact zeros",
+                 "(cos >= 1 - 1e-5, ratio within 1e-4); bars at 1e-17 are zeros (or, for "
+                 "1 - cosine, round-off-sized negatives)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -154,23 +209,21 @@ def main(argv: list[str] | None = None) -> dict:
         g_rhel = gradients(model, x, y, "rhel", args.seed)
         t2 = time.perf_counter()
         rows = per_layer_table(model, g_rhel, g_bptt)
-        eps = [layer.last_backward_info.get("eps") for layer in model.hru_layers]
         results[hru] = {"rows": rows, "n_blocks": cfg.n_blocks, "units": cfg.units,
                         "hidden": cfg.hidden, "bptt_s": t1 - t0, "rhel_s": t2 - t1,
-                        "nudge": "1" if hru == "linear" else "1e-4", "eps": eps}
+                        "settings": backward_settings(model)}
         if hru == "nonlinear":
             sweep = []
-            for rel in (1e-6, 1e-4, 1e-2, 1e-1, 1.0):
+            for rel in SWEEP_NUDGES:
                 g = gradients(model, x, y, "rhel", args.seed, relative_nudge=rel)
                 cos = [agreement(g[k], g_bptt[k]).cosine for k in g]
                 ratio = [abs(agreement(g[k], g_bptt[k]).norm_ratio - 1) for k in g]
-                sweep.append((rel, min(cos), max(ratio)))
+                settings = backward_settings(model)
+                sweep.append((rel, min(cos), max(ratio), describe_settings(settings)))
                 if rel == SECOND_NUDGE:
                     results["nonlinear_nudge"] = {
                         **results[hru], "rows": per_layer_table(model, g, g_bptt),
-                        "nudge": f"{rel:g}",
-                        "eps": [layer.last_backward_info.get("eps")
-                                for layer in model.hru_layers]}
+                        "settings": settings}
             results["sweep"] = sweep
         worst_cos = min(r[2] for r in rows)
         worst_ratio = max(abs(r[3] - 1) for r in rows)
@@ -192,7 +245,8 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
         f"(standardised with training statistics). Models: seed {args.seed}, float64, training "
         "mode (batch statistics over the sample's steps; identical dropout masks for both "
         "rules). Gradient of the cross-entropy with every HRU layer under BPTT (discrete "
-        "adjoint) and under RHEL (two echoes per layer, chained through the digital layers); "
+        "adjoint) and under RHEL (a forward pass and one pair of echoes per layer, with "
+        "RHEL's defaults unless a nudge is given, chained through the digital layers); "
         "the encoder, GLU, C, D and read-out gradients are explicit backprop in both cases "
         "but receive RHEL's input gradients from the layers above, so they measure the "
         "chaining too. Entries of a few 1e-16, negative ones included, are the round-off of "
@@ -201,16 +255,18 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
     for panel in PANELS:
         hru = panel.split("_")[0]
         r = results[panel]
-        worst_cos = min(row[2] for row in r["rows"])
-        worst_ratio = max(abs(row[3] - 1) for row in r["rows"])
+        worst_cos = min(r["rows"], key=lambda row: row[2])
+        worst_ratio = max(r["rows"], key=lambda row: abs(row[3] - 1))
         kind = "complex LinearHRU" if hru == "linear" else "NonlinearHRU, step 1e-4"
-        which = "default relative nudge" if panel == hru else "relative nudge"
+        which = "RHEL defaults" if panel == hru else "RHEL with a fixed nudge"
         lines += [f"## {hru.capitalize()} HSSM: {r['n_blocks']} blocks, {kind}, hidden "
-                  f"{r['hidden']}, {r['units']} units, {which} {r['nudge']}", "",
-                  "RHEL eps per layer: "
-                  + ", ".join(f"{e:.3g}" for e in r["eps"]) + ". "
-                  f"Worst over all {len(r['rows'])} tensors: cosine {worst_cos:.12f}, "
-                  f"|norm ratio - 1| = {worst_ratio:.2e}."
+                  f"{r['hidden']}, {r['units']} units; {which}: "
+                  f"{describe_settings(r['settings'])}", "",
+                  "RHEL eps (raw nudge multiplier) per layer: "
+                  + ", ".join(f"{e:.3g}" for e in r["settings"]["eps"]) + ". "
+                  f"Worst over all {len(r['rows'])} tensors: 1 - cosine {1 - worst_cos[2]:.1e} "
+                  f"({tensor_label(worst_cos)}), |norm ratio - 1| = "
+                  f"{abs(worst_ratio[3] - 1):.2e} ({tensor_label(worst_ratio)})."
                   + (f" Time per gradient ({args.threads} numba thread"
                      f"{'s' if args.threads > 1 else ''}, load average {args.load:.1f} at the "
                      f"start, so indicative only): BPTT {r['bptt_s']:.1f} s, RHEL "
@@ -223,11 +279,18 @@ def write_markdown(results, args, x, y, ds, path: Path, png: str) -> None:
         lines.append("")
     lines += ["## Nudge size (nonlinear HSSM)", "",
               "RHEL is exact for linear units at any nudge; for nonlinear ones the echo "
-              "difference has an O(nudge^2) bias and a round-off error O(1e-16 / nudge). "
-              "Worst tensor over the whole model:", "",
-              "| relative nudge | min cosine | max abs(norm ratio - 1) |", "|---|---|---|"]
-    for rel, cos, ratio in results["sweep"]:
-        lines.append(f"| {rel:g} | {cos:.12f} | {ratio:.2e} |")
+              "difference has an O(nudge^2) bias. With two separate echoes it also has a "
+              "round-off error O(1e-16 / nudge), which is why the older default was a "
+              "relative nudge of 1e-4; paired echoes (the default on the ideal device, and "
+              "what every row below runs) compute the echo difference without cancellation, "
+              "so their round-off does not grow as the nudge shrinks and the default nudge is "
+              f"{PAIRED_RELATIVE_NUDGE:g}. The sweep therefore shows the bias where the nudge "
+              "is large and, below, the round-off floor of the two gradients. Fixed relative "
+              "nudges, worst tensor over the whole model:", "",
+              "| relative nudge | max (1 - cosine) | max abs(norm ratio - 1) | RHEL ran |",
+              "|---|---|---|---|"]
+    for rel, cos, ratio, ran in results["sweep"]:
+        lines.append(f"| {rel:g} | {1 - cos:.1e} | {ratio:.2e} | {ran} |")
     lines += ["", f"![per-layer deviations]({png})", "", "Reproduce:", "", "```",
               "python experiments/exp_fig4_gradient_alignment.py"
               + (" --quick" if args.quick else "")
