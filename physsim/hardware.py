@@ -58,6 +58,11 @@ def no_step_hook(q, p, hw_params, key, trajectory, step):
     return
 
 
+#: The hook methods of :class:`HardwareModel`, every one the identity on the ideal device.
+_HOOKS = ("realize", "between_passes", "write_inputs", "write_nudges", "step_hook", "quanta",
+          "flip", "read_outputs", "read_accumulators", "end_of_pass")
+
+
 class HardwareModel:
     """Base of all hardware models: every hook is the identity (an ideal device).
 
@@ -66,8 +71,18 @@ class HardwareModel:
     dataclass fields).
     """
 
-    #: True only for models that are exactly the ideal device.
-    is_ideal: bool = True
+    @property
+    def is_ideal(self) -> bool:
+        """True only for a model that is exactly the ideal device.
+
+        Here: true when the model's class overrides none of the hooks below, so
+        a user model that perturbs anything is never taken for the ideal device
+        (which gets paired echoes and the balanced nudge, :mod:`physsim.rhel`)
+        even if it does not say so.  Models whose perturbations can be switched
+        off (every knob zero) override this property.
+        """
+        cls = type(self)
+        return all(getattr(cls, name) is getattr(HardwareModel, name) for name in _HOOKS)
     #: True if the per-step hook is stochastic or dissipative (BPTT cannot model it).
     has_step_noise: bool = False
     #: True if :meth:`write_inputs` draws independent noise for every trajectory:

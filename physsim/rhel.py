@@ -318,7 +318,10 @@ def rhel_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
                                                  final_positions=observed_q))
         budget = loss.scale_estimate(n_steps=L, position_sum=fwd.position_sum,
                                      final_positions=observed_q)
-    if source.cotangent in (recorded_cotangent, constant_cotangent):
+    if source.cotangent in (recorded_cotangent, constant_cotangent) \
+            and not run.hardware.is_ideal:
+        # the nudge DAC; the ideal device writes the cotangents as they are, so a
+        # sequence already in the run's dtype is not widened to a float64 copy of length L
         written = run.hardware.write_nudges(np.asarray(source.data, float), run.seed,
                                             ECHO_PLUS_PASS)
         source = NudgeSource(source.cotangent, written, source.shared)

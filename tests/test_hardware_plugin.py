@@ -171,6 +171,27 @@ def test_a_sweep_over_a_field_of_the_registered_model(gain_device, tmp_path):
 
 
 # ------------------------------------------------------------------------- errors
+def test_a_model_that_overrides_a_hook_is_not_the_ideal_device():
+    """A user model that forgets to say it is not ideal is still not taken for the ideal one
+    (the ideal device gets paired echoes, which bypass the per-step hook and the DACs)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class QuietNudgeDAC(HardwareModel):
+        def write_nudges(self, cotangents, seed, pass_index):
+            return 0.5 * np.asarray(cotangents)
+
+    assert HardwareModel().is_ideal
+    assert not QuietNudgeDAC().is_ideal
+    hru = LinearHRU.random(4, 2, rng=0)
+    u = np.random.default_rng(1).standard_normal((1, 50, 2))
+    loss = MSEReadout(np.ones((1, hru.n_dof)), np.zeros((1, 50, 1)))
+    ideal = rhel_gradient(hru, np.zeros(hru.n_dof), None, u, loss)
+    dac = rhel_gradient(hru, np.zeros(hru.n_dof), None, u, loss, hardware=QuietNudgeDAC())
+    assert ideal.info["paired_echoes"] and not dac.info["paired_echoes"]
+    # the DAC halves every nudge; RHEL divides by the nominal nudge: half the gradient
+    np.testing.assert_allclose(dac.params["A"], 0.5 * ideal.params["A"], rtol=1e-10)
+
+
 def test_unknown_names_list_the_valid_ones(gain_device):
     system = _oscillators()
     with pytest.raises(ValueError, match=r"unknown hardware preset 'quartz'; valid names are: "
