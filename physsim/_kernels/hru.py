@@ -159,70 +159,37 @@ def lin_drive_vjp_potential(q, d, theta, v, w, out):
 
 
 # ------------------------------------------------------------- linear HRU pairs
-# Pair callbacks (physsim._kernels.signatures) of the linear HRU: H is quadratic in
-# the state, so the half-difference of a gradient is the gradient at (pd, qd) with
-# the drive dropped, and the read-out differences follow from
-# x+^2 - x-^2 = 4 xm xd and q+ - q- = 2 qd: no difference of two evaluations.
+# Pair callbacks (physsim._kernels.signatures) of the linear HRU.  H is quadratic in
+# the state, so the half-difference of a gradient is the Hessian-vector product with
+# the half-difference (the drive cancels), and a read-out difference is twice the
+# VJP at the mean along it: delta (p+^2 - p-^2) / 2 = 2 delta pm pd,
+# A (q+^2 - q-^2) / 2 - d (q+ - q-) = 2 qd (A qm - d).  No difference of two
+# evaluations.
 @njit(cache=True)
 def lin_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
-    P, _, delta, _, _ = _lin_blocks(theta, theta)
-    for b0 in range(0, pm.shape[0], P):
-        pmb = pm[b0:b0 + P]
-        pdb = pd[b0:b0 + P]
-        omb = out_mean[b0:b0 + P]
-        ohb = out_half[b0:b0 + P]
-        for k in range(P):
-            omb[k] = delta[k] * pmb[k]
-            ohb[k] = delta[k] * pdb[k]
+    lin_grad_kinetic(pm, theta, out_mean)
+    lin_hvp_kinetic(pm, theta, pd, out_half)
 
 
 @njit(cache=True)
 def lin_pair_theta_grad_kinetic(pm, pd, theta, w, out):
-    # delta (p+^2 - p-^2) / 2 = 2 delta pm pd
-    P, _, _, _, g_delta = _lin_blocks(theta, out)
-    for b0 in range(0, pm.shape[0], P):
-        pmb = pm[b0:b0 + P]
-        pdb = pd[b0:b0 + P]
-        for k in range(P):
-            g_delta[k] += 2.0 * w * pmb[k] * pdb[k]
+    lin_theta_vjp_kinetic(pm, theta, pd, 2.0 * w, out)
 
 
 @njit(cache=True)
 def lin_pair_grad_potential(qm, qd, d, theta, out_mean, out_half):
-    P, a, delta, _, _ = _lin_blocks(theta, theta)
-    for b0 in range(0, qm.shape[0], P):
-        qmb = qm[b0:b0 + P]
-        qdb = qd[b0:b0 + P]
-        db = d[b0:b0 + P]
-        omb = out_mean[b0:b0 + P]
-        ohb = out_half[b0:b0 + P]
-        for k in range(P):
-            omb[k] = delta[k] * (a[k] * qmb[k] - db[k])
-            ohb[k] = delta[k] * (a[k] * qdb[k])
+    lin_grad_potential(qm, d, theta, out_mean)
+    lin_hvp_potential(qm, d, theta, qd, out_half)
 
 
 @njit(cache=True)
 def lin_pair_theta_grad_potential(qm, qd, d, theta, w, out):
-    # A (q+^2 - q-^2) / 2 - d (q+ - q-) = 2 qd (A qm - d)
-    P, a, delta, g_a, g_delta = _lin_blocks(theta, out)
-    for b0 in range(0, qm.shape[0], P):
-        qmb = qm[b0:b0 + P]
-        qdb = qd[b0:b0 + P]
-        db = d[b0:b0 + P]
-        for k in range(P):
-            g_a[k] += 2.0 * w * delta[k] * qmb[k] * qdb[k]
-            g_delta[k] += 2.0 * w * qdb[k] * (a[k] * qmb[k] - db[k])
+    lin_theta_vjp_potential(qm, d, theta, qd, 2.0 * w, out)
 
 
 @njit(cache=True)
 def lin_pair_drive_grad_potential(qm, qd, d, theta, w, out):
-    # dV/dd = -delta q: the difference is -2 delta qd
-    P, _, delta, _, _ = _lin_blocks(theta, theta)
-    for b0 in range(0, qm.shape[0], P):
-        qdb = qd[b0:b0 + P]
-        ob = out[b0:b0 + P]
-        for k in range(P):
-            ob[k] -= 2.0 * w * delta[k] * qdb[k]
+    lin_drive_vjp_potential(qm, d, theta, qd, 2.0 * w, out)
 
 
 # --------------------------------------------------------------- nonlinear HRU

@@ -10,11 +10,11 @@ both mass layouts as ``diag_<callback>`` and ``dense_<callback>``.
 
 Pair callbacks (``pair_*``, ``diag_pair_*``, ``dense_pair_*``; see
 :mod:`physsim._kernels.signatures`) of the paired echo loop take two states
-``x+- = xm +- xd`` at once.  The gradients are linear, so the half-difference of
-``dV/dq`` is ``K qd`` (the drive cancels) and that of ``dT/dp`` is ``Minv pd``;
-the read-out differences of the quadratic forms follow from
-``x+ x+^T - x- x-^T = 2 (xm xd^T + xd xm^T)`` and the drive read-out's from
-``q+ - q- = 2 qd``: no term is a difference of two evaluations.
+``x+- = xm +- xd`` at once.  The energies are quadratic, so the half-difference of
+a gradient is the Hessian-vector product with ``xd`` (``K qd``, ``Minv pd``: the
+drive cancels) and a read-out difference is twice the VJP at the mean along
+``xd`` (e.g. ``q+ q+^T - q- q-^T = 2 (qm qd^T + qd qm^T)``, ``q+ - q- = 2 qd``):
+no term is a difference of two evaluations.
 
 Matrix entries are treated as independent parameters of a *symmetric* matrix,
 so the VJPs return the symmetrised outer products; this matches the RHEL
@@ -122,24 +122,23 @@ def drive_vjp_potential(q, d, theta, v, w, out):
 
 
 # ----------------------------------------------------------- potential pairs (shared)
+# H is quadratic: the half-difference of a gradient is the Hessian times the half-
+# difference, and a read-out difference is twice the VJP at the mean along it,
+# dV/dtheta(qm + qd) - dV/dtheta(qm - qd) = 2 d/dtheta (qd . dV/dq(qm)).
 @njit(cache=True)
 def pair_grad_potential(qm, qd, d, theta, out_mean, out_half):
-    k_off = _k_offset(theta, qm.shape[0])
-    grad_potential(qm, d, theta, out_mean)      # K qm - d: the mean of K q+- - d
-    sym_matvec(theta, k_off, qd, out_half)     # K qd: the drive cancels
+    grad_potential(qm, d, theta, out_mean)
+    hvp_potential(qm, d, theta, qd, out_half)  # K qd: the drive cancels
 
 
 @njit(cache=True)
 def pair_theta_grad_potential(qm, qd, d, theta, w, out):
-    # dV/dK = q q^T / 2 (symmetrised): the difference is qm qd^T + qd qm^T
-    add_outer_sym(out, _k_offset(theta, qm.shape[0]), qm, qd, 2.0 * w)
+    theta_vjp_potential(qm, d, theta, qd, 2.0 * w, out)
 
 
 @njit(cache=True)
 def pair_drive_grad_potential(qm, qd, d, theta, w, out):
-    # dV/dd = -q: the difference is -(q+ - q-) = -2 qd
-    for i in range(qm.shape[0]):
-        out[i] -= 2.0 * w * qd[i]
+    drive_vjp_potential(qm, d, theta, qd, 2.0 * w, out)
 
 
 # ------------------------------------------------------------ kinetic, diagonal mass
@@ -177,16 +176,13 @@ def diag_theta_vjp_kinetic(p, theta, v, w, out):
 
 @njit(cache=True)
 def diag_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
-    for i in range(pm.shape[0]):
-        out_mean[i] = theta[i] * pm[i]
-        out_half[i] = theta[i] * pd[i]
+    diag_grad_kinetic(pm, theta, out_mean)
+    diag_hvp_kinetic(pm, theta, pd, out_half)
 
 
 @njit(cache=True)
 def diag_pair_theta_grad_kinetic(pm, pd, theta, w, out):
-    # (p+^2 - p-^2) / 2 = 2 pm pd
-    for i in range(pm.shape[0]):
-        out[i] += 2.0 * w * pm[i] * pd[i]
+    diag_theta_vjp_kinetic(pm, theta, pd, 2.0 * w, out)
 
 
 # --------------------------------------------------------------- kinetic, dense mass
@@ -217,11 +213,10 @@ def dense_theta_vjp_kinetic(p, theta, v, w, out):
 
 @njit(cache=True)
 def dense_pair_grad_kinetic(pm, pd, theta, out_mean, out_half):
-    sym_matvec(theta, _MINV_OFFSET, pm, out_mean)
-    sym_matvec(theta, _MINV_OFFSET, pd, out_half)
+    dense_grad_kinetic(pm, theta, out_mean)
+    dense_hvp_kinetic(pm, theta, pd, out_half)
 
 
 @njit(cache=True)
 def dense_pair_theta_grad_kinetic(pm, pd, theta, w, out):
-    # dT/dMinv = p p^T / 2 (symmetrised): the difference is pm pd^T + pd pm^T
-    add_outer_sym(out, _MINV_OFFSET, pm, pd, 2.0 * w)
+    dense_theta_vjp_kinetic(pm, theta, pd, 2.0 * w, out)
