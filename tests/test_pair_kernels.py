@@ -46,8 +46,9 @@ U64 = float(np.finfo(np.float64).eps)
 U32 = float(np.finfo(np.float32).eps)
 #: "a few ulps" of the terms' magnitude (largest measured: 1.9, the FPU chain's beta read-out)
 KERNEL_ULPS = 4
-#: |qd| / |qm| of the kernel tests: from a tiny nudge to echoes as far apart as the states
-RATIOS = [1e-12, 1e-8, 1e-4, 1e-1, 1.0]
+#: |qd| / |qm| of the kernel tests: from far below any nudge (1e-200; the products of
+#: the read-outs stay normal numbers) to echoes as far apart as the states
+RATIOS = [1e-200, 1e-12, 1e-8, 1e-4, 1e-1, 1.0]
 
 
 # ------------------------------------------------------------------ reference arithmetic
