@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from physsim.rhel import PAIRED_RELATIVE_NUDGE
 from physsim.storage import git_commit, read_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -427,8 +428,11 @@ def report(records: dict, datasets, seeds, runs: Path, out: Path, jobs: int,
               "they are indicative only (see `benchmarks/bench_train.py` for timings).", "",
               "![validation curves and divergence of the runs](rhel_vs_bptt_datasets.png)", "",
               "## Why the two rules' runs differ at all", "",
-              "For linear HRUs RHEL's gradient equals BPTT's up to round-off; for nonlinear "
-              "ones it carries the O(eps^2) bias of the finite nudge. The table below "
+              "For linear HRUs RHEL's gradient equals BPTT's up to round-off at any nudge; "
+              "for nonlinear ones the centred estimate has an O(eps^2) bias in the nudge eps, "
+              "which RHEL's default on the ideal device (paired echoes at a relative nudge of "
+              f"{PAIRED_RELATIVE_NUDGE:g}, module docstring of `physsim.rhel`) puts far below "
+              "round-off (the runs' commit is under \"Code and commands\"). The table below "
               f"checks this at the first training step of the seed-{seeds[0]} run (its model, "
               "batch and dropout masks, float64), and then measures, from the runs' own "
               "histories, when the training losses of RHEL and BPTT runs with the same seed "
@@ -522,12 +526,14 @@ def _diagnosis_text(summaries: list[DatasetSummary], noise) -> list[str]:
                          + f" and ends with a mean {kc:.2g} BPTT standard deviations from "
                          "BPTT's. ")
                 if not ctrl:
-                    text += ("So what separates the rules' runs is larger than round-off: "
-                             "the step-1 gradients differ by "
+                    text += ("So what separates the rules' runs is larger than the "
+                             "control's perturbation: the step-1 gradients differ by "
                              + (f"{gc['max_rel_diff']:.1e} (relative)" if gc else
-                                "more than round-off")
-                             + (", the O(eps^2) bias of RHEL's finite nudge on a nonlinear "
-                                "HRU. " if sm.hru == "nonlinear" else ". "))
+                                f"more than {noise:g}")
+                             + (" (on a nonlinear HRU: the O(eps^2) bias of RHEL's finite "
+                                "nudge and the round-off of both computations, which that "
+                                "number does not tell apart). " if sm.hru == "nonlinear"
+                                else ". "))
         out += [text + verdict, ""]
     if chaotic:
         n_seeds = len(summaries[0].test_metrics["bptt"])
