@@ -10,12 +10,13 @@ computed once with every HRU layer under BPTT and once under RHEL (chained throu
 digital layers); for every block and every parameter tensor we report the cosine
 similarity and the norm ratio |RHEL| / |BPTT|.  RHEL runs with its defaults
 (:func:`physsim.rhel.default_relative_nudge`, module docstring of :mod:`physsim.rhel`):
-the linear model with the scaled nudge of relative size 1 (exact at any nudge for linear
-units); the nonlinear one, on the ideal device, with *paired echoes* (the two echoes in
-mean / half-difference coordinates, no cancellation in the echo difference) at the
-fixed relative nudge :data:`physsim.rhel.PAIRED_RELATIVE_NUDGE` (1e-12), 3 passes per
-layer.  The nudge, pass count and echo arithmetic each layer used are read back from
-``HRULayer.last_backward_info`` and written into the tables.  A second table sweeps
+on the ideal device both models run *paired echoes* (the two echoes in mean /
+half-difference coordinates, no cancellation in the echo difference), 3 passes per
+layer; the linear model at the scaled nudge of relative size 1 (exact at any nudge for
+linear units), the nonlinear one at the fixed relative nudge
+:data:`physsim.rhel.PAIRED_RELATIVE_NUDGE` (1e-12).  The nudge, pass count and echo
+arithmetic each layer used are read back from ``HRULayer.last_backward_info`` and
+written into the tables.  A second table sweeps
 fixed relative nudges for the nonlinear model, still with paired echoes, so that it
 shows RHEL's O(nudge^2) bias where the nudge is large and the round-off floor where it
 is small; the third panel repeats the per-layer table at relative nudge 1e-2.
