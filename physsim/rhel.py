@@ -38,13 +38,14 @@ scale, scaled rule below), which puts the ``eps^2`` bias far below round-off
 even on an exploding device: 3 passes (forward and one pair), no pilot.  The
 echoes are still the two echoes of the ideal device with that nudge; only the
 arithmetic is better.  Measured worst-tensor relative error against BPTT,
-float64, L = 1000 and 10,000 (``benchmarks/bench_rhel.py``): 1e-14 to 3e-12 on
-the NonlinearHRU at steps 1e-4, 1e-2 and 0.1, except the step-0.1 unit at
-L = 10,000 (5e-8 at every nudge from 1e-10 to 1e-20 and with Richardson alike).
+float64, L = 1000 and 10,000 (``benchmarks/bench_rhel.py``): 4e-15 to 2e-11 on
+the NonlinearHRU at steps 1e-4, 1e-2 and 0.1, the Josephson example and the FPU
+chain, except the step-0.1 unit at L = 10,000 (4e-8 at every nudge from 1e-10 to
+1e-20 and with Richardson alike).
 That unit's dynamics amplify rounding by ~1e8 over the run: the unnudged echo
 misses the start by 3e-8, so the echoes cannot retrace the forward pass more
 closely than that in float64, and even BPTT is 6e-10 away from the gradient
-computed in 80-bit arithmetic (``tests/test_rhel_nonlinear.py``).
+computed in 80-bit arithmetic (:mod:`physsim.systems.hru_reference`).
 
 **Two separate echoes** (a non-ideal hardware model, or a system without pair
 callbacks).  Each echo state carries a rounding of ``u |x|`` per step, so a
