@@ -57,7 +57,10 @@ the memory increase at the longest length to that at the shortest),
 (largest ``|norm ratio - 1|``), ``nonlinear_default_max_rel_err_f64``,
 ``nonlinear_richardson_max_rel_err_f64``, ``nonlinear_f32_min_cosine``,
 ``nonlinear_hru_bptt_vs_80bit_max_rel_err_f64``,
-``nonlinear_hru_default_vs_80bit_max_rel_err_f64``.  With
+``nonlinear_hru_default_vs_80bit_max_rel_err_f64``,
+``nonlinear_hru_rhel80_vs_bptt_max_rel_err`` (paired RHEL run in 80-bit arithmetic,
+:func:`physsim.systems.hru_reference.nonlinear_hru_rhel_longdouble`, against float64
+BPTT: what the estimator gives when the device's arithmetic is wider).  With
 ``--quick`` the lengths are smaller (1k, 3k, 10k for memory; P = 32 and L = 2,000
 for (b) and (c); P = 16, L = 1,000 for (d), float32 L = 2,000) but the keys keep
 their names.
@@ -89,7 +92,8 @@ from physsim.examples import three_node_josephson_circuit
 from physsim.gradients import compare
 from physsim.losses import MSEReadout, PooledCrossEntropy
 from physsim.rhel import rhel_gradient
-from physsim.systems.hru_reference import nonlinear_hru_gradient_longdouble
+from physsim.systems.hru_reference import (nonlinear_hru_gradient_longdouble,
+                                           nonlinear_hru_rhel_longdouble)
 
 from _common import (benchmark_parser, current_rss_bytes, peak_rss_bytes, release_free_heap,
                      reset_peak_rss, run_benchmark)
@@ -319,8 +323,14 @@ def measure_nonlinear(sizes: Sizes, log=print) -> dict:
                                                               loss.targets)
                     row["bptt_vs_80bit"] = _max_rel_error_to(ref.params, truth)
                     row["default_vs_80bit"] = _max_rel_error_to(got.params, truth)
+                    # the same estimator with the device's arithmetic in 80 bits
+                    rhel80 = nonlinear_hru_rhel_longdouble(system, u, loss.readout,
+                                                           loss.targets)
+                    row["rhel80_vs_bptt"] = _max_rel_error_to(
+                        rhel80, {k: np.asarray(v, np.longdouble) for k, v in ref.params.items()})
             floor = (f"; against 80-bit: BPTT {row['bptt_vs_80bit']:.1e}, default "
-                     f"{row['default_vs_80bit']:.1e}" if "bptt_vs_80bit" in row else "")
+                     f"{row['default_vs_80bit']:.1e}; 80-bit RHEL against BPTT "
+                     f"{row['rhel80_vs_bptt']:.1e}" if "bptt_vs_80bit" in row else "")
             log(f"  (d) {name:>9} L={n_steps:>6}: default {row['centred']:.1e} "
                 f"({row['centred_passes']} passes), Richardson {row['richardson']:.1e} "
                 f"({row['richardson_passes']} passes), "
@@ -339,6 +349,7 @@ def measure_nonlinear(sizes: Sizes, log=print) -> dict:
                 bptt_vs_80bit=max(r["bptt_vs_80bit"] for r in rows if "bptt_vs_80bit" in r),
                 default_vs_80bit=max(r["default_vs_80bit"] for r in rows
                                      if "default_vs_80bit" in r),
+                rhel80_vs_bptt=max(r["rhel80_vs_bptt"] for r in rows if "rhel80_vs_bptt" in r),
                 f32_min_cosine=min(a.cosine for a in agreements.values()),
                 f32_max_norm_ratio_error=max(abs(a.norm_ratio - 1) for a in agreements.values()))
 
@@ -377,6 +388,7 @@ def run(sizes: Sizes, log=print) -> dict:
         "nonlinear_richardson_max_rel_err_f64": nonlinear["richardson"],
         "nonlinear_hru_bptt_vs_80bit_max_rel_err_f64": nonlinear["bptt_vs_80bit"],
         "nonlinear_hru_default_vs_80bit_max_rel_err_f64": nonlinear["default_vs_80bit"],
+        "nonlinear_hru_rhel80_vs_bptt_max_rel_err": nonlinear["rhel80_vs_bptt"],
         "nonlinear_f32_min_cosine": nonlinear["f32_min_cosine"],
         "rhel_mem_growth_1k_to_100k": growth("rhel"),
         "bptt_mem_growth_1k_to_100k": growth("bptt"),
@@ -455,7 +467,9 @@ def format_table(result: dict, sizes: Sizes) -> str:
                         and d["f32_max_norm_ratio_error"] <= 1e-3),
               "NonlinearHRU against its 80-bit gradient (how close float64 can come): BPTT "
               f"{f['nonlinear_hru_bptt_vs_80bit_max_rel_err_f64']:.1e}, default RHEL "
-              f"{f['nonlinear_hru_default_vs_80bit_max_rel_err_f64']:.1e}"]
+              f"{f['nonlinear_hru_default_vs_80bit_max_rel_err_f64']:.1e}; RHEL with the "
+              "device in 80-bit arithmetic against float64 BPTT "
+              f"{f['nonlinear_hru_rhel80_vs_bptt_max_rel_err']:.1e}"]
     return "\n".join(lines)
 
 

@@ -72,3 +72,83 @@ def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
         g_delta += half * (ps[k] @ lq)
         lp = lp + half * delta * lq
     return {**g, "alpha": np.array([g_alpha]), "step": np.array([g_delta]), "B": g_B}
+
+
+def nonlinear_hru_rhel_longdouble(system, inputs, readout, targets,
+                                  relative_nudge: float = 1e-14) -> dict:
+    """Centred RHEL of the same problem in extended precision, with paired echoes.
+
+    The forward pass, the momentum flip and the two echoes nudged by ``+-eps``
+    times the recorded cotangents, carried in mean / half-difference coordinates
+    as in :mod:`physsim._kernels.paired`, with the differences taken by
+    cancellation-free identities (``tanh a - tanh b = sinh(a - b) / (cosh a cosh b)``,
+    ``log cosh a - log cosh b = log1p(2 sinh(m) sinh(h) / cosh b)`` for
+    ``a, b = m +- h``), all in ``np.longdouble`` and written independently of the
+    compiled kernels.  It shows what the estimator gives when the device's
+    arithmetic is wider than float64: on a device that amplifies rounding, the
+    float64 echoes cannot retrace the forward pass, these can.  The nudge follows
+    the scaled rule of :func:`physsim.rhel.rhel_gradient`.  Slow: for L up to ~1e4.
+
+    Parameters
+    ----------
+    system, inputs, readout, targets
+        As in :func:`nonlinear_hru_gradient_longdouble`.
+    relative_nudge : float
+        Nudge as a fraction of the largest final momentum over the accumulated
+        cotangent size.
+
+    Returns
+    -------
+    dict of str to ndarray of np.longdouble
+        The same tensors as :func:`nonlinear_hru_gradient_longdouble`.
+    """
+    LD = np.longdouble
+    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
+    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
+    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
+    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
+    L, n = U.shape[0], W.size
+    drive = U @ Bm.T
+    q, p = np.zeros(n, LD), np.zeros(n, LD)
+    cot = np.zeros((L + 1, n), LD)  # dL/dq_k of the state after step k
+    for k in range(L):
+        q1 = q + half * delta * p
+        p = p - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
+        q = q1 + half * delta * p
+        cot[k + 1] = ((C @ q - y[k]) @ C) / LD(L)
+    budget = np.sqrt(np.sum(np.max(np.abs(cot[1:]), axis=1) ** 2))
+    eps = LD(relative_nudge) * np.max(np.abs(p)) / budget
+    # the flipped final state is the pair's mean; the nudge before the first echo step
+    qm, pm, qd, pd = q.copy(), -p, np.zeros(n, LD), eps * cot[L]
+    g = {name: np.zeros(n, LD) for name in ("W", "b", "c")}
+    g_alpha, g_delta, g_B = LD(0), LD(0), np.zeros_like(Bm)
+    for j in range(1, L + 1):
+        k = L - j  # echo step j replays forward step k
+        for sub in range(2):  # drift 1/2, kick, drift 1/2; the kick after the first drift
+            # drift read-out: dT/d delta = |p|^2 / 2, difference 2 pm.pd, weight 1/2
+            g_delta += pm @ pd
+            qm, qd = qm + half * delta * pm, qd + half * delta * pd
+            if sub == 1:
+                break
+            sm, sd = W * qm + drive[k] + b, W * qd
+            splus, sminus = sm + sd, sm - sd
+            tanh_mean = half * (np.tanh(splus) + np.tanh(sminus))
+            tanh_diff = np.sinh(2 * sd) / (np.cosh(splus) * np.cosh(sminus))
+            logcosh_diff = np.log1p(2 * np.sinh(sm) * np.sinh(sd) / np.cosh(sminus))
+            qq_diff = 4 * (qm @ qd)  # |q+|^2 - |q-|^2
+            # read-outs of V = delta (alpha |q|^2 / 2 + sum c log cosh(s) / W), + minus -
+            g["W"] += delta * c * ((tanh_diff * qm + tanh_mean * 2 * qd) / W
+                                   - logcosh_diff / (W * W))
+            g["b"] += delta * c * tanh_diff / W
+            g["c"] += delta * logcosh_diff / W
+            g_alpha += delta * half * qq_diff
+            g_delta += alpha * half * qq_diff + np.sum(c * logcosh_diff / W)
+            g_B += np.outer(delta * c * tanh_diff / W, U[k])
+            pm = pm - delta * (alpha * qm + c * tanh_mean)
+            pd = pd - delta * (alpha * qd + c * half * tanh_diff)
+        if k >= 1:
+            pd = pd + eps * cot[k]
+    scale = -1 / (2 * eps)
+    return {"W": scale * g["W"], "b": scale * g["b"], "c": scale * g["c"],
+            "alpha": np.array([scale * g_alpha]), "step": np.array([scale * g_delta]),
+            "B": scale * g_B}
