@@ -6,7 +6,35 @@ in float64 come to the gradient itself, independently of physsim's kernels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class _Extended:
+    """The problem of batch 1 in ``np.longdouble``: parameters, inputs, targets, drive."""
+
+    W: np.ndarray       # (P,)
+    b: np.ndarray       # (P,)
+    c: np.ndarray       # (P,)
+    alpha: np.longdouble
+    delta: np.longdouble
+    B: np.ndarray       # (P, m) input matrix
+    C: np.ndarray       # (k, P) read-out
+    u: np.ndarray       # (L, m)
+    y: np.ndarray       # (L, k)
+    drive: np.ndarray   # (L, P) = u B^T
+
+    @classmethod
+    def of(cls, system, inputs, readout, targets) -> "_Extended":
+        LD = np.longdouble
+        B = np.asarray(system.input_matrix, LD)
+        u = np.asarray(inputs, LD)[0]
+        return cls(W=np.asarray(system.W, LD), b=np.asarray(system.b, LD),
+                   c=np.asarray(system.c, LD), alpha=LD(system.alpha), delta=LD(system.step),
+                   B=B, C=np.asarray(readout, LD), u=u, y=np.asarray(targets, LD)[0],
+                   drive=u @ B.T)
 
 
 def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
@@ -38,12 +66,11 @@ def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
         of the loss with the ``reduction="mean"`` of :class:`physsim.losses.MSEReadout`.
     """
     LD = np.longdouble
-    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
-    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
-    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
-    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
+    x = _Extended.of(system, inputs, readout, targets)
+    W, b, c, alpha, delta, Bm, C, U, y, drive = (x.W, x.b, x.c, x.alpha, x.delta, x.B, x.C,
+                                                  x.u, x.y, x.drive)
+    half = LD(0.5)
     L, n = U.shape[0], W.size
-    drive = U @ Bm.T
     qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
     for k in range(L):
         q1 = qs[k] + half * delta * ps[k]
@@ -103,12 +130,11 @@ def nonlinear_hru_rhel_longdouble(system, inputs, readout, targets,
         The same tensors as :func:`nonlinear_hru_gradient_longdouble`.
     """
     LD = np.longdouble
-    W, b, c = (np.asarray(a, LD) for a in (system.W, system.b, system.c))
-    alpha, delta, half = LD(system.alpha), LD(system.step), LD(0.5)
-    Bm, C = np.asarray(system.input_matrix, LD), np.asarray(readout, LD)
-    U, y = np.asarray(inputs, LD)[0], np.asarray(targets, LD)[0]
+    x = _Extended.of(system, inputs, readout, targets)
+    W, b, c, alpha, delta, Bm, C, U, y, drive = (x.W, x.b, x.c, x.alpha, x.delta, x.B, x.C,
+                                                  x.u, x.y, x.drive)
+    half = LD(0.5)
     L, n = U.shape[0], W.size
-    drive = U @ Bm.T
     q, p = np.zeros(n, LD), np.zeros(n, LD)
     cot = np.zeros((L + 1, n), LD)  # dL/dq_k of the state after step k
     for k in range(L):
