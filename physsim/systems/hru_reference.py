@@ -67,8 +67,8 @@ def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
     """
     LD = np.longdouble
     x = _Extended.of(system, inputs, readout, targets)
-    W, b, c, alpha, delta, Bm, C, U, y, drive = (x.W, x.b, x.c, x.alpha, x.delta, x.B, x.C,
-                                                  x.u, x.y, x.drive)
+    W, b, c, alpha, delta = x.W, x.b, x.c, x.alpha, x.delta
+    Bm, C, U, y, drive = x.B, x.C, x.u, x.y, x.drive
     half = LD(0.5)
     L, n = U.shape[0], W.size
     qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
@@ -131,8 +131,8 @@ def nonlinear_hru_rhel_longdouble(system, inputs, readout, targets,
     """
     LD = np.longdouble
     x = _Extended.of(system, inputs, readout, targets)
-    W, b, c, alpha, delta, Bm, C, U, y, drive = (x.W, x.b, x.c, x.alpha, x.delta, x.B, x.C,
-                                                  x.u, x.y, x.drive)
+    W, b, c, alpha, delta = x.W, x.b, x.c, x.alpha, x.delta
+    Bm, C, U, y, drive = x.B, x.C, x.u, x.y, x.drive
     half = LD(0.5)
     L, n = U.shape[0], W.size
     q, p = np.zeros(n, LD), np.zeros(n, LD)
