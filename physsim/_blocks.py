@@ -7,29 +7,37 @@ per step.  The O(n_drive x n_inputs) work of a step, the drive projection
 is done for a whole block of steps at a time by the parallel kernels of
 :mod:`physsim._kernels.blocks`, between loop calls.
 
-The blocks are ``[i * DRIVE_BLOCK, (i + 1) * DRIVE_BLOCK)`` in forward step
-indices, whatever the pass (forward, echoes, adjoint) and whatever its
-``chunk_size``: a chunk is cut where it crosses a block boundary.  Since the
-block kernels also keep the per-step order of every sum, the results do not
-depend on the chunk size, the block size or the number of threads, and every
-pass reads bit-identical drives.
+The blocks are ``[i * S, (i + 1) * S)`` in forward step indices, whatever the
+pass (forward, echoes, adjoint) and whatever its ``chunk_size``: a chunk is cut
+where it crosses a block boundary.  The block length ``S`` (:func:`block_steps`)
+keeps a block's buffers within :data:`BLOCK_BYTES`.  Since the block kernels
+keep the per-step order of every sum, the results do not depend on the block
+length, the chunk size or the number of threads, and every pass reads
+bit-identical drives.
 
-Memory: a block's drives (batch x DRIVE_BLOCK x n_drive, state dtype) and its
-per-step drive read-outs (the same, float64), whatever L.
+Memory: a block's drives (batch x S x n_drive, state dtype) and its per-step
+drive read-outs (the same, float64), at most :data:`BLOCK_BYTES` each,
+whatever L.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from ._kernels import blocks
 from .device_run import InputRows, PreparedRun
 
-#: Steps per block.  Large enough that a block's kernel calls cost nothing next to its
-#: steps, small enough that the block buffers stay in cache (B x 2048 x n_drive).
+#: Most steps per block: enough that a block's kernel calls cost nothing next to its
+#: steps.
 DRIVE_BLOCK = 2048
+#: Fewest steps per block, however large the batch and drive.
+MIN_BLOCK = 64
+#: Size of a block's per-step read-out buffer (B x steps x n_drive float64) that sets a
+#: shorter block for large batches or drives, bytes.
+BLOCK_BYTES = 2**20
 
 #: The orders in which the passes walk their steps.
 ORDERS = ("forward", "echo", "adjoint")
@@ -68,8 +76,21 @@ class Block:
     segments: tuple[Segment, ...]
 
 
-def plan(n_steps: int, chunk_size: int, order: str) -> list[Block]:
+def block_steps(batch: int, n_drive: int) -> int:
+    """Steps per block for a batch of ``batch`` trajectories with ``n_drive`` drives.
+
+    The largest length up to :data:`DRIVE_BLOCK` whose read-out buffer fits in
+    :data:`BLOCK_BYTES`, and at least :data:`MIN_BLOCK` (or ``DRIVE_BLOCK`` if
+    smaller).
+    """
+    fitting = BLOCK_BYTES // max(1, batch * n_drive * 8)
+    return int(min(DRIVE_BLOCK, max(MIN_BLOCK, fitting)))
+
+
+def plan(n_steps: int, chunk_size: int, order: str, block: int) -> Iterator[Block]:
     """The blocks and loop segments of a pass of ``n_steps`` steps, in the order they run.
+
+    A generator (nothing of length L is built).
 
     Parameters
     ----------
@@ -81,28 +102,33 @@ def plan(n_steps: int, chunk_size: int, order: str) -> list[Block]:
         steps (``L - k``).
     order : {"forward", "echo", "adjoint"}
         ``"forward"`` walks the steps first to last, the others last to first.
+    block : int
+        Steps per block (:func:`block_steps`).
 
-    Returns
-    -------
-    list of Block
+    Yields
+    ------
+    Block
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    if order == "echo":
-        chunk_cuts = {n_steps - j for j in range(0, n_steps, chunk_size)}
-    else:
-        chunk_cuts = set(range(0, n_steps, chunk_size))
-    chunk_cuts.update((0, n_steps))
-    cuts = sorted(chunk_cuts | set(range(0, n_steps, DRIVE_BLOCK)) | {n_steps})
-    by_block: dict[int, list[Segment]] = {}
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        closes = hi in chunk_cuts if order == "forward" else lo in chunk_cuts
-        by_block.setdefault(lo // DRIVE_BLOCK, []).append(Segment(lo, hi, closes))
-    result = [Block(i * DRIVE_BLOCK, min(n_steps, (i + 1) * DRIVE_BLOCK), tuple(segs))
-              for i, segs in sorted(by_block.items())]
-    if order != "forward":
-        result = [Block(b.lo, b.hi, b.segments[::-1]) for b in result[::-1]]
-    return result
+    echo = order == "echo"
+
+    def chunk_cut(k: int) -> bool:
+        """A chunk of the caller starts or ends at forward step boundary ``k``."""
+        return k in (0, n_steps) or (n_steps - k if echo else k) % chunk_size == 0
+
+    n_blocks = -(-n_steps // block)
+    for i in (range(n_blocks) if order == "forward" else reversed(range(n_blocks))):
+        lo, hi = i * block, min(n_steps, (i + 1) * block)
+        if echo:  # echo chunk cuts n_steps - j * chunk_size strictly inside (lo, hi)
+            inner = [n_steps - j * chunk_size for j in
+                     range((n_steps - lo - 1) // chunk_size, (n_steps - hi) // chunk_size, -1)]
+        else:
+            inner = list(range((lo // chunk_size + 1) * chunk_size, hi, chunk_size))
+        cuts = [lo] + inner + [hi]
+        segments = tuple(Segment(a, b, chunk_cut(b) if order == "forward" else chunk_cut(a))
+                         for a, b in zip(cuts[:-1], cuts[1:]))
+        yield Block(lo, hi, segments if order == "forward" else segments[::-1])
 
 
 class DriveBlocks:
@@ -125,6 +151,8 @@ class DriveBlocks:
 
     Attributes
     ----------
+    block : int
+        Steps per block (:func:`block_steps`).
     driven : bool
         The run has inputs.
     readout : ndarray, shape (B, rows, n_drive), float64
@@ -141,12 +169,18 @@ class DriveBlocks:
         self.batch = batch
         self.pass_index = pass_index
         self.driven = inputs is not None
-        self._rows_cap = max(1, min(DRIVE_BLOCK, n_steps))
+        self.block = block_steps(batch, run.system.n_drive)
+        self.n_steps = n_steps
+        self._rows_cap = max(1, min(self.block, n_steps))
         nd = run.system.n_drive
         self._drive = np.zeros((1, 0, nd), dtype=run.dtype)  # undriven: never read
         self.readout = np.zeros((batch, self._rows_cap if reads_out and self.driven else 0, nd))
         self.rows: InputRows | None = None
         self._no_inputs = np.zeros((batch, 0, run.system.n_inputs))
+
+    def plan(self, chunk_size: int, order: str) -> Iterator[Block]:
+        """The pass's blocks and segments (:func:`plan` with this pass's block length)."""
+        return plan(self.n_steps, chunk_size, order, self.block)
 
     def project(self, block: Block) -> np.ndarray:
         """The drives of ``block``'s steps, (B|1, rows, n_drive) of the state dtype.

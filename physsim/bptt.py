@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._blocks import DriveBlocks, plan
+from ._blocks import DriveBlocks
 from ._kernels import loops
 from ._memory import isolated_zeros
 from .gradients import GradientResult
@@ -97,7 +97,7 @@ def bptt_gradient(system, q0, p0=None, inputs=None, loss: Loss | None = None, *,
     g_input_t = isolated_zeros((B, m, nd))  # input-matrix gradient, transposed
     g_u = np.zeros((B, L if u is not None else 0, m))
     drives = DriveBlocks(run, u, B, L, FORWARD_PASS, reads_out=True)
-    for block in plan(L, chunk_size, "adjoint"):
+    for block in drives.plan(chunk_size, "adjoint"):
         drive = drives.project(block)
         for seg in block.segments:
             loops.adjoint_run(run.kinds, run.coefs, run.h, kern.grad_kinetic,

@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._blocks import DriveBlocks, plan
+from ._blocks import DriveBlocks
 from ._kernels import loops, paired
 from ._kernels.steps import START_KICK
 from ._memory import isolated_copy, isolated_zeros
@@ -282,7 +282,7 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
     drives = DriveBlocks(run, u, B, L, pass_index, reads_out=readout)
     bar = _progress(L, progress, f"forward pass {type(run.system).__name__}")
     k = run.kernels
-    for block in plan(L, chunk_size, "forward"):
+    for block in drives.plan(chunk_size, "forward"):
         drive = drives.project(block)
         if block.lo == 0 and record_energy:
             for b in range(B):
@@ -540,7 +540,7 @@ def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudg
     aux = np.require(source.data, dtype=dt, requirements=["C", "W"])
     aux_shared = isolated_copy(source.shared, dtype=dt)
     bar = _progress(n_steps, progress, "echo pair")
-    for block in plan(n_steps, chunk_size, "echo"):
+    for block in drives.plan(chunk_size, "echo"):
         drive = drives.project(block)
         for seg in block.segments:
             paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
@@ -617,7 +617,7 @@ def _echo_run(run: PreparedRun, start: State, two: bool, inputs: InputSequence,
     aux = np.require(source.data, dtype=dt, requirements=["C", "W"])
     aux_shared = isolated_copy(source.shared, dtype=dt)  # read by every thread at every step
     bar = _progress(n_steps, progress, "echo")
-    for block in plan(n_steps, chunk_size, "echo"):
+    for block in drives.plan(chunk_size, "echo"):
         drive = drives.project(block)
         for seg in block.segments:
             # echo steps L-hi+1 .. L-lo consume forward steps hi-1 down to lo

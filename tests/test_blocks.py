@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from physsim import LinearHRU, NonlinearHRU, _blocks
-from physsim._blocks import DRIVE_BLOCK, plan
+from physsim._blocks import BLOCK_BYTES, DRIVE_BLOCK, MIN_BLOCK, DriveBlocks, block_steps, plan
 from physsim._kernels import blocks
 from physsim._kernels.linalg import combine_rows
 from physsim._kernels.steps import project_drive
@@ -32,16 +32,17 @@ DTYPES = [np.float64, np.float32]
 
 # ---------------------------------------------------------------------- plan
 @pytest.mark.parametrize("order", ["forward", "echo", "adjoint"])
+@pytest.mark.parametrize("block", [64, DRIVE_BLOCK])
 @pytest.mark.parametrize("n_steps, chunk", [(1, 1), (5, 3), (2 * DRIVE_BLOCK + 5, 1000),
                                             (DRIVE_BLOCK, DRIVE_BLOCK), (3000, 16384)])
-def test_plan_walks_every_step_once_on_the_fixed_grid(order, n_steps, chunk):
-    blocks_ = plan(n_steps, chunk, order)
+def test_plan_walks_every_step_once_on_the_fixed_grid(order, block, n_steps, chunk):
+    blocks_ = list(plan(n_steps, chunk, order, block))
     steps = [k for b in blocks_ for s in b.segments
              for k in (range(s.lo, s.hi) if order == "forward" else range(s.hi - 1, s.lo - 1, -1))]
     expected = list(range(n_steps)) if order == "forward" else list(range(n_steps - 1, -1, -1))
     assert steps == expected
     for b in blocks_:
-        assert b.lo % DRIVE_BLOCK == 0 and b.hi - b.lo <= DRIVE_BLOCK
+        assert b.lo % block == 0 and b.hi - b.lo <= block
         assert all(b.lo <= s.lo < s.hi <= b.hi for s in b.segments)
     # the caller's chunks end exactly where the segments say so
     if order == "forward":
@@ -54,7 +55,21 @@ def test_plan_walks_every_step_once_on_the_fixed_grid(order, n_steps, chunk):
 
 def test_plan_refuses_an_unknown_order():
     with pytest.raises(ValueError, match="order must be one of"):
-        plan(10, 3, "sideways")
+        next(plan(10, 3, "sideways", 64))
+
+
+@pytest.mark.parametrize("batch, n_drive", [(1, 64), (1, 512), (8, 512), (256, 512)])
+def test_block_buffers_stay_within_their_budget(batch, n_drive):
+    steps = block_steps(batch, n_drive)
+    assert MIN_BLOCK <= steps <= DRIVE_BLOCK
+    if steps > MIN_BLOCK:  # only the floor may exceed the budget
+        assert batch * steps * n_drive * 8 <= BLOCK_BYTES
+    if steps < DRIVE_BLOCK:  # and the block is not shorter than the budget asks
+        assert batch * 2 * steps * n_drive * 8 > BLOCK_BYTES or steps == MIN_BLOCK
+    system = LinearHRU.random(n_drive // 2, 3, complex=True, rng=np.random.default_rng(0))
+    run = prepare_run(system)
+    drives = DriveBlocks(run, np.zeros((batch, 100_000, 3)), batch, 100_000, 0, reads_out=True)
+    assert drives.readout.nbytes == batch * steps * n_drive * 8
 
 
 # ------------------------------------------------------------- block kernels

@@ -163,10 +163,15 @@ def test_inputs_in_place_and_written_chunks_give_the_same_bits(rng, dtype, name)
     loss = MSEReadout(readout, rng.standard_normal((B, L, 2)))
     grads = {}
     for estimator in ("centred", "one_sided"):
+        # separate echoes throughout: the CopyingDAC device is not ideal, so it cannot run
+        # paired echoes, and the paired loop gives other bits
         for hw, chunk in ((None, 10_000), (CopyingDAC(), 7), (None, 50)):
             grads[estimator, chunk] = rhel_gradient(system, q0, None, u, loss, dt=dt, dtype=dtype,
                                                     estimator=estimator, hardware=hw,
-                                                    chunk_size=chunk, eps=1e-3)
+                                                    chunk_size=chunk, eps=1e-3, paired=False)
+    for chunk in (10_000, 7):  # paired echoes (ideal device): in place, any chunk size
+        grads["paired", chunk] = rhel_gradient(system, q0, None, u, loss, dt=dt, dtype=dtype,
+                                               chunk_size=chunk, eps=1e-3, paired=True)
     if dtype == np.float64:
         for hw, chunk in ((None, 10_000), (CopyingDAC(), 7)):
             grads["bptt", chunk] = bptt_gradient(system, q0, None, u, loss, dt=dt,
