@@ -37,7 +37,7 @@ DRIVE_BLOCK = 2048
 MIN_BLOCK = 64
 #: Size of a block's per-step read-out buffer (B x steps x n_drive float64) that sets a
 #: shorter block for large batches or drives, bytes.
-BLOCK_BYTES = 2**20
+BLOCK_BYTES = 2 * 2**20
 
 #: The orders in which the passes walk their steps.
 ORDERS = ("forward", "echo", "adjoint")
