@@ -88,6 +88,7 @@ def nudge_budget(cotangents: np.ndarray, n_steps: int | None = None) -> float:
     """
     # max |x| as max(max x, -min x): the same values, without an |x| copy of the sequence
     per_step = np.maximum(np.max(cotangents, axis=2), -np.min(cotangents, axis=2))
+    per_step = per_step.astype(np.float64, copy=False)  # squares of float32 may overflow
     total = np.sum(per_step**2, axis=1)
     if cotangents.shape[1] == 1 and n_steps:
         total = total * n_steps
@@ -377,13 +378,16 @@ class CotangentSequence(Loss):
     Parameters
     ----------
     cotangents : ndarray, shape (L, n) or (B, L, n)
-        ``dL/dq_k`` for the states after steps 1..L.
+        ``dL/dq_k`` for the states after steps 1..L; a float32 array stays
+        float32 (what a float32 device reads), anything else becomes float64.
     """
 
     needs = "final"
 
     def __init__(self, cotangents) -> None:
-        c = as_finite_array("cotangents", cotangents, ndim=(2, 3))
+        # a float32 sequence stays float32 (for a float32 device, no float64 copy of length L)
+        dtype = np.float32 if getattr(cotangents, "dtype", None) == np.float32 else np.float64
+        c = as_finite_array("cotangents", cotangents, ndim=(2, 3), dtype=dtype)
         self.sequence = c if c.ndim == 3 else c[None]
 
     def check_batch(self, batch: int) -> None:

@@ -92,18 +92,22 @@ STEP_PARAMETRIZATIONS = ("log", "raw")
 ROW_BLOCK = 8192
 
 
-def _matmul_last(a: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``a @ m`` on the last axis of a 3-D array, (B, L, k) x (k, j) -> (B, L, j) float64.
+def _matmul_last(a: np.ndarray, m: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """``a @ m`` on the last axis of a 3-D array, (B, L, k) x (k, j) -> (B, L, j).
 
-    2-D BLAS calls (numpy's stacked matmul is several times slower here) on
-    blocks of :data:`ROW_BLOCK` rows, so a float32 ``a`` is widened a block at
-    a time.
+    2-D float64 BLAS calls (numpy's stacked matmul is several times slower here)
+    on blocks of :data:`ROW_BLOCK` rows, so a float32 ``a`` is widened a block at
+    a time; the result is stored in ``dtype`` (float32: each product rounded once,
+    and no float64 array of the whole result).
     """
     rows = a.reshape(-1, a.shape[-1])
-    out = np.empty((rows.shape[0], m.shape[1]))
+    out = np.empty((rows.shape[0], m.shape[1]), dtype=dtype)
     for start in range(0, rows.shape[0], ROW_BLOCK):
         block = rows[start:start + ROW_BLOCK].astype(np.float64, copy=False)
-        np.matmul(block, m, out=out[start:start + ROW_BLOCK])
+        if out.dtype == np.float64:
+            np.matmul(block, m, out=out[start:start + ROW_BLOCK])
+        else:
+            out[start:start + ROW_BLOCK] = block @ m
     return out.reshape(a.shape[:-1] + (m.shape[1],))
 
 
@@ -418,7 +422,9 @@ class HRULayer(Layer):
         if g.shape != x.shape:
             raise ValueError(f"grad_out has shape {g.shape}, the output has {x.shape}")
         B = x.shape[0]
-        cot_y = _matmul_last(g, c)  # dL/dy_k, (B, L, n_dof)
+        # dL/dy_k, (B, L, n_dof), in the device's dtype: the echoes and the adjoint take their
+        # nudges and cotangents in it, so a float64 sequence would only be rounded again
+        cot_y = _matmul_last(g, c, dtype=self.dtype)
         g_c = _sum_outer_rows(g, y)  # (H, n_dof)
         kwargs = dict(hardware=self.hardware, seed=self.hardware_seed, dtype=self.dtype,
                       integrator=self.integrator)
