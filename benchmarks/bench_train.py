@@ -1,7 +1,8 @@
-"""Time per HSSM training step under RHEL and under BPTT (issue 5).
+"""Time per HSSM training step under RHEL and under BPTT (issues 5, 15).
 
-Model: 2-block linear HSSM (complex LinearHRU, hidden 64, 64 oscillators per block),
-10-class mean-pool read-out, float64; data: batch 8 of L = 2,000 steps with 6 standard
+Models: 2-block linear HSSM (complex LinearHRU, hidden 64, 64 oscillators per block) and
+the same with NonlinearHRU units (step 1e-4, the paper's initialisation), 10-class
+mean-pool read-out, float64; data: batch 8 of L = 2,000 steps with 6 standard
 normal input channels and random labels.  One training step is the forward pass in
 training mode, the backward pass (RHEL echoes or BPTT adjoint in each HRU layer, explicit
 backward through the digital layers) and an Adam update.  Reported: the best of
@@ -20,8 +21,10 @@ Usage::
 
     python benchmarks/bench_train.py [--quick] [--json FILE] [--repeats N] [--threads N]
 
-JSON keys: ``rhel_step_s``, ``bptt_step_s``, ``rhel_over_bptt`` (plus the settings, the
-breakdown and the 1-minute load average at the start and the end under other keys).
+JSON keys: ``rhel_step_s``, ``bptt_step_s``, ``rhel_over_bptt`` (linear model),
+``nonlinear_rhel_step_s``, ``nonlinear_bptt_step_s``, ``nonlinear_rhel_over_bptt`` (plus
+the settings, the breakdown and the 1-minute load average at the start and the end under
+other keys).
 ``--quick``: L = 200, hidden 16, 16 oscillators.
 """
 
@@ -89,11 +92,12 @@ class _Timer:
         return False
 
 
-def time_steps(rule: str, sizes: Sizes, repeats: int, seed: int = 0) -> dict:
+def time_steps(rule: str, sizes: Sizes, repeats: int, seed: int = 0,
+               hru: str = "linear") -> dict:
     """Best and median wall time of one training step (after a warm-up step)."""
     cfg = HSSMConfig(n_inputs=sizes.n_inputs, n_outputs=sizes.n_classes, task="classification",
-                     hru="linear", complex=True, n_blocks=sizes.n_blocks, hidden=sizes.hidden,
-                     units=sizes.units, rule=rule)
+                     hru=hru, complex=hru == "linear", n_blocks=sizes.n_blocks,
+                     hidden=sizes.hidden, units=sizes.units, rule=rule)
     model = HSSM(cfg, seed)
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((sizes.batch, sizes.n_steps, sizes.n_inputs))
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         numba.set_num_threads(args.threads)
     load_start = load_average()
     res = {rule: time_steps(rule, sizes, repeats) for rule in ("rhel", "bptt")}
+    nonlinear = {rule: time_steps(rule, sizes, repeats, hru="nonlinear")
+                 for rule in ("rhel", "bptt")}
     load_end = load_average()
     out = {
         "rhel_step_s": res["rhel"]["best_s"],
@@ -142,6 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
         "bptt_step_cpu_s": res["bptt"]["cpu_s"],
         "bptt_step_median_s": res["bptt"]["median_s"],
         **{f"{rule}_{k}_s": v for rule in res for k, v in res[rule]["breakdown"].items()},
+        "nonlinear_rhel_step_s": nonlinear["rhel"]["best_s"],
+        "nonlinear_bptt_step_s": nonlinear["bptt"]["best_s"],
+        "nonlinear_rhel_over_bptt": nonlinear["rhel"]["best_s"] / nonlinear["bptt"]["best_s"],
+        **{f"nonlinear_{rule}_{k}_s": v for rule in nonlinear
+           for k, v in nonlinear[rule]["breakdown"].items()},
         **{f"size_{k}": v for k, v in asdict(sizes).items()},
         "repeats": repeats,
         "numba_threads": numba.get_num_threads(),
@@ -149,16 +160,19 @@ def main(argv: list[str] | None = None) -> dict:
         "load_average_start": load_start,
         "load_average_end": load_end,
     }
-    print(f"HSSM training step: 2-block complex LinearHRU, hidden {sizes.hidden}, units "
-          f"{sizes.units}, batch {sizes.batch}, L = {sizes.n_steps}, float64, "
-          f"{numba.get_num_threads()} numba threads, best of {repeats}")
-    print(f"  {'rule':<6}{'step [s]':>10}{'median':>10}{'CPU [s]':>10}{'HRU fwd':>10}"
-          f"{'HRU bwd':>10}{'other':>10}")
-    for rule in ("rhel", "bptt"):
-        r, b = res[rule], res[rule]["breakdown"]
-        print(f"  {rule:<6}{r['best_s']:>10.3f}{r['median_s']:>10.3f}{r['cpu_s']:>10.3f}"
-              f"{b['hru_forward']:>10.3f}{b['hru_backward']:>10.3f}{b['other']:>10.3f}")
-    print(f"  RHEL / BPTT time per step: {out['rhel_over_bptt']:.2f}")
+    print(f"HSSM training step: 2 blocks, hidden {sizes.hidden}, units {sizes.units}, batch "
+          f"{sizes.batch}, L = {sizes.n_steps}, float64, {numba.get_num_threads()} numba "
+          f"threads, best of {repeats}")
+    print(f"  {'model':<10}{'rule':<6}{'step [s]':>10}{'median':>10}{'CPU [s]':>10}"
+          f"{'HRU fwd':>10}{'HRU bwd':>10}{'other':>10}")
+    for model, results in (("linear", res), ("nonlinear", nonlinear)):
+        for rule in ("rhel", "bptt"):
+            r, b = results[rule], results[rule]["breakdown"]
+            print(f"  {model:<10}{rule:<6}{r['best_s']:>10.3f}{r['median_s']:>10.3f}"
+                  f"{r['cpu_s']:>10.3f}{b['hru_forward']:>10.3f}{b['hru_backward']:>10.3f}"
+                  f"{b['other']:>10.3f}")
+    print(f"  RHEL / BPTT time per step: linear {out['rhel_over_bptt']:.2f}, nonlinear "
+          f"{out['nonlinear_rhel_over_bptt']:.2f}")
     print(f"  1-minute load average: {load_start:.2f} at the start, {load_end:.2f} at the end "
           f"({os.cpu_count()} CPUs)")
     if max(load_start, load_end) > 0.5:
