@@ -45,7 +45,8 @@ chain, except the step-0.1 unit at L = 10,000 (4e-8 at every nudge from 1e-10 to
 That unit's dynamics amplify rounding by ~1e8 over the run: the unnudged echo
 misses the start by 3e-8, so the echoes cannot retrace the forward pass more
 closely than that in float64, and even BPTT is 6e-10 away from the gradient
-computed in 80-bit arithmetic (:mod:`physsim.systems.hru_reference`).
+computed in 80-bit arithmetic (:mod:`physsim.systems.hru_reference`); the same
+paired estimator with the device's arithmetic in 80 bits is 7e-12 from it.
 
 **Two separate echoes** (a non-ideal hardware model, or a system without pair
 callbacks).  Each echo state carries a rounding of ``u |x|`` per step, so a
