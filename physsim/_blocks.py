@@ -18,6 +18,18 @@ bit-identical drives.
 Memory: a block's drives (batch x S x n_drive, state dtype) and its per-step
 drive read-outs (the same, float64), at most :data:`BLOCK_BYTES` each,
 whatever L.
+
+Blocks of units: a system of independent units
+(:attr:`~physsim.systems.HamiltonianSystem.n_independent_units`) is split into
+:func:`unit_block_count` blocks of units, a number fixed by the number of
+units (never by the number of threads), and the compiled loops run each
+(trajectory, unit block) pair through a whole chunk of steps as one parallel
+task (:class:`UnitLayout`), so a batch of one uses every core.  The states and
+drive read-outs are those of the unsplit run, bit for bit (each unit's
+arithmetic is the same); a read-out of parameters shared by all units is
+summed per block and then over the blocks in block order, so it may differ
+from the unsplit run in the last bits, but not with the thread count or the
+chunk size.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from typing import Iterator
 import numpy as np
 
 from ._kernels import blocks
+from ._memory import isolated_zeros
 from .device_run import InputRows, PreparedRun
 
 #: Most steps per block: enough that a block's kernel calls cost nothing next to its
@@ -225,3 +238,98 @@ class DriveBlocks:
         blocks.finish_block(self.inputs, block.lo, block.hi - block.lo, self.readout, descending,
                             matrix_readout_t, self.run.input_matrix, want_inputs, subtract,
                             inputs_gradient if want_inputs else self._no_inputs)
+
+
+# ------------------------------------------------------------------ unit blocks
+#: Units per block of a system of independent units (fewer blocks when there are fewer
+#: units): enough work per block and step that the per-step callback calls of a block
+#: stay cheap next to it.
+UNITS_PER_BLOCK = 32
+#: Most unit blocks (enough for the cores of a workstation).
+MAX_UNIT_BLOCKS = 8
+
+
+def unit_block_count(n_units: int) -> int:
+    """Unit blocks of a system of ``n_units`` independent units (0 or 1: do not split).
+
+    ``min(MAX_UNIT_BLOCKS, n_units // UNITS_PER_BLOCK)``: fixed by the units,
+    so results do not depend on the number of threads.
+    """
+    return int(min(MAX_UNIT_BLOCKS, n_units // UNITS_PER_BLOCK))
+
+
+@dataclass(frozen=True)
+class UnitLayout:
+    """A run's system split into blocks of independent units, as the unit-block loops take it.
+
+    Block ``u`` holds units ``[u U / n, (u + 1) U / n)`` (``U`` units, ``n``
+    blocks); its entries (:meth:`~physsim.systems.HamiltonianSystem.unit_block`)
+    are padded to common lengths.
+
+    Attributes
+    ----------
+    sizes : ndarray, shape (n_blocks, 3), int64
+        Per block: number of state entries, drive channels and parameters.
+    state_idx, drive_idx, theta_idx : ndarray, shape (n_blocks, max), int64
+        Per block: its positions (momenta), drives and packed parameters.
+    theta, theta64 : ndarray, shape (n_blocks, max), state dtype and float64
+        Per block: its packed parameters ``run.theta[theta_idx]``.
+    n_theta : int
+        Length of the system's packed parameter vector.
+    """
+
+    sizes: np.ndarray
+    state_idx: np.ndarray
+    drive_idx: np.ndarray
+    theta_idx: np.ndarray
+    theta: np.ndarray
+    theta64: np.ndarray
+    n_theta: int
+
+    @classmethod
+    def of(cls, run: PreparedRun) -> "UnitLayout | None":
+        """The unit blocks of ``run``, or None when the unit-block loops cannot run it.
+
+        They run on the ideal device without reversible rounding, for a system
+        of independent units with :func:`unit_block_count` of at least 2.
+        """
+        system = run.system
+        n_units = system.n_independent_units
+        n_blocks = unit_block_count(n_units)
+        if (n_blocks < 2 or not run.hardware.is_ideal or run.q_quantum != 0
+                or run.p_quantum != 0):
+            return None
+        edges = [u * n_units // n_blocks for u in range(n_blocks + 1)]
+        parts = [system.unit_block(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+        sizes = np.array([[x.state.size, x.drive.size, x.theta.size] for x in parts],
+                         dtype=np.int64)
+
+        def padded(rows, width):
+            out = np.zeros((n_blocks, width), dtype=np.int64)
+            for u, row in enumerate(rows):
+                out[u, :row.size] = row
+            return out
+
+        # parameter rows of whole cache lines: the tasks accumulate into them every step
+        width_t = -(-int(sizes[:, 2].max()) // 8) * 8
+        theta_idx = padded([x.theta for x in parts], width_t)
+        return cls(sizes=sizes, state_idx=padded([x.state for x in parts], sizes[:, 0].max()),
+                   drive_idx=padded([x.drive for x in parts], sizes[:, 1].max()),
+                   theta_idx=theta_idx, theta=np.ascontiguousarray(run.theta[theta_idx]),
+                   theta64=np.ascontiguousarray(run.theta64[theta_idx]),
+                   n_theta=int(run.theta.size))
+
+    def zeros(self, batch: int) -> np.ndarray:
+        """A zeroed per-block parameter accumulator, (B, n_blocks, max) float64.
+
+        On cache lines of its own, rows of whole lines: each task adds to its
+        row at every step.
+        """
+        return isolated_zeros((batch,) + self.theta_idx.shape)
+
+    def reduce(self, acc: np.ndarray, comp: np.ndarray) -> np.ndarray:
+        """The parameter read-out (B, n_theta), float64: the blocks' sums added in block order."""
+        out = np.zeros((acc.shape[0], self.n_theta))
+        for u, (_, _, nt) in enumerate(self.sizes):
+            out[:, self.theta_idx[u, :nt]] += acc[:, u, :nt] + comp[:, u, :nt]
+        return out

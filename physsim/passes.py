@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._blocks import DriveBlocks
+from ._blocks import DriveBlocks, UnitLayout
 from ._kernels import loops, paired
 from ._kernels.steps import START_KICK
 from ._memory import isolated_copy, isolated_zeros
@@ -272,8 +272,13 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
             rec_p[:, 0] = P
     pos_sum = isolated_zeros((B, n if sum_positions else 0))  # written at every step
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
-    g_acc = isolated_zeros((B, nt if readout else 0))
-    g_comp = isolated_zeros(g_acc.shape)
+    # independent units run in blocks, one task per (trajectory, unit block)
+    units = None if record_energy else UnitLayout.of(run)
+    if units is None:
+        g_acc = isolated_zeros((B, nt if readout else 0))
+        g_comp = isolated_zeros(g_acc.shape)
+    else:
+        g_acc, g_comp = units.zeros(B), units.zeros(B)
     # input-matrix read-out (transposed) and, for input gradients, the per-step
     # drive read-out projected onto the inputs (B, L, m)
     g_input_t = isolated_zeros((B, m, nd) if readout else (B, 0, 0))
@@ -289,14 +294,23 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
                 d0 = run.drive(drives.rows, 0, b)
                 rec_e[b, 0] = k.kinetic(P[b], run.theta) + k.potential(Q[b], d0, run.theta)
         for seg in block.segments:
-            loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
-                           k.kinetic, k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
-                           k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P,
-                           drive, drives.driven, block.lo, seg.lo, seg.hi - seg.lo,
-                           record_every, rec_q, rec_p, record_momenta, rec_e, record_energy,
-                           pos_sum, sum_positions, readout, g_acc, g_comp, drives.readout,
-                           block.lo, run.hw_params, run.key(pass_index), run.q_quantum,
-                           run.p_quantum)
+            if units is not None:
+                loops.free_run_units(
+                    run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
+                    k.theta_grad_kinetic, k.theta_grad_potential, k.drive_grad_potential,
+                    units.sizes, units.state_idx, units.drive_idx, units.theta, units.theta64,
+                    Q, P, drive, drives.driven, block.lo, seg.lo, seg.hi - seg.lo,
+                    record_every, rec_q, rec_p, record_momenta, pos_sum, sum_positions,
+                    readout, g_acc, g_comp, drives.readout, block.lo, run.dtype(0))
+            else:
+                loops.free_run(run.kinds, run.coefs, run.h, k.grad_kinetic, k.grad_potential,
+                               k.kinetic, k.potential, k.theta_grad_kinetic, k.theta_grad_potential,
+                               k.drive_grad_potential, run.hook, run.theta, run.theta64, Q, P,
+                               drive, drives.driven, block.lo, seg.lo, seg.hi - seg.lo,
+                               record_every, rec_q, rec_p, record_momenta, rec_e, record_energy,
+                               pos_sum, sum_positions, readout, g_acc, g_comp, drives.readout,
+                               block.lo, run.hw_params, run.key(pass_index), run.q_quantum,
+                               run.p_quantum)
             if bar is not None:
                 bar.update(seg.hi - seg.lo)
         if readout:
@@ -311,7 +325,7 @@ def forward_pass(run: PreparedRun, start: State, inputs: InputSequence, *,
                                  "large")
     measured = None
     if readout:
-        measured = Readout(theta=g_acc + g_comp,
+        measured = Readout(theta=g_acc + g_comp if units is None else units.reduce(g_acc, g_comp),
                            input_matrix=np.ascontiguousarray(g_input_t.transpose(0, 2, 1)),
                            inputs=g_inputs if keep_drive else None)
     return ForwardResult(final=State(Q, P), positions=rec_q if n_rec else None,
@@ -529,8 +543,13 @@ def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudg
     B = qm.shape[0]
     _check_batch(u, B)
     nt, nd, m = run.theta.size, run.system.n_drive, run.system.n_inputs
-    g_acc = isolated_zeros((B, nt))
-    g_comp = isolated_zeros((B, nt))
+    # independent units run in blocks (state-independent cotangents only)
+    units = UnitLayout.of(run) if source.fixed else None
+    if units is None:
+        g_acc = isolated_zeros((B, nt))
+        g_comp = isolated_zeros((B, nt))
+    else:
+        g_acc, g_comp = units.zeros(B), units.zeros(B)
     g_input_t = isolated_zeros((B, m, nd))  # stays zero for an undriven run
     keep_drive = keep_drive and u is not None
     g_inputs = np.zeros((B, n_steps if keep_drive else 0, m))
@@ -543,13 +562,23 @@ def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudg
     for block in drives.plan(chunk_size, "echo"):
         drive = drives.project(block)
         for seg in block.segments:
-            paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
-                                   k.pair_grad_potential, k.pair_theta_grad_kinetic,
-                                   k.pair_theta_grad_potential, k.pair_drive_grad_potential,
-                                   source.cotangent, source.fixed, run.theta, run.theta64, qm,
-                                   qd, pm, pd, drive, drives.driven, block.lo, n_steps - seg.hi,
-                                   seg.hi - seg.lo, n_steps, dt(nudge), aux, aux_shared, g_acc,
-                                   g_comp, drives.readout, block.lo)
+            if units is not None:
+                paired.paired_echo_run_units(
+                    run.kinds, run.coefs, run.h, k.pair_grad_kinetic, k.pair_grad_potential,
+                    k.pair_theta_grad_kinetic, k.pair_theta_grad_potential,
+                    k.pair_drive_grad_potential, source.cotangent is recorded_cotangent,
+                    units.sizes,
+                    units.state_idx, units.drive_idx, units.theta, units.theta64, qm, qd, pm,
+                    pd, drive, drives.driven, block.lo, n_steps - seg.hi, seg.hi - seg.lo,
+                    n_steps, dt(nudge), aux, g_acc, g_comp, drives.readout, block.lo)
+            else:
+                paired.paired_echo_run(run.kinds, run.coefs, run.h, k.pair_grad_kinetic,
+                                       k.pair_grad_potential, k.pair_theta_grad_kinetic,
+                                       k.pair_theta_grad_potential, k.pair_drive_grad_potential,
+                                       source.cotangent, source.fixed, run.theta, run.theta64, qm,
+                                       qd, pm, pd, drive, drives.driven, block.lo, n_steps - seg.hi,
+                                       seg.hi - seg.lo, n_steps, dt(nudge), aux, aux_shared, g_acc,
+                                       g_comp, drives.readout, block.lo)
             if bar is not None:
                 bar.update(seg.hi - seg.lo)
             if on_chunk is not None and seg.closes_chunk:
@@ -562,7 +591,7 @@ def _paired_echo_run(run: PreparedRun, start: State, inputs: InputSequence, nudg
     report = run.hardware.end_of_pass(run.hw_params, pass_index)
     if not all(np.all(np.isfinite(x)) for x in (qm, qd, pm, pd)):
         raise FloatingPointError("an echo became NaN or infinite; check the nudge size and step")
-    measured = Readout(theta=g_acc + g_comp,
+    measured = Readout(theta=g_acc + g_comp if units is None else units.reduce(g_acc, g_comp),
                        input_matrix=np.ascontiguousarray(g_input_t.transpose(0, 2, 1)),
                        inputs=g_inputs if keep_drive else None)
     return EchoMeasurement(readout=measured,

@@ -45,7 +45,7 @@ from numba.core import event
 from numba.experimental.function_type import _get_wrapper_address
 
 from .signatures import array, callback_types
-from .precision import work_array
+from .precision import copy_between, work_array
 from .steps import drive_buffers, kahan_add, load_drive, step, step_measured
 
 i64 = types.int64
@@ -515,3 +515,125 @@ def adjoint_run(kinds, coefs, h, grad_kinetic, grad_potential, hvp_kinetic, hvp_
                 g_theta[b, i] += gt[i]
             if driven:
                 readout_drive[b, k - r_offset, :] = gd
+
+
+def _free_run_units_signature(dt):
+    cb = callback_types(dt)
+    cb64 = callback_types(f64)
+    return types.void(
+        array(i64, 1), array(dt, 1), dt,                        # kinds, coefs, h
+        cb["grad_kinetic"], cb["grad_potential"],
+        cb64["theta_grad_kinetic"], cb64["theta_grad_potential"], cb64["drive_grad_potential"],
+        array(i64, 2), array(i64, 2), array(i64, 2),            # sizes, state_idx, drive_idx
+        array(dt, 2), array(f64, 2),                            # theta, theta64 of each block
+        array(dt, 2), array(dt, 2),                             # Q, P
+        array(dt, 3), b1, i64,                                  # drive, driven, d_offset
+        i64, i64, i64,                                          # k0, n_steps, record_every
+        array(dt, 3), array(dt, 3), b1,                         # rec_q, rec_p, want_p
+        array(f64, 2), b1,                                      # position sums, want
+        b1, array(f64, 3), array(f64, 3),                       # measure, g_acc, g_comp
+        array(f64, 3), i64, dt,                                 # readout_drive, r_offset, zero
+    )
+
+
+@njit(cache=True, inline="always")
+def gather(src, idx, out):
+    """``out[i] = src[idx[i]]``."""
+    for i in range(idx.shape[0]):
+        out[i] = src[idx[i]]
+
+
+@njit(cache=True, inline="always")
+def scatter(src, idx, out):
+    """``out[idx[i]] = src[i]``."""
+    for i in range(idx.shape[0]):
+        out[idx[i]] = src[i]
+
+
+@njit(cache=True, inline="always")
+def unit_task(task, sizes, state_idx, drive_idx, theta_blocks, theta64_blocks):
+    """Trajectory ``b``, unit block ``u`` of a task, and the block's indices and parameters.
+
+    Tasks run trajectory by trajectory, block by block (``task = b n_blocks + u``).
+    Returns ``b, u``, the state and drive indices and the parameters (state
+    dtype and float64) of block ``u`` (views of the padded layout arrays).
+    """
+    n_blocks = sizes.shape[0]
+    b = task // n_blocks
+    u = task - b * n_blocks
+    return (b, u, state_idx[u, :sizes[u, 0]], drive_idx[u, :sizes[u, 1]],
+            theta_blocks[u, :sizes[u, 2]], theta64_blocks[u, :sizes[u, 2]])
+
+
+@TimeLoop.define(_free_run_units_signature,
+                 "forward time loop over unit blocks (batch x independent units)",
+                 typical_seconds=8)
+def free_run_units(kinds, coefs, h, grad_kinetic, grad_potential, theta_grad_kinetic,
+                   theta_grad_potential, drive_grad_potential, sizes, state_idx, drive_idx,
+                   theta_blocks, theta64_blocks, Q, P, drive, driven, d_offset, k0, n_steps,
+                   record_every, rec_q, rec_p, want_momenta, pos_sum, want_pos_sum, measure,
+                   g_acc, g_comp, readout_drive, r_offset, zero):
+    """:func:`free_run` for a system of independent units, one task per (trajectory, unit block).
+
+    The units are split into blocks (:class:`physsim._blocks.UnitLayout`):
+    block ``u`` has ``sizes[u] = (n_state, n_drive, n_theta)`` entries, its
+    positions/momenta are ``state_idx[u, :n_state]`` of ``Q, P``, its drives
+    ``drive_idx[u, :n_drive]`` of a drive row (and of a read-out row), and its
+    parameters ``theta_blocks[u, :n_theta]``.  Each task gathers its block's
+    state once, runs the system callbacks on the block's arrays through the
+    chunk's steps (no synchronisation per step) and scatters the state back.
+    The parameter read-out of block ``u`` is accumulated into
+    ``g_acc[b, u]``/``g_comp[b, u]`` (the caller sums the blocks in a fixed
+    order).  Ideal device only: no per-step hook, no reversible rounding
+    (``zero`` is the quantum 0 of the state dtype), no energy record.
+    Other arguments as in :func:`free_run`.
+    """
+    n_batch = Q.shape[0]
+    n_blocks = sizes.shape[0]
+    shared = drive.shape[0] == 1
+    for task in prange(n_batch * n_blocks):
+        b, u, sidx, didx, theta, theta64 = unit_task(task, sizes, state_idx, drive_idx,
+                                                     theta_blocks, theta64_blocks)
+        ns, nd, nt = sidx.shape[0], didx.shape[0], theta.shape[0]
+        q = np.empty(ns, dtype=Q.dtype)
+        p = np.empty(ns, dtype=Q.dtype)
+        gather(Q[b], sidx, q)
+        gather(P[b], sidx, p)
+        buf = np.empty(ns, dtype=Q.dtype)
+        q64 = work_array(q, np.float64)
+        p64 = work_array(p, np.float64)
+        d64, d = drive_buffers(nd, buf)
+        gt = np.zeros(nt)
+        gd = np.zeros(nd)
+        acc = g_acc[b, u, :nt]
+        comp = g_comp[b, u, :nt]
+        bu = np.int64(0) if shared else np.int64(b)
+        for j in range(n_steps):
+            kglob = k0 + j
+            if driven:
+                gather(drive[bu, kglob - d_offset], didx, d)
+                copy_between(d, d64)
+            if measure:
+                gt[:] = 0.0
+                gd[:] = 0.0
+                step_measured(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential,
+                              theta_grad_kinetic, theta_grad_potential, drive_grad_potential,
+                              buf, theta64, q64, p64, d64, gt, gd, zero, zero)
+                kahan_add(acc, comp, gt)
+                if driven:
+                    scatter(gd, didx, readout_drive[b, kglob - r_offset])
+            else:
+                step(kinds, coefs, h, q, p, d, theta, grad_kinetic, grad_potential, buf,
+                     zero, zero)
+            if want_pos_sum:
+                for i in range(ns):
+                    pos_sum[b, sidx[i]] += q[i]
+            if record_every > 0:
+                idx = kglob + 1
+                if idx % record_every == 0:
+                    r = idx // record_every
+                    scatter(q, sidx, rec_q[b, r])
+                    if want_momenta:
+                        scatter(p, sidx, rec_p[b, r])
+        scatter(q, sidx, Q[b])
+        scatter(p, sidx, P[b])

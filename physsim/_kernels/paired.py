@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, types
 
-from .loops import TimeLoop
+from .loops import TimeLoop, gather, scatter, unit_task
 from .precision import copy_between, work_array
 from .signatures import array, callback_types
 from .steps import DRIFT, drive_buffers, kahan_add, load_drive
@@ -192,3 +192,103 @@ def paired_echo_run(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
             if k >= 1:
                 _pair_nudge(qm, qd, pm, pd, k, nudge, cotangent, fixed_cotangent, ab,
                             aux_shared, cot, cot_minus, q_echo)
+
+
+def _paired_units_signature(dt):
+    cb = callback_types(dt)
+    cb64 = callback_types(f64)
+    return types.void(
+        array(i64, 1), array(dt, 1), dt,                         # kinds, coefs, h
+        cb["pair_grad_kinetic"], cb["pair_grad_potential"],
+        cb64["pair_theta_grad_kinetic"], cb64["pair_theta_grad_potential"],
+        cb64["pair_drive_grad_potential"], b1,                   # ..., recorded
+        array(i64, 2), array(i64, 2), array(i64, 2),             # sizes, state_idx, drive_idx
+        array(dt, 2), array(f64, 2),                             # theta, theta64 of each block
+        array(dt, 2), array(dt, 2), array(dt, 2), array(dt, 2),  # Qm, Qd, Pm, Pd
+        array(dt, 3), b1, i64,                                   # drive, driven, d_offset
+        i64, i64, i64, dt,                                       # j0, n_steps, L, nudge
+        array(dt, 3),                                            # aux (cotangent rows)
+        array(f64, 3), array(f64, 3),                            # g_acc, g_comp
+        array(f64, 3), i64,                                      # readout_drive, r_offset
+    )
+
+
+@TimeLoop.define(_paired_units_signature,
+                 "paired echo time loop over unit blocks (batch x independent units)",
+                 typical_seconds=12)
+def paired_echo_run_units(kinds, coefs, h, pair_grad_kinetic, pair_grad_potential,
+                          pair_theta_grad_kinetic, pair_theta_grad_potential,
+                          pair_drive_grad_potential, recorded, sizes, state_idx, drive_idx,
+                          theta_blocks, theta64_blocks, Qm, Qd, Pm, Pd, drive, driven,
+                          d_offset, j0, n_steps, n_total, nudge, aux, g_acc,
+                          g_comp, readout_drive, r_offset):
+    """:func:`paired_echo_run` for independent units, one task per (trajectory, unit block).
+
+    The block layout (``sizes``, ``state_idx``, ``drive_idx``, ``theta_blocks``,
+    ``theta64_blocks``) and the per-block accumulators ``g_acc[b, u]``,
+    ``g_comp[b, u]`` are those of :func:`physsim._kernels.loops.free_run_units`.
+    The cotangents are state-independent, read from ``aux`` as
+    :func:`physsim.losses.recorded_cotangent` (``recorded``: ``dL/dq_k`` is row
+    ``k - 1``) or :func:`physsim.losses.constant_cotangent` (row 0) write them,
+    each block reading only its own entries; a nudge moves only ``pd``, as in
+    :func:`paired_echo_run` with ``fixed_cotangent``.  Other arguments as in
+    :func:`paired_echo_run`.
+    """
+    n_batch = Qm.shape[0]
+    n_blocks = sizes.shape[0]
+    shared = drive.shape[0] == 1
+    aux_shared_b = aux.shape[0] == 1
+    for task in prange(n_batch * n_blocks):
+        b, u, sidx, didx, theta, theta64 = unit_task(task, sizes, state_idx, drive_idx,
+                                                     theta_blocks, theta64_blocks)
+        ns, nd, nt = sidx.shape[0], didx.shape[0], theta.shape[0]
+        qm = np.empty(ns, dtype=Qm.dtype)
+        qd = np.empty(ns, dtype=Qm.dtype)
+        pm = np.empty(ns, dtype=Qm.dtype)
+        pd = np.empty(ns, dtype=Qm.dtype)
+        gather(Qm[b], sidx, qm)
+        gather(Qd[b], sidx, qd)
+        gather(Pm[b], sidx, pm)
+        gather(Pd[b], sidx, pd)
+        buf_mean = np.empty(ns, dtype=Qm.dtype)
+        buf_half = np.empty(ns, dtype=Qm.dtype)
+        qm64 = work_array(qm, np.float64)
+        qd64 = work_array(qd, np.float64)
+        pm64 = work_array(pm, np.float64)
+        pd64 = work_array(pd, np.float64)
+        d64, d = drive_buffers(nd, buf_mean)
+        gt = np.zeros(nt)
+        gd = np.zeros(nd)
+        acc = g_acc[b, u, :nt]
+        comp = g_comp[b, u, :nt]
+        bu = np.int64(0) if shared else np.int64(b)
+        ab = aux[0] if aux_shared_b else aux[np.int64(b)]
+        if j0 == 0:
+            _block_nudge(pd, nudge, ab[n_total - 1 if recorded else 0], sidx)
+        for jj in range(n_steps):
+            k = n_total - (j0 + jj + 1)
+            if driven:
+                gather(drive[bu, k - d_offset], didx, d)
+                copy_between(d, d64)
+            gt[:] = 0.0
+            gd[:] = 0.0
+            pair_step_measured(kinds, coefs, h, qm, qd, pm, pd, d, theta, pair_grad_kinetic,
+                               pair_grad_potential, pair_theta_grad_kinetic,
+                               pair_theta_grad_potential, pair_drive_grad_potential, buf_mean,
+                               buf_half, theta64, qm64, qd64, pm64, pd64, d64, gt, gd)
+            kahan_add(acc, comp, gt)
+            if driven:
+                scatter(gd, didx, readout_drive[b, k - r_offset])
+            if k >= 1:
+                _block_nudge(pd, nudge, ab[k - 1 if recorded else 0], sidx)
+        scatter(qm, sidx, Qm[b])
+        scatter(qd, sidx, Qd[b])
+        scatter(pm, sidx, Pm[b])
+        scatter(pd, sidx, Pd[b])
+
+
+@njit(cache=True, inline="always")
+def _block_nudge(pd, nudge, cot, sidx):
+    """``pd += nudge * cot`` on a block's entries ``sidx`` of the cotangent row ``cot``."""
+    for i in range(pd.shape[0]):
+        pd[i] += nudge * cot[sidx[i]]

@@ -15,6 +15,27 @@ from .._kernels.signatures import (ADJOINT_CALLBACKS, ALL_CALLBACKS, KINETIC_CAL
 
 
 @dataclass(frozen=True)
+class UnitBlock:
+    """Indices of a block of independent units (:meth:`HamiltonianSystem.unit_block`).
+
+    Attributes
+    ----------
+    state : ndarray, shape (n_state,), int64
+        Positions (and momenta) of the block, in the order the block's callbacks
+        take them.
+    drive : ndarray, shape (n_drive,), int64
+        Drive channels of the block, in that order.
+    theta : ndarray, shape (n_theta,), int64
+        Packed parameters of the block, in that order; parameters shared by all
+        units appear in every block.
+    """
+
+    state: np.ndarray
+    drive: np.ndarray
+    theta: np.ndarray
+
+
+@dataclass(frozen=True)
 class SystemKernels:
     """The numba callbacks that define a system's physics.
 
@@ -245,6 +266,40 @@ class HamiltonianSystem(abc.ABC):
     time_unit: ClassVar[str] = "s"
     #: True if V is quadratic in q and T in p (RHEL is then exact for any nudge size).
     is_linear: ClassVar[bool] = False
+
+    # ------------------------------------------------------- independent units
+    @property
+    def n_independent_units(self) -> int:
+        """Number of independent units the system splits into (0: it does not split).
+
+        A system whose Hamiltonian is a sum of terms of disjoint groups of
+        degrees of freedom (its *units*, coupled only through parameters they
+        share, such as a common step) overrides this and :meth:`unit_block`; the
+        passes then run groups of units on different threads even for a batch
+        of one (see :mod:`physsim._blocks`, unit blocks).
+        """
+        return 0
+
+    def unit_block(self, lo: int, hi: int) -> UnitBlock:
+        """Where units ``lo .. hi - 1`` live in the state, drive and packed parameters.
+
+        The callbacks called with the block's positions, momenta, drives and
+        parameters (``theta[block.theta]``) must compute exactly the block's
+        entries of what they compute for the whole system: the block looks like
+        a smaller system of the same kind.  Parameters shared by all units are
+        listed in every block; their read-outs are summed over the blocks.
+
+        Parameters
+        ----------
+        lo, hi : int
+            Unit range, ``0 <= lo < hi <= n_independent_units``.
+
+        Returns
+        -------
+        UnitBlock
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not split into independent "
+                                  f"units (n_independent_units is 0)")
 
     # ------------------------------------------------------------------ sizes
     @property

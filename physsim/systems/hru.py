@@ -9,7 +9,7 @@ import numpy as np
 
 from .._kernels import hru as hk
 from ..validation import as_finite_array
-from .base import HamiltonianSystem, SystemKernels, ThetaField
+from .base import HamiltonianSystem, SystemKernels, ThetaField, UnitBlock
 
 _LINEAR_KERNELS = SystemKernels.from_module(hk, prefix="lin_")
 _NONLINEAR_KERNELS = SystemKernels.from_module(hk, prefix="nl_")
@@ -20,6 +20,13 @@ def _check_sizes(n_units: int, n_inputs: int) -> None:
     for name, value in (("n_units", n_units), ("n_inputs", n_inputs)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_unit_range(lo: int, hi: int, n_units: int) -> None:
+    """Refuse a unit range outside ``0 <= lo < hi <= n_units``."""
+    if not 0 <= lo < hi <= n_units:
+        raise ValueError(f"the unit range must satisfy 0 <= lo < hi <= n_units = {n_units}, "
+                         f"got lo={lo}, hi={hi}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +125,24 @@ class LinearHRU(HamiltonianSystem):
         if self.complex:
             out["B_im"] = g_input_matrix[P:]
         return out
+
+    @property
+    def n_independent_units(self) -> int:
+        """P: the oscillators are independent (diagonal ``H``, own ``A`` and ``Delta`` each)."""
+        return self.n_units
+
+    def unit_block(self, lo: int, hi: int) -> UnitBlock:
+        """Oscillators ``lo .. hi - 1`` of every bank: a smaller unit of the same kind.
+
+        State and drive: ``[lo, hi)`` of the real bank, then of the imaginary
+        one; parameters ``[A[lo:hi], Delta[lo:hi]]``.
+        """
+        P = self.n_units
+        _check_unit_range(lo, hi, P)
+        units = np.arange(lo, hi, dtype=np.int64)
+        banks = 2 if self.complex else 1
+        state = np.concatenate([units + bank * P for bank in range(banks)])
+        return UnitBlock(state=state, drive=state.copy(), theta=np.concatenate([units, units + P]))
 
     def max_frequency(self) -> float:
         """Highest angular frequency per sequence step, ``max_i Delta_i sqrt(A_i)``."""
@@ -233,6 +258,20 @@ class NonlinearHRU(HamiltonianSystem):
         return {"W": g_theta["W"], "b": g_theta["b"], "c": g_theta["c"],
                 "alpha": np.asarray(g_theta["alpha"]), "step": np.asarray(g_theta["step"]),
                 "B": g_input_matrix}
+
+    @property
+    def n_independent_units(self) -> int:
+        """P: the units are independent (diagonal ``H``), sharing only ``alpha`` and ``delta``."""
+        return self.n_dof
+
+    def unit_block(self, lo: int, hi: int) -> UnitBlock:
+        """Units ``lo .. hi - 1``: parameters ``[W, b, c][lo:hi]``, the shared ``alpha, delta``."""
+        P = self.n_dof
+        _check_unit_range(lo, hi, P)
+        units = np.arange(lo, hi, dtype=np.int64)
+        shared = np.array([3 * P, 3 * P + 1], dtype=np.int64)  # alpha, delta
+        return UnitBlock(state=units, drive=units.copy(),
+                         theta=np.concatenate([units, units + P, units + 2 * P, shared]))
 
     def max_frequency(self) -> float:
         """Bound on the angular frequency per step: ``delta sqrt(alpha + max|c W|)``."""
