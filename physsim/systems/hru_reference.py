@@ -36,6 +36,18 @@ class _Extended:
                    B=B, C=np.asarray(readout, LD), u=u, y=np.asarray(targets, LD)[0],
                    drive=u @ B.T)
 
+    def trajectory(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and momenta (L + 1, P) of the leapfrog from rest (drift, kick, drift)."""
+        LD, half = np.longdouble, np.longdouble(0.5)
+        L, n = self.u.shape[0], self.W.size
+        qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
+        for k in range(L):
+            q1 = qs[k] + half * self.delta * ps[k]
+            force = self.alpha * q1 + self.c * np.tanh(self.W * q1 + self.drive[k] + self.b)
+            ps[k + 1] = ps[k] - self.delta * force
+            qs[k + 1] = q1 + half * self.delta * ps[k + 1]
+        return qs, ps
+
 
 def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
     """Gradient of ``0.5 sum_k |C q_k - y_k|^2 / L`` in extended precision (``np.longdouble``).
@@ -71,11 +83,7 @@ def nonlinear_hru_gradient_longdouble(system, inputs, readout, targets) -> dict:
     Bm, C, U, y, drive = x.B, x.C, x.u, x.y, x.drive
     half = LD(0.5)
     L, n = U.shape[0], W.size
-    qs, ps = np.zeros((L + 1, n), LD), np.zeros((L + 1, n), LD)
-    for k in range(L):
-        q1 = qs[k] + half * delta * ps[k]
-        ps[k + 1] = ps[k] - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
-        qs[k + 1] = q1 + half * delta * ps[k + 1]
+    qs, ps = x.trajectory()
     lq, lp = np.zeros(n, LD), np.zeros(n, LD)
     g = {name: np.zeros(n, LD) for name in ("W", "b", "c")}
     g_alpha, g_delta, g_B = LD(0), LD(0), np.zeros_like(Bm)
@@ -135,13 +143,10 @@ def nonlinear_hru_rhel_longdouble(system, inputs, readout, targets,
     Bm, C, U, y, drive = x.B, x.C, x.u, x.y, x.drive
     half = LD(0.5)
     L, n = U.shape[0], W.size
-    q, p = np.zeros(n, LD), np.zeros(n, LD)
+    qs, ps = x.trajectory()
+    q, p = qs[L], ps[L]
     cot = np.zeros((L + 1, n), LD)  # dL/dq_k of the state after step k
-    for k in range(L):
-        q1 = q + half * delta * p
-        p = p - delta * (alpha * q1 + c * np.tanh(W * q1 + drive[k] + b))
-        q = q1 + half * delta * p
-        cot[k + 1] = ((C @ q - y[k]) @ C) / LD(L)
+    cot[1:] = ((qs[1:] @ C.T - y) @ C) / LD(L)
     budget = np.sqrt(np.sum(np.max(np.abs(cot[1:]), axis=1) ** 2))
     eps = LD(relative_nudge) * np.max(np.abs(p)) / budget
     # the flipped final state is the pair's mean; the nudge before the first echo step
